@@ -1,0 +1,23 @@
+// Idempotency rules shared by every backend: what "the same request again" means.
+import { exists } from './errors.js';
+import type { CreateSpec, PublishOptions, VolumeRecord } from './types.js';
+
+/** Same name again: fine when it is the same request, an ALREADY_EXISTS conflict otherwise. */
+export function checkCompatible(existing: VolumeRecord, spec: CreateSpec): void {
+  const problems: string[] = [];
+  if (existing.sizeBytes < spec.sizeBytes) problems.push(`it has ${existing.sizeBytes} bytes, ${spec.sizeBytes} required`);
+  if (spec.limitBytes > 0 && existing.sizeBytes > spec.limitBytes) problems.push(`it has ${existing.sizeBytes} bytes, limit ${spec.limitBytes}`);
+  if (existing.mode !== spec.mode) problems.push(`it is a ${existing.mode} volume`);
+  if (JSON.stringify(existing.source ?? null) !== JSON.stringify(spec.source ?? null)) problems.push('it has a different content source');
+  if (existing.requestName !== spec.requestName) problems.push(`it was created for request "${existing.requestName}"`);
+  if (problems.length) throw exists(`volume ${existing.name} already exists and does not match: ${problems.join('; ')}`);
+}
+
+/** Adds `node` to the record's publications; the same node with another read-only flag conflicts. */
+export function recordPublish(rec: VolumeRecord, node: string, opts: PublishOptions): void {
+  const prior = rec.published?.[node];
+  if (prior && prior.readonly !== opts.readonly) {
+    throw exists(`volume ${rec.name} is already published to node ${node} ${prior.readonly ? 'read-only' : 'read-write'}`);
+  }
+  rec.published = { ...rec.published, [node]: { readonly: opts.readonly } };
+}

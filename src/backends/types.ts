@@ -1,0 +1,121 @@
+// The contract every pool type implements. Backends speak storage, never gRPC:
+// sizes in bytes, names already validated, failures as StorageError.
+import type { Pool, VolumeMode } from '../pools/schema.js';
+
+export type VolumeSource =
+  | { kind: 'snapshot'; volume: string; snapshot: string }
+  | { kind: 'volume'; volume: string };
+
+export interface PvcRef { namespace: string; name: string; pvName?: string }
+
+export interface CreateSpec {
+  /** Backend object name (already derived and validated). */
+  name: string;
+  /** The CO's request name, recorded so a different request mapping to the same name is caught. */
+  requestName: string;
+  sizeBytes: number;
+  /** 0 = no upper bound. */
+  limitBytes: number;
+  mode: VolumeMode;
+  /** Pool defaults merged with StorageClass parameters, already validated for the type. */
+  params: Readonly<Record<string, string>>;
+  source?: VolumeSource;
+  pvc?: PvcRef;
+}
+
+export interface VolumeRecord {
+  name: string;
+  requestName: string;
+  sizeBytes: number;
+  mode: VolumeMode;
+  source?: VolumeSource;
+  pvc?: PvcRef;
+  params: Record<string, string>;
+  /** False while a create is half done (a crash left it; the next create finishes it). */
+  complete: boolean;
+  /** The node holding a node-local volume. */
+  node?: string;
+  createdAt?: string;
+  /** Nodes the volume is published to, with the read-only flag each got. */
+  published?: Record<string, { readonly: boolean }>;
+}
+
+export interface SnapshotRecord {
+  volume: string;
+  name: string;
+  requestName: string;
+  sizeBytes: number;
+  createdAt: string;
+  ready: boolean;
+}
+
+export interface Capacity {
+  totalBytes: number;
+  availableBytes: number;
+  /** Largest single volume the pool can make now (defaults to availableBytes). */
+  maxVolumeBytes?: number;
+  /** Caveats the operator should know (e.g. sizes not enforced). */
+  notes?: string[];
+}
+
+/** What the node needs to reach a volume's data. */
+export type Attachment =
+  | { kind: 'directory'; path: string }
+  | { kind: 'device'; path: string };
+
+export interface PublishOptions { readonly: boolean; multiNode: boolean }
+
+export interface Condition { abnormal: boolean; message: string }
+
+/** Static facts about a pool type, used to advertise and check capabilities. */
+export interface TypeTraits {
+  /** Node-local: volumes live on one node, controller work is delegated to that node's agent. */
+  local: boolean;
+  modes: readonly VolumeMode[];
+  snapshots: boolean;
+  clones: boolean;
+  expand: boolean;
+  /** Whether volumes are block devices the node formats (fsType and mkfsOptions apply). */
+  makesFilesystem: boolean;
+  /** Whether the node must grow a filesystem after the controller grew the volume. */
+  nodeExpand: boolean;
+  /** Access from several nodes at once, per volume mode. */
+  multiNode: { filesystem: boolean; block: boolean };
+  /** StorageClass / pool-default parameters this type understands (besides the common ones). */
+  params: readonly string[];
+}
+
+export interface Backend {
+  readonly pool: Pool;
+  readonly traits: TypeTraits;
+
+  createVolume(spec: CreateSpec): Promise<VolumeRecord>;
+  /** Succeeds when the volume does not exist. */
+  deleteVolume(name: string): Promise<void>;
+  getVolume(name: string): Promise<VolumeRecord | undefined>;
+  listVolumes(): Promise<VolumeRecord[]>;
+  expandVolume(name: string, sizeBytes: number): Promise<VolumeRecord>;
+
+  createSnapshot(volume: string, name: string, requestName: string): Promise<SnapshotRecord>;
+  /** Succeeds when the snapshot does not exist. */
+  deleteSnapshot(volume: string, name: string): Promise<void>;
+  getSnapshot(volume: string, name: string): Promise<SnapshotRecord | undefined>;
+  listSnapshots(): Promise<SnapshotRecord[]>;
+
+  capacity(): Promise<Capacity>;
+
+  /**
+   * Controller side: grant `node` access (iSCSI ACLs, exports...) and record it on the backend.
+   * Returns the publish context. Same node again with other options → StorageError 'exists'.
+   */
+  publish(name: string, node: string, opts: PublishOptions): Promise<Record<string, string>>;
+  /** Revoke access for `node` (all nodes when undefined). Idempotent. */
+  unpublish(name: string, node?: string): Promise<void>;
+
+  /** Node side: make the volume reachable on this node and say where. Idempotent. */
+  attach(name: string): Promise<Attachment>;
+  /** Node side: undo attach. Idempotent. */
+  detach(name: string): Promise<void>;
+  /** Node side: health of an attached volume. */
+  condition(name: string): Promise<Condition>;
+}

@@ -1,0 +1,57 @@
+// The pool schema: the single source of the TypeScript types, the validation errors,
+// the Helm values.schema.json part (see jsonSchema()) and docs/pools.md.
+import { z } from 'zod';
+
+export const POOL_ID = /^[a-z][a-z0-9-]{0,30}$/;
+const NODE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+export const VolumeModeSchema = z.enum(['filesystem', 'block']);
+export type VolumeMode = z.infer<typeof VolumeModeSchema>;
+
+/** Per-volume parameters a pool sets once and a StorageClass may override. */
+export const DefaultsSchema = z.strictObject({
+  fsType: z.enum(['ext4', 'xfs', 'btrfs']).optional().describe('filesystem made on block-backed volumes'),
+  mkfsOptions: z.string().max(256).optional().describe('extra mkfs arguments, split on spaces'),
+  mountOptions: z.array(z.string().regex(/^[A-Za-z0-9_.,=:+-]+$/, 'a mount option may hold letters, digits and _.,=:+- only')).optional(),
+}).catchall(z.string()).describe('per-volume defaults; type-specific keys are allowed and checked by the pool type');
+
+const common = {
+  id: z.string().regex(POOL_ID, 'a pool id is 1-31 characters: a lowercase letter, then lowercase letters, digits or "-"')
+    .describe('immutable pool id, part of every volume id'),
+  nodes: z.array(z.string().regex(NODE_NAME, 'not a valid Kubernetes node name')).min(1).optional()
+    .describe('nodes where the pool exists; omitted = every node'),
+  disable: z.boolean().default(false).describe('existing volumes keep working, no new ones are created'),
+  volumeModes: z.array(VolumeModeSchema).min(1).optional().describe('volume modes the pool serves; default: all its type can'),
+  shared: z.boolean().optional().describe('narrow a shared type to node-local use (false); cannot widen a local type'),
+  defaults: DefaultsSchema.optional(),
+};
+
+const absPath = z.string().regex(/^\/[^\0]*$/, 'must be an absolute path').refine((p) => !p.split('/').includes('..'), 'must not contain ".."');
+
+export const DirPoolSchema = z.strictObject({
+  ...common,
+  type: z.literal('dir'),
+  path: absPath.describe('directory on the node that holds the volumes'),
+  quota: z.enum(['auto', 'off']).default('auto').describe('enforce sizes with project quotas where the filesystem supports them'),
+}).describe('node-local directory; a volume is a subdirectory (filesystem volumes only)');
+
+export const PoolSchema = z.discriminatedUnion('type', [DirPoolSchema]);
+export type Pool = z.infer<typeof PoolSchema>;
+export type PoolType = Pool['type'];
+export type DirPool = z.infer<typeof DirPoolSchema>;
+
+export const PoolsFileSchema = z.strictObject({
+  pools: z.array(PoolSchema),
+}).superRefine((file, ctx) => {
+  const seen = new Set<string>();
+  file.pools.forEach((p, i) => {
+    if (seen.has(p.id)) ctx.addIssue({ code: 'custom', path: ['pools', i, 'id'], message: `duplicate pool id "${p.id}"` });
+    seen.add(p.id);
+  });
+});
+export type PoolsFile = z.infer<typeof PoolsFileSchema>;
+
+/** JSON Schema of the pools list, for Helm's values.schema.json. */
+export function jsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(PoolsFileSchema.shape.pools, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}

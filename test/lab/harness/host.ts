@@ -1,0 +1,118 @@
+// What a lab run touches on the host, and how to find and remove it: UML processes (tagged
+// by the umid= on their command line, which every process of one UML kernel shares),
+// network namespaces, and the host's mounts and loop devices (which the lab must not change).
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execa } from 'execa';
+
+/** Pids of host processes whose command line contains `tag`. */
+export function taggedProcesses(tag: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(tag)) pids.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return pids;
+}
+
+export function killTagged(tag: string): void {
+  for (const pid of taggedProcesses(tag)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+export function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** Process start time (clock ticks since boot), to tell a live owner from a reused pid. */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+// Network namespaces ------------------------------------------------------------------------
+
+export function listNetns(): string[] {
+  return existsSync('/run/netns') ? readdirSync('/run/netns') : [];
+}
+
+/** A namespace whose only interface is lo, with multicast on and routed to lo: UML's mcast
+ * Ethernet works inside it and no packet can leave it. */
+export async function createNetns(name: string): Promise<void> {
+  await execa('ip', ['netns', 'add', name]);
+  try {
+    await execa('ip', ['-n', name, 'link', 'set', 'lo', 'up', 'multicast', 'on']);
+    await execa('ip', ['-n', name, 'route', 'add', '224.0.0.0/4', 'dev', 'lo']);
+  } catch (e) {
+    deleteNetnsSync(name);
+    throw e;
+  }
+}
+
+export function deleteNetnsSync(name: string): void {
+  if (!listNetns().includes(name)) return;
+  try {
+    execFileSync('ip', ['netns', 'delete', name], { stdio: 'ignore' });
+  } catch {
+    // reported by the leftover check
+  }
+}
+
+// Host state the lab must leave as it found it ---------------------------------------------
+
+export interface HostSnapshot {
+  mounts: string[];
+  loops: string[];
+}
+
+/** Mount points (except /run/netns, which `ip netns` turns into a mount once, for good) and
+ * loop devices with a backing file. */
+export function hostSnapshot(): HostSnapshot {
+  const mounts = readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .filter((l) => l && l.split(' ')[1] !== '/run/netns')
+    .sort();
+  const loops: string[] = [];
+  if (existsSync('/sys/block')) {
+    for (const dev of readdirSync('/sys/block')) {
+      if (!dev.startsWith('loop')) continue;
+      try {
+        const backing = readFileSync(`/sys/block/${dev}/loop/backing_file`, 'utf8').trim();
+        loops.push(`${dev} ${backing}`);
+      } catch {
+        // unbound loop device
+      }
+    }
+  }
+  return { mounts, loops: loops.sort() };
+}
+
+/** What changed between two snapshots, as readable lines (empty when nothing did). */
+export function snapshotDiff(before: HostSnapshot, after: HostSnapshot): string[] {
+  const diff: string[] = [];
+  for (const key of ['mounts', 'loops'] as const) {
+    const was = new Set(before[key]);
+    const now = new Set(after[key]);
+    for (const x of now) if (!was.has(x)) diff.push(`new ${key.slice(0, -1)}: ${x}`);
+    for (const x of was) if (!now.has(x)) diff.push(`missing ${key.slice(0, -1)}: ${x}`);
+  }
+  return diff;
+}
