@@ -2,7 +2,7 @@
 // node-local pools by the agent of the node that owns (or will own) the volume.
 import { isLocal } from '../backends/index.js';
 import { StorageError } from '../backends/errors.js';
-import type { Backend } from '../backends/types.js';
+import type { Backend, CallOptions } from '../backends/types.js';
 import type { Pool } from '../pools/schema.js';
 import type { AgentDirectory, LocalBackends } from './agents.js';
 import { VolumeLocator } from './locator.js';
@@ -40,17 +40,17 @@ export class Router {
   }
 
   /** Backend holding an existing volume, or undefined when no backend has it. */
-  async forExisting(pool: Pool, name: string): Promise<Routed | undefined> {
+  async forExisting(pool: Pool, name: string, call?: CallOptions): Promise<Routed | undefined> {
     if (!isLocal(pool)) return { backend: this.shared.get(pool) };
-    const node = await this.locator.locate(pool, name, async (n) => (await this.onNode(pool, n).backend.getVolume(name)) !== undefined);
+    const node = await this.locator.locate(pool, name, async (n) => (await this.onNode(pool, n).backend.getVolume(name, call)) !== undefined);
     return node ? this.onNode(pool, node) : undefined;
   }
 
   /** Backend holding a snapshot (its source volume may be gone), or undefined. */
-  async forSnapshot(pool: Pool, volume: string, snapshot: string): Promise<Routed | undefined> {
+  async forSnapshot(pool: Pool, volume: string, snapshot: string, call?: CallOptions): Promise<Routed | undefined> {
     if (!isLocal(pool)) return { backend: this.shared.get(pool) };
     const node = await this.locator.locate(pool, `${volume}@${snapshot}`,
-      async (n) => (await this.onNode(pool, n).backend.getSnapshot(volume, snapshot)) !== undefined);
+      async (n) => (await this.onNode(pool, n).backend.getSnapshot(volume, snapshot, call)) !== undefined);
     return node ? this.onNode(pool, node) : undefined;
   }
 

@@ -1,26 +1,31 @@
 // The pool types poolcsi knows, and how to build a backend for a pool.
+// Adding a type: its schema in pools/schema.ts, its folder here, one line in TYPES.
 import type { Runner } from '../exec/index.js';
 import type { Pool, PoolType } from '../pools/schema.js';
 import { DirBackend, dirTraits } from './dir/backend.js';
 import type { Backend, TypeTraits } from './types.js';
 
-const TRAITS: Record<PoolType, TypeTraits> = {
-  dir: dirTraits,
+interface TypeEntry {
+  traits: TypeTraits;
+  create(pool: Pool, runner: Runner, nodeId: string): Backend;
+}
+
+// Each entry narrows the pool by its type tag; the schema guarantees the shape.
+const TYPES: { [T in PoolType]: TypeEntry } = {
+  dir: { traits: dirTraits, create: (p, r, n) => new DirBackend(p as Extract<Pool, { type: 'dir' }>, r, n) },
 };
 
-export function traitsOf(type: PoolType): TypeTraits { return TRAITS[type]; }
+export function traitsOf(type: PoolType): TypeTraits { return TYPES[type].traits; }
 
 /** Whether the pool's volumes live on one node (and its work is done by that node's agent). */
-export function isLocal(pool: Pool): boolean { return TRAITS[pool.type].local || pool.shared === false; }
+export function isLocal(pool: Pool): boolean { return TYPES[pool.type].traits.local || pool.shared === false; }
 
 /** Volume modes the pool serves: what its type can, narrowed by `volumeModes`. */
 export function modesOf(pool: Pool): string[] {
-  const can = TRAITS[pool.type].modes;
+  const can = TYPES[pool.type].traits.modes;
   return pool.volumeModes ? can.filter((m) => pool.volumeModes!.includes(m)) : [...can];
 }
 
 export function createBackend(pool: Pool, runner: Runner, nodeId: string): Backend {
-  switch (pool.type) {
-    case 'dir': return new DirBackend(pool, runner, nodeId);
-  }
+  return TYPES[pool.type].create(pool, runner, nodeId);
 }

@@ -85,37 +85,40 @@ export interface TypeTraits {
   params: readonly string[];
 }
 
+/** Per-call extras from the CO: CSI secrets (cephx keys, CHAP...). Never logged. */
+export interface CallOptions { secrets?: Readonly<Record<string, string>> }
+
 export interface Backend {
   readonly pool: Pool;
   readonly traits: TypeTraits;
 
-  createVolume(spec: CreateSpec): Promise<VolumeRecord>;
+  createVolume(spec: CreateSpec, call?: CallOptions): Promise<VolumeRecord>;
   /** Succeeds when the volume does not exist. */
-  deleteVolume(name: string): Promise<void>;
-  getVolume(name: string): Promise<VolumeRecord | undefined>;
-  listVolumes(): Promise<VolumeRecord[]>;
-  expandVolume(name: string, sizeBytes: number): Promise<VolumeRecord>;
+  deleteVolume(name: string, call?: CallOptions): Promise<void>;
+  getVolume(name: string, call?: CallOptions): Promise<VolumeRecord | undefined>;
+  listVolumes(call?: CallOptions): Promise<VolumeRecord[]>;
+  expandVolume(name: string, sizeBytes: number, call?: CallOptions): Promise<VolumeRecord>;
 
-  createSnapshot(volume: string, name: string, requestName: string): Promise<SnapshotRecord>;
+  createSnapshot(volume: string, name: string, requestName: string, call?: CallOptions): Promise<SnapshotRecord>;
   /** Succeeds when the snapshot does not exist. */
-  deleteSnapshot(volume: string, name: string): Promise<void>;
-  getSnapshot(volume: string, name: string): Promise<SnapshotRecord | undefined>;
-  listSnapshots(): Promise<SnapshotRecord[]>;
+  deleteSnapshot(volume: string, name: string, call?: CallOptions): Promise<void>;
+  getSnapshot(volume: string, name: string, call?: CallOptions): Promise<SnapshotRecord | undefined>;
+  listSnapshots(call?: CallOptions): Promise<SnapshotRecord[]>;
 
-  capacity(): Promise<Capacity>;
+  capacity(call?: CallOptions): Promise<Capacity>;
 
   /**
    * Controller side: grant `node` access (iSCSI ACLs, exports...) and record it on the backend.
    * Returns the publish context. Same node again with other options → StorageError 'exists'.
    */
-  publish(name: string, node: string, opts: PublishOptions): Promise<Record<string, string>>;
+  publish(name: string, node: string, opts: PublishOptions, call?: CallOptions): Promise<Record<string, string>>;
   /** Revoke access for `node` (all nodes when undefined). Idempotent. */
-  unpublish(name: string, node?: string): Promise<void>;
+  unpublish(name: string, node?: string, call?: CallOptions): Promise<void>;
 
   /** Node side: make the volume reachable on this node and say where. Idempotent. */
-  attach(name: string): Promise<Attachment>;
+  attach(name: string, call?: CallOptions & { publishContext?: Record<string, string> }): Promise<Attachment>;
   /** Node side: undo attach. Idempotent. */
-  detach(name: string): Promise<void>;
+  detach(name: string, call?: CallOptions): Promise<void>;
   /** Node side: health of an attached volume. */
   condition(name: string): Promise<Condition>;
 }

@@ -1,7 +1,7 @@
 // What the CSI services share: the pools, the routing to backends, the locks.
 import type { LocalBackends } from '../agent/agents.js';
 import type { Router } from '../agent/router.js';
-import type { Backend, VolumeRecord } from '../backends/types.js';
+import type { Backend, CallOptions, VolumeRecord } from '../backends/types.js';
 import { IdError, parseSnapshotId, parseVolumeId, type SnapshotRef, type VolumeRef } from '../pools/ids.js';
 import type { PoolRegistry } from '../pools/registry.js';
 import type { Pool } from '../pools/schema.js';
@@ -66,13 +66,18 @@ export function poolOf(ctx: DriverContext, poolId: string, what: string): Pool {
 export interface FoundVolume { pool: Pool; ref: VolumeRef; backend: Backend; node?: string; record: VolumeRecord }
 
 /** The volume behind an id, through the backend that holds it; NOT_FOUND otherwise. */
-export async function findVolume(ctx: DriverContext, id: string): Promise<FoundVolume> {
+export async function findVolume(ctx: DriverContext, id: string, call?: CallOptions): Promise<FoundVolume> {
   const ref = lookupVolumeRef(id);
   const pool = poolOf(ctx, ref.pool, `volume ${id}`);
-  const routed = await ctx.router.forExisting(pool, ref.name);
-  const record = await routed?.backend.getVolume(ref.name);
+  const routed = await ctx.router.forExisting(pool, ref.name, call);
+  const record = await routed?.backend.getVolume(ref.name, call);
   if (!routed || !record) throw notFound(`volume ${id} not found in pool "${pool.id}"`);
   return { pool, ref, backend: routed.backend, record, ...(routed.node ? { node: routed.node } : {}) };
+}
+
+/** The CSI secrets of a request, for the backend (never logged: see observe/log.ts). */
+export function callOf(req: { secrets?: Record<string, string> }): CallOptions {
+  return req.secrets && Object.keys(req.secrets).length ? { secrets: req.secrets } : {};
 }
 
 export function topologyOf(node: string | undefined): Array<{ segments: Record<string, string> }> {

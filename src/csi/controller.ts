@@ -7,7 +7,7 @@ import { deriveName, MAX_VOLUME_NAME, parseSnapshotId, parseVolumeId, volumeId }
 import type { Pool } from '../pools/schema.js';
 import { checkCapabilities, parseCapabilities, parseCapability, READ_ONLY_MODES, unsupportedReason } from './capability.js';
 import {
-  findVolume, lookupVolumeRef, paginate, requireField, topologyOf, withLocks, TOPOLOGY_KEY, type DriverContext,
+  callOf, findVolume, lookupVolumeRef, paginate, requireField, topologyOf, withLocks, TOPOLOGY_KEY, type DriverContext,
 } from './context.js';
 import { failedPrecondition, invalidArgument, notFound } from './errors.js';
 import { resolveParams } from './params.js';
@@ -111,8 +111,8 @@ export function controllerHandlers(ctx: DriverContext): Record<string, Handler> 
         // A clone or restore of a node-local volume is made where its source lives.
         let routed;
         if (source && isLocal(pool)) {
-          routed = await ctx.router.forExisting(pool, source.volume)
-            ?? (source.kind === 'snapshot' ? await ctx.router.forSnapshot(pool, source.volume, source.snapshot) : undefined);
+          routed = await ctx.router.forExisting(pool, source.volume, callOf(req))
+            ?? (source.kind === 'snapshot' ? await ctx.router.forSnapshot(pool, source.volume, source.snapshot, callOf(req)) : undefined);
           if (!routed) throw notFound(`source ${source.kind} of ${req.name} not found in pool "${pool.id}"`);
         } else {
           routed = ctx.router.forCreate(pool, topologyNodes(req.accessibility_requirements));
@@ -120,7 +120,7 @@ export function controllerHandlers(ctx: DriverContext): Record<string, Handler> 
         const rec = await routed.backend.createVolume({
           name, requestName: req.name, sizeBytes: size, limitBytes: limit, mode, params,
           ...(source ? { source } : {}), ...(pvc ? { pvc } : {}),
-        });
+        }, callOf(req));
         if (routed.node) ctx.router.locator.remember(pool.id, name, routed.node);
         return { volume: volumeMessage(pool, rec, routed.node) };
       });
@@ -133,8 +133,8 @@ export function controllerHandlers(ctx: DriverContext): Record<string, Handler> 
       const entry = ctx.registry.get(ref.pool);
       if (!entry) return {};
       return withLocks(ctx, [req.volume_id], async () => {
-        const routed = await ctx.router.forExisting(entry.pool, ref.name);
-        if (routed) await routed.backend.deleteVolume(ref.name);
+        const routed = await ctx.router.forExisting(entry.pool, ref.name, callOf(req));
+        if (routed) await routed.backend.deleteVolume(ref.name, callOf(req));
         ctx.router.locator.forget(ref.pool, ref.name);
         return {};
       });
@@ -144,7 +144,7 @@ export function controllerHandlers(ctx: DriverContext): Record<string, Handler> 
       requireField(req.volume_id, 'volume_id');
       requireField(req.node_id, 'node_id');
       const cap = parseCapability(req.volume_capability);
-      const v = await findVolume(ctx, req.volume_id);
+      const v = await findVolume(ctx, req.volume_id, callOf(req));
       if (!ctx.knownNode(req.node_id)) throw notFound(`node ${req.node_id} is not known to this driver`);
       const why = unsupportedReason(v.pool, cap);
       if (why) throw invalidArgument(why);
@@ -153,7 +153,7 @@ export function controllerHandlers(ctx: DriverContext): Record<string, Handler> 
       }
       return withLocks(ctx, [req.volume_id], async () => {
         const readonly = Boolean(req.readonly) || READ_ONLY_MODES.has(cap.access);
-        const context = await v.backend.publish(v.ref.name, req.node_id, { readonly, multiNode: cap.access.startsWith('MULTI_NODE') });
+        const context = await v.backend.publish(v.ref.name, req.node_id, { readonly, multiNode: cap.access.startsWith('MULTI_NODE') }, callOf(req));
         return { publish_context: context };
       });
     },
@@ -161,9 +161,9 @@ export function controllerHandlers(ctx: DriverContext): Record<string, Handler> 
     async ControllerUnpublishVolume(req) {
       requireField(req.volume_id, 'volume_id');
       let v;
-      try { v = await findVolume(ctx, req.volume_id); } catch { return {}; }
+      try { v = await findVolume(ctx, req.volume_id, callOf(req)); } catch { return {}; }
       return withLocks(ctx, [req.volume_id], async () => {
-        await v.backend.unpublish(v.ref.name, req.node_id || undefined);
+        await v.backend.unpublish(v.ref.name, req.node_id || undefined, callOf(req));
         return {};
       });
     },
@@ -171,7 +171,7 @@ export function controllerHandlers(ctx: DriverContext): Record<string, Handler> 
     async ValidateVolumeCapabilities(req) {
       requireField(req.volume_id, 'volume_id');
       const caps = parseCapabilities(req.volume_capabilities);
-      const v = await findVolume(ctx, req.volume_id);
+      const v = await findVolume(ctx, req.volume_id, callOf(req));
       const reasons = caps.map((c) => unsupportedReason(v.pool, c) ?? (c.mode !== v.record.mode ? `volume is a ${v.record.mode} volume` : undefined));
       const bad = reasons.find((r) => r);
       if (bad) return { message: bad };
@@ -182,7 +182,7 @@ export function controllerHandlers(ctx: DriverContext): Record<string, Handler> 
       const entries: Array<{ id: string; msg: object }> = [];
       for (const { pool } of ctx.registry.all()) {
         for (const routed of ctx.router.everywhere(pool)) {
-          for (const rec of await routed.backend.listVolumes()) {
+          for (const rec of await routed.backend.listVolumes(callOf(req))) {
             const msg = volumeMessage(pool, rec, routed.node);
             entries.push({ id: volumeId({ pool: pool.id, name: rec.name }), msg });
           }
@@ -212,7 +212,7 @@ export function controllerHandlers(ctx: DriverContext): Record<string, Handler> 
           ? ctx.router.nodesOf(pool).filter((n) => !node || n === node).map((n) => ctx.router.onNode(pool, n).backend)
           : (!node || !pool.nodes || pool.nodes.includes(node)) ? ctx.router.everywhere(pool).map((r) => r.backend) : [];
         for (const b of backends) {
-          const c = await b.capacity();
+          const c = await b.capacity(callOf(req));
           available += c.availableBytes;
           maximum = Math.max(maximum, c.maxVolumeBytes ?? c.availableBytes);
         }
@@ -225,10 +225,10 @@ export function controllerHandlers(ctx: DriverContext): Record<string, Handler> 
       if (!req.capacity_range) throw invalidArgument('capacity_range is required');
       const { required, limit } = capacityRange(req.capacity_range);
       if (required === 0) throw invalidArgument('capacity_range.required_bytes must be set to the new size');
-      const v = await findVolume(ctx, req.volume_id);
+      const v = await findVolume(ctx, req.volume_id, callOf(req));
       if (!traitsOf(v.pool.type).expand) throw invalidArgument(`pool type ${v.pool.type} cannot expand volumes`);
       return withLocks(ctx, [req.volume_id], async () => {
-        const rec = await v.backend.expandVolume(v.ref.name, required);
+        const rec = await v.backend.expandVolume(v.ref.name, required, callOf(req));
         if (limit > 0 && rec.sizeBytes > limit) throw new StorageError('out-of-range', `volume is ${rec.sizeBytes} bytes, above limit_bytes ${limit}`);
         const nodeExpansion = traitsOf(v.pool.type).nodeExpand && rec.mode === 'filesystem';
         return { capacity_bytes: String(rec.sizeBytes), node_expansion_required: nodeExpansion };

@@ -6,7 +6,7 @@ import { Staging, StagingError } from '../node/staging.js';
 import { blockDeviceSize, filesystemUsage } from '../node/stats.js';
 import type { Runner } from '../exec/index.js';
 import { parseCapability, READ_ONLY_MODES } from './capability.js';
-import { lookupVolumeRef, poolOf, requireField, withLocks, TOPOLOGY_KEY, type DriverContext } from './context.js';
+import { callOf, lookupVolumeRef, poolOf, requireField, withLocks, TOPOLOGY_KEY, type DriverContext } from './context.js';
 import { CsiError, invalidArgument, notFound } from './errors.js';
 import { status } from '@grpc/grpc-js';
 import type { Handler, Req } from './rpc.js';
@@ -68,10 +68,10 @@ export function nodeHandlers(ctx: DriverContext, runner: Runner, maxVolumes = 0)
       const cap = parseCapability(req.volume_capability);
       const { ref, pool, backend } = backendFor(req.volume_id);
       return withLocks(ctx, [req.volume_id], () => guarded(async () => {
-        const rec = await backend.getVolume(ref.name);
+        const rec = await backend.getVolume(ref.name, callOf(req));
         if (!rec) throw notFound(`volume ${req.volume_id} not found on node ${ctx.nodeId}`);
         if (rec.mode !== cap.mode) throw invalidArgument(`volume ${req.volume_id} is a ${rec.mode} volume; ${cap.mode} access was requested`);
-        const attachment = await backend.attach(ref.name);
+        const attachment = await backend.attach(ref.name, { ...callOf(req), publishContext: req.publish_context ?? {} });
         await staging.stage({
           attachment, stagingPath, mode: cap.mode,
           fsType: cap.fsType || rec.params.fsType || pool.defaults?.fsType || '',
@@ -89,7 +89,7 @@ export function nodeHandlers(ctx: DriverContext, runner: Runner, maxVolumes = 0)
         await staging.unstage(stagingPath);
         let found;
         try { found = backendFor(req.volume_id); } catch { return {}; }
-        await found.backend.detach(found.ref.name);
+        await found.backend.detach(found.ref.name, callOf(req));
         return {};
       }));
     },
@@ -101,13 +101,13 @@ export function nodeHandlers(ctx: DriverContext, runner: Runner, maxVolumes = 0)
       const stagingPath = path(req.staging_target_path, 'staging_target_path');
       const { ref, backend } = backendFor(req.volume_id);
       return withLocks(ctx, [req.volume_id], () => guarded(async () => {
-        const rec = await backend.getVolume(ref.name);
+        const rec = await backend.getVolume(ref.name, callOf(req));
         if (!rec) throw notFound(`volume ${req.volume_id} not found on node ${ctx.nodeId}`);
         if (rec.mode !== cap.mode) throw invalidArgument(`volume ${req.volume_id} is a ${rec.mode} volume; ${cap.mode} access was requested`);
         if (cap.mode === 'filesystem' && !(await staging.mounter.isMounted(stagingPath))) {
           throw new CsiError(status.FAILED_PRECONDITION, `volume ${req.volume_id} is not staged at ${stagingPath}; call NodeStageVolume first`);
         }
-        const attachment = await backend.attach(ref.name);
+        const attachment = await backend.attach(ref.name, { ...callOf(req), publishContext: req.publish_context ?? {} });
         await staging.publish({
           attachment, stagingPath, targetPath, mode: cap.mode,
           readonly: Boolean(req.readonly) || READ_ONLY_MODES.has(cap.access),
@@ -130,7 +130,7 @@ export function nodeHandlers(ctx: DriverContext, runner: Runner, maxVolumes = 0)
       requireField(req.volume_id, 'volume_id');
       requireField(req.volume_path, 'volume_path');
       const { ref, backend } = backendFor(req.volume_id);
-      const rec = await backend.getVolume(ref.name);
+      const rec = await backend.getVolume(ref.name, callOf(req));
       if (!rec) throw notFound(`volume ${req.volume_id} not found on node ${ctx.nodeId}`);
       const volumePath = lookupPath(req.volume_path);
       return guarded(async () => {
@@ -153,7 +153,7 @@ export function nodeHandlers(ctx: DriverContext, runner: Runner, maxVolumes = 0)
       requireField(req.volume_id, 'volume_id');
       requireField(req.volume_path, 'volume_path');
       const { ref, pool, backend } = backendFor(req.volume_id);
-      const rec = await backend.getVolume(ref.name);
+      const rec = await backend.getVolume(ref.name, callOf(req));
       if (!rec) throw notFound(`volume ${req.volume_id} not found on node ${ctx.nodeId}`);
       const volumePath = lookupPath(req.volume_path);
       const cap: Req = req.volume_capability;

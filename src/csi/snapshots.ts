@@ -1,9 +1,9 @@
 // The snapshot RPCs of the Controller service.
 import { traitsOf } from '../backends/index.js';
-import type { SnapshotRecord } from '../backends/types.js';
+import type { CallOptions, SnapshotRecord } from '../backends/types.js';
 import { deriveName, IdError, MAX_SNAPSHOT_NAME, parseSnapshotId, snapshotId, volumeId } from '../pools/ids.js';
 import type { Pool } from '../pools/schema.js';
-import { findVolume, paginate, requireField, withLocks, type DriverContext } from './context.js';
+import { callOf, findVolume, paginate, requireField, withLocks, type DriverContext } from './context.js';
 import { invalidArgument, CsiError } from './errors.js';
 import { status } from '@grpc/grpc-js';
 import type { Handler } from './rpc.js';
@@ -19,12 +19,12 @@ function snapshotMessage(pool: Pool, s: SnapshotRecord): object {
   };
 }
 
-async function allSnapshots(ctx: DriverContext, pools: Pool[]): Promise<Array<{ pool: Pool; snap: SnapshotRecord }>> {
+async function allSnapshots(ctx: DriverContext, pools: Pool[], call: CallOptions): Promise<Array<{ pool: Pool; snap: SnapshotRecord }>> {
   const out: Array<{ pool: Pool; snap: SnapshotRecord }> = [];
   for (const pool of pools) {
     if (!traitsOf(pool.type).snapshots) continue;
     for (const r of ctx.router.everywhere(pool)) {
-      for (const snap of await r.backend.listSnapshots()) out.push({ pool, snap });
+      for (const snap of await r.backend.listSnapshots(call)) out.push({ pool, snap });
     }
   }
   return out;
@@ -35,7 +35,7 @@ export function snapshotHandlers(ctx: DriverContext): Record<string, Handler> {
     async CreateSnapshot(req) {
       requireField(req.name, 'name');
       requireField(req.source_volume_id, 'source_volume_id');
-      const v = await findVolume(ctx, req.source_volume_id);
+      const v = await findVolume(ctx, req.source_volume_id, callOf(req));
       if (!traitsOf(v.pool.type).snapshots) throw invalidArgument(`pool "${v.pool.id}" (type ${v.pool.type}) has no snapshots`);
       if (req.parameters && Object.keys(req.parameters).length) {
         throw invalidArgument(`unknown snapshot parameter(s): ${Object.keys(req.parameters).join(', ')}`);
@@ -43,11 +43,11 @@ export function snapshotHandlers(ctx: DriverContext): Record<string, Handler> {
       const name = deriveName(req.name, MAX_SNAPSHOT_NAME);
       return withLocks(ctx, [`snapname:${req.name}`, req.source_volume_id], async () => {
         // Snapshot names are unique per driver: the same name on another volume is a conflict.
-        const clash = (await allSnapshots(ctx, [v.pool])).find((s) => s.snap.requestName === req.name && s.snap.volume !== v.ref.name);
+        const clash = (await allSnapshots(ctx, [v.pool], callOf(req))).find((s) => s.snap.requestName === req.name && s.snap.volume !== v.ref.name);
         if (clash) {
           throw new CsiError(status.ALREADY_EXISTS, `snapshot name "${req.name}" is already used for volume ${volumeId({ pool: v.pool.id, name: clash.snap.volume })}`);
         }
-        const snap = await v.backend.createSnapshot(v.ref.name, name, req.name);
+        const snap = await v.backend.createSnapshot(v.ref.name, name, req.name, callOf(req));
         if (v.node) ctx.router.locator.remember(v.pool.id, `${v.ref.name}@${name}`, v.node);
         return { snapshot: snapshotMessage(v.pool, snap) };
       });
@@ -60,8 +60,8 @@ export function snapshotHandlers(ctx: DriverContext): Record<string, Handler> {
       const entry = ctx.registry.get(ref.pool);
       if (!entry) return {};
       return withLocks(ctx, [req.snapshot_id], async () => {
-        const routed = await ctx.router.forSnapshot(entry.pool, ref.volume, ref.name);
-        if (routed) await routed.backend.deleteSnapshot(ref.volume, ref.name);
+        const routed = await ctx.router.forSnapshot(entry.pool, ref.volume, ref.name, callOf(req));
+        if (routed) await routed.backend.deleteSnapshot(ref.volume, ref.name, callOf(req));
         ctx.router.locator.forget(ref.pool, `${ref.volume}@${ref.name}`);
         return {};
       });
@@ -82,7 +82,7 @@ export function snapshotHandlers(ctx: DriverContext): Record<string, Handler> {
         pools = pools.filter((p) => p.id === poolId);
         filter = (s) => s.volume === vol;
       }
-      const snaps = (await allSnapshots(ctx, pools)).filter((s) => filter(s.snap));
+      const snaps = (await allSnapshots(ctx, pools, callOf(req))).filter((s) => filter(s.snap));
       const entries = snaps.map((s) => ({ id: snapshotId({ pool: s.pool.id, volume: s.snap.volume, name: s.snap.name }), msg: snapshotMessage(s.pool, s.snap) }));
       const { page, next } = paginate(entries, (e) => e.id, req.starting_token ?? '', req.max_entries ?? 0);
       return { entries: page.map((e) => ({ snapshot: e.msg })), next_token: next };

@@ -35,7 +35,10 @@ export const DirPoolSchema = z.strictObject({
   quota: z.enum(['auto', 'off']).default('auto').describe('enforce sizes with project quotas where the filesystem supports them'),
 }).describe('node-local directory; a volume is a subdirectory (filesystem volumes only)');
 
-export const PoolSchema = z.discriminatedUnion('type', [DirPoolSchema]);
+// Every pool type: one entry here per type, each schema defined above.
+const TYPE_SCHEMAS = [DirPoolSchema] as const;
+export const PoolSchema = z.discriminatedUnion('type', TYPE_SCHEMAS);
+export const POOL_TYPES: string[] = TYPE_SCHEMAS.map((s) => s.shape.type.value);
 export type Pool = z.infer<typeof PoolSchema>;
 export type PoolType = Pool['type'];
 export type DirPool = z.infer<typeof DirPoolSchema>;

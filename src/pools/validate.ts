@@ -2,7 +2,7 @@
 // each names the pool (by id when it has one) and the field.
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { PoolsFileSchema, type PoolsFile } from './schema.js';
+import { POOL_TYPES, PoolsFileSchema, type PoolsFile } from './schema.js';
 
 export class PoolsError extends Error {
   constructor(readonly problems: string[]) {
@@ -22,7 +22,7 @@ function describeIssue(raw: unknown, issue: z.core.$ZodIssue): string {
   }
   let msg = issue.message;
   if (issue.code === 'unrecognized_keys') msg = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  if (issue.code === 'invalid_union' && path.length === 2) msg = 'unknown pool type (known: dir)';
+  if (issue.code === 'invalid_union' && path.length === 2) msg = `unknown pool type (known: ${POOL_TYPES.join(', ')})`;
   return `${where || 'document'}: ${msg}`;
 }
 
