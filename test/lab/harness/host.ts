@@ -1,9 +1,8 @@
 // What a lab run touches on the host, and how to find and remove it: UML processes (tagged
 // by the umid= on their command line, which every process of one UML kernel shares),
 // network namespaces, and the host's mounts and loop devices (which the lab must not change).
-import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { execa } from 'execa';
+import { execa, execaSync } from 'execa';
 
 /** Pids of host processes whose command line contains `tag`. */
 export function taggedProcesses(tag: string): number[] {
@@ -70,7 +69,7 @@ export async function createNetns(name: string): Promise<void> {
 export function deleteNetnsSync(name: string): void {
   if (!listNetns().includes(name)) return;
   try {
-    execFileSync('ip', ['netns', 'delete', name], { stdio: 'ignore' });
+    execaSync('ip', ['netns', 'delete', name]);
   } catch {
     // reported by the leftover check
   }
