@@ -3,6 +3,8 @@
 import type { Runner } from '../exec/index.js';
 import type { Pool, PoolType } from '../pools/schema.js';
 import { DirBackend, dirTraits } from './dir/backend.js';
+import { LvmThickBackend, lvmThickTraits } from './lvm/thick.js';
+import { LvmThinBackend, lvmThinTraits } from './lvm/thin.js';
 import type { Backend, TypeTraits } from './types.js';
 
 interface TypeEntry {
@@ -13,6 +15,8 @@ interface TypeEntry {
 // Each entry narrows the pool by its type tag; the schema guarantees the shape.
 const TYPES: { [T in PoolType]: TypeEntry } = {
   dir: { traits: dirTraits, create: (p, r, n) => new DirBackend(p as Extract<Pool, { type: 'dir' }>, r, n) },
+  lvm: { traits: lvmThickTraits, create: (p, r, n) => new LvmThickBackend(p as Extract<Pool, { type: 'lvm' }>, r, n) },
+  lvmthin: { traits: lvmThinTraits, create: (p, r, n) => new LvmThinBackend(p as Extract<Pool, { type: 'lvmthin' }>, r, n) },
 };
 
 export function traitsOf(type: PoolType): TypeTraits { return TYPES[type].traits; }

@@ -35,13 +35,48 @@ export const DirPoolSchema = z.strictObject({
   quota: z.enum(['auto', 'off']).default('auto').describe('enforce sizes with project quotas where the filesystem supports them'),
 }).describe('node-local directory; a volume is a subdirectory (filesystem volumes only)');
 
+// LVM names (lvm(8) "VALID NAMES"): letters, digits and "_.+-", not starting with "-".
+const LVM_NAME = z.string().regex(/^[A-Za-z0-9_.+][A-Za-z0-9_.+-]{0,126}$/, 'an LVM name holds letters, digits and "_.+-" and does not start with "-"')
+  .refine((n) => n !== '.' && n !== '..', 'must not be "." or ".."');
+
+const saferemove = z.enum(['off', 'zero', 'discard']).default('off')
+  .describe('before removing an LV: zero it (blkdiscard --zeroout) or discard it (blkdiscard), so no data reaches the next volume');
+
+export const LvmPoolSchema = z.strictObject({
+  ...common,
+  type: z.literal('lvm'),
+  vgname: LVM_NAME.describe('volume group on each node'),
+  mirror: z.number().int().min(0).max(4).optional()
+    .describe('default number of extra copies (raid1); a StorageClass parameter "mirror" overrides it'),
+  stripes: z.number().int().min(1).max(64).optional().describe('default number of stripes; StorageClass parameter "stripes" overrides it'),
+  stripeSize: z.string().regex(/^[0-9]+[kKmM]?$/, 'a size such as 64k').optional().describe('default stripe size (e.g. 64k); StorageClass parameter "stripeSize" overrides it'),
+  snapshotSize: z.number().int().min(1).max(100).default(25)
+    .describe('copy-on-write space of a snapshot, in percent of its volume; a snapshot whose changes outgrow it becomes invalid'),
+  saferemove,
+}).describe('node-local LVM volume group; a volume is a thick LV (optionally raid1 or striped)');
+
+export const LvmThinPoolSchema = z.strictObject({
+  ...common,
+  type: z.literal('lvmthin'),
+  vgname: LVM_NAME.describe('volume group on each node'),
+  thinpool: LVM_NAME.describe('thin pool LV in that volume group'),
+  overprovision: z.number().min(0.1).max(1000).default(1)
+    .describe('refuse a volume when the virtual sizes in the thin pool would exceed pool size x this'),
+  dataPercentLimit: z.number().min(1).max(100).optional()
+    .describe('refuse new volumes while the thin pool data usage is above this percentage'),
+  saferemove: z.enum(['off', 'discard']).default('off')
+    .describe('discard the LV before removing it (thin pools already zero newly provisioned blocks, so "zero" does not apply)'),
+}).describe('node-local LVM thin pool; a volume is a thin LV, snapshots and clones are thin snapshots');
+
 // Every pool type: one entry here per type, each schema defined above.
-const TYPE_SCHEMAS = [DirPoolSchema] as const;
+const TYPE_SCHEMAS = [DirPoolSchema, LvmPoolSchema, LvmThinPoolSchema] as const;
 export const PoolSchema = z.discriminatedUnion('type', TYPE_SCHEMAS);
 export const POOL_TYPES: string[] = TYPE_SCHEMAS.map((s) => s.shape.type.value);
 export type Pool = z.infer<typeof PoolSchema>;
 export type PoolType = Pool['type'];
 export type DirPool = z.infer<typeof DirPoolSchema>;
+export type LvmPool = z.infer<typeof LvmPoolSchema>;
+export type LvmThinPool = z.infer<typeof LvmThinPoolSchema>;
 
 export const PoolsFileSchema = z.strictObject({
   pools: z.array(PoolSchema),

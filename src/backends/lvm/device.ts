@@ -1,0 +1,35 @@
+// The device node of an active LV, from the kernel numbers LVM reports: /dev/dm-N exists on
+// every node (devtmpfs creates it), while /dev/<vg>/<lv> and /dev/mapper/* are made by udev or
+// by LVM itself and may be missing (no udev in the lab, a container's private /dev).
+import { readFile, stat } from 'node:fs/promises';
+import { StorageError } from '../errors.js';
+
+async function isDevice(path: string, major: number, minor: number): Promise<boolean> {
+  try {
+    const s = await stat(path);
+    if (!s.isBlockDevice()) return false;
+    const rdev = BigInt(s.rdev);
+    const maj = Number((rdev >> 8n) & 0xfffn);
+    const min = Number((rdev & 0xffn) | ((rdev >> 12n) & 0xfff00n));
+    return maj === major && min === minor;
+  } catch {
+    return false;
+  }
+}
+
+/** Path of the block device major:minor; `dmPath` (LVM's lv_dm_path) is the fallback. */
+export async function devicePath(major: number, minor: number, dmPath: string, sysfs = '/sys'): Promise<string> {
+  if (major < 0 || minor < 0) throw new StorageError('unavailable', `device ${dmPath || '?'} is not active`);
+  let devname: string | undefined;
+  try {
+    const uevent = await readFile(`${sysfs}/dev/block/${major}:${minor}/uevent`, 'utf8');
+    devname = /^DEVNAME=(.+)$/m.exec(uevent)?.[1]?.trim();
+  } catch {
+    // no sysfs entry: fall back to LVM's path below
+  }
+  if (devname && /^[A-Za-z0-9._/-]+$/.test(devname) && !devname.includes('..') && (await isDevice(`/dev/${devname}`, major, minor))) {
+    return `/dev/${devname}`;
+  }
+  if (dmPath && (await isDevice(dmPath, major, minor))) return dmPath;
+  throw new StorageError('unavailable', `no device node for ${major}:${minor} (${dmPath}): neither /dev/${devname ?? 'dm-?'} nor ${dmPath} is that block device`);
+}
