@@ -60,6 +60,9 @@ async function serveCommand(args: string[]): Promise<number> {
       'log-level': { type: 'string' },
       'path-prefix': { type: 'string', multiple: true },
       'max-volumes-per-node': { type: 'string' },
+      'agent-listen': { type: 'string' },
+      'agent-tls-dir': { type: 'string' },
+      agents: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -80,6 +83,9 @@ async function serveCommand(args: string[]): Promise<number> {
     ...(values['log-level'] ? { logLevel: values['log-level'] } : {}),
     pathPrefixes: values['path-prefix'] ?? [],
     maxVolumesPerNode: max,
+    ...(values['agent-listen'] ? { agentListen: values['agent-listen'] } : {}),
+    ...(values['agent-tls-dir'] ? { agentTlsDir: values['agent-tls-dir'] } : {}),
+    ...(values.agents ? { agents: values.agents } : {}),
   });
   await new Promise<void>((resolve) => {
     const stop = () => { void running.stop().then(resolve); };

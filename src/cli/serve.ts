@@ -3,6 +3,9 @@ import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { InProcessAgent, LocalBackends, SingleNodeDirectory, type AgentDirectory } from '../agent/agents.js';
 import { Router } from '../agent/router.js';
+import { parseAgentMap, StaticAgentDirectory } from '../agent/remote.js';
+import { startAgentServer } from '../agent/service.js';
+import { readTlsDir } from '../agent/tls.js';
 import { controllerHandlers } from '../csi/controller.js';
 import { parseEndpoint } from '../csi/endpoint.js';
 import { identityHandlers } from '../csi/identity.js';
@@ -30,12 +33,19 @@ export interface ServeOptions {
   logLevel?: string;
   pathPrefixes?: string[];
   maxVolumesPerNode?: number;
+  /** Serve the agent protocol (node plugin) on HOST:PORT. */
+  agentListen?: string;
+  /** ca.crt, tls.crt, tls.key for the agent protocol (both sides). */
+  agentTlsDir?: string;
+  /** Controller: where each node's agent listens, "node=host:port,...". */
+  agents?: string;
 }
 
 export const SERVE_HELP = `Usage: poolcsi serve --mode controller|node|all --endpoint unix:///path.sock
                      (--pools-file FILE | --pools-configmap NAMESPACE/NAME)
                      [--node-id NAME] [--metrics-address HOST:PORT] [--log-level LEVEL]
                      [--path-prefix DIR ...] [--max-volumes-per-node N]
+                     [--agent-listen HOST:PORT] [--agents NODE=HOST:PORT,...] [--agent-tls-dir DIR]
 
 Serves the CSI Identity service plus:
   controller  the Controller service (shared pools directly, node-local pools through agents)
@@ -51,6 +61,14 @@ Serves the CSI Identity service plus:
   --path-prefix        staging/target paths must lie under this directory (repeatable;
                        the chart sets the kubelet directory)
   --max-volumes-per-node  reported in NodeGetInfo (0 = no limit)
+  --agent-listen       node, all: serve this node's agent (controller → node delegation for
+                       node-local pools) on HOST:PORT, with mutual TLS
+  --agents             controller, all: the agent of each node, e.g. w1=10.0.0.11:9810,w2=10.0.0.12:9810
+                       (without it a controller serves shared pools only; --mode all also
+                       serves its own node in process)
+  --agent-tls-dir      directory with ca.crt, tls.crt and tls.key (a Kubernetes TLS Secret):
+                       the agent's certificate must name poolcsi-agent, the controller's
+                       poolcsi-controller, both signed by ca.crt
 `;
 
 export async function serve(o: ServeOptions): Promise<{ stop: () => Promise<void> }> {
@@ -64,9 +82,16 @@ export async function serve(o: ServeOptions): Promise<{ stop: () => Promise<void
   const registry = new PoolRegistry();
   const backends = new LocalBackends(local, nodeId);
   const agent = new InProcessAgent(nodeId, backends);
-  // Remote agents (controller-only deployments) are reached over gRPC with mTLS; until that
-  // transport is configured, a controller without a local agent serves shared pools only.
-  const agents: AgentDirectory = o.mode === 'controller' ? { forNode: () => undefined, nodes: () => [] } : new SingleNodeDirectory(agent);
+  if ((o.agents || o.agentListen) && !o.agentTlsDir) throw new Error('--agents and --agent-listen need --agent-tls-dir (the agent protocol is mutual TLS only)');
+  if (o.agentListen && o.mode === 'controller') throw new Error('--agent-listen belongs to the node plugin (--mode node or all)');
+  if (o.agents && o.mode === 'node') throw new Error('--agents belongs to the controller (--mode controller or all)');
+  const tls = o.agentTlsDir ? await readTlsDir(o.agentTlsDir) : undefined;
+  // Node-local pools are reached through agents: remote ones over gRPC + mTLS (--agents), and
+  // in --mode all this process's own node in process. A controller without --agents serves
+  // shared pools only.
+  let agents: AgentDirectory;
+  if (o.agents) agents = new StaticAgentDirectory(parseAgentMap(o.agents), tls!, o.mode === 'all' ? agent : undefined);
+  else agents = o.mode === 'controller' ? { forNode: () => undefined, nodes: () => [] } : new SingleNodeDirectory(agent);
   const ctx: DriverContext = {
     nodeId,
     registry,
@@ -97,13 +122,16 @@ export async function serve(o: ServeOptions): Promise<{ stop: () => Promise<void
   if (withNode) services.push({ definition: csi.Node.service, impl: wrap('Node', nodeHandlers(ctx, local, o.maxVolumesPerNode ?? 0)) });
 
   const { server } = await startServer(endpoint, services);
+  const agentServer = o.agentListen ? (await startAgentServer(o.agentListen, tls!, { nodeId, registry, backends })).server : undefined;
   const metrics = o.metricsAddress ? await serveMetrics(o.metricsAddress, () => registry.loaded) : undefined;
-  log.info({ mode: o.mode, endpoint: o.endpoint, nodeId, metrics: o.metricsAddress }, 'poolcsi serving');
+  log.info({ mode: o.mode, endpoint: o.endpoint, nodeId, metrics: o.metricsAddress, agentListen: o.agentListen, agents: agents.nodes() }, 'poolcsi serving');
 
   return {
     stop: async () => {
       stopWatch?.();
       metrics?.close();
+      if (agentServer) await stopServer(agentServer);
+      if (agents instanceof StaticAgentDirectory) agents.close();
       await stopServer(server);
     },
   };

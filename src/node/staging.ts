@@ -9,6 +9,7 @@ import type { Runner } from '../exec/index.js';
 import { detectFilesystem, growFilesystem, makeFilesystem } from './filesystem.js';
 import { Mounter } from './mount.js';
 import { existingKind, PathError } from './paths.js';
+import { deviceNumbers } from './stats.js';
 
 export class StagingError extends Error {
   constructor(readonly kind: 'exists' | 'precondition', message: string) { super(message); this.name = 'StagingError'; }
@@ -66,7 +67,9 @@ export class Staging {
   }
 
   private async sameSource(m: { source: string; root: string; majorMinor: string }, a: Attachment): Promise<boolean> {
-    if (a.kind === 'device') return m.source === a.path;
+    // mount(8) canonicalizes device paths (/dev/dm-3 shows as /dev/mapper/vg-lv): compare the
+    // device numbers, which mountinfo gives for every block-backed filesystem.
+    if (a.kind === 'device') return m.source === a.path || m.majorMinor === (await deviceNumbers(a.path));
     // A bind of a directory shows the filesystem's device as source and the directory as root.
     return a.path.endsWith(m.root) || m.root === a.path;
   }

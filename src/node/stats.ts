@@ -14,12 +14,29 @@ export async function filesystemUsage(path: string): Promise<Usage[]> {
   return usages;
 }
 
+/** Linux dev_t → major, minor (new_encode_dev layout). */
+export function splitDev(rdev: number | bigint): { major: number; minor: number } {
+  const d = BigInt(rdev);
+  return { major: Number((d >> 8n) & 0xfffn), minor: Number((d & 0xffn) | ((d >> 12n) & 0xfff00n)) };
+}
+
+/** "major:minor" of the block device node at `path`, or undefined when it is none. */
+export async function deviceNumbers(path: string): Promise<string | undefined> {
+  try {
+    const s = await stat(path);
+    if (!s.isBlockDevice()) return undefined;
+    const { major, minor } = splitDev(s.rdev);
+    return `${major}:${minor}`;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Size in bytes of the block device node at `path` (a device or a bind mount of one). */
 export async function blockDeviceSize(path: string): Promise<number> {
   const s = await stat(path);
   if (!s.isBlockDevice()) throw new Error(`${path} is not a block device`);
-  const major = Number(BigInt(s.rdev) >> 8n & 0xfffn);
-  const minor = Number((BigInt(s.rdev) & 0xffn) | ((BigInt(s.rdev) >> 12n) & 0xfff00n));
+  const { major, minor } = splitDev(s.rdev);
   const sectors = await readFile(`/sys/dev/block/${major}:${minor}/size`, 'utf8');
   return Number(sectors.trim()) * 512;
 }

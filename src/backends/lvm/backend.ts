@@ -156,7 +156,7 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
   // ---- volumes --------------------------------------------------------------------------
 
   async getVolume(name: string): Promise<VolumeRecord | undefined> {
-    const rec = this.volumeRecord(await this.lvm.lv(volumeLvName(name)));
+    const rec = this.volumeRecord((await this.lvm.view()).get(volumeLvName(name)));
     return rec?.complete && rec.name === name ? rec : undefined;
   }
 
@@ -170,22 +170,22 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
 
   async deleteVolume(name: string): Promise<void> {
     const lvName = volumeLvName(name);
-    const row = await this.lvm.lv(lvName);
+    const row = (await this.lvm.view()).get(lvName);
     const rec = this.volumeRecord(row);
     if (!row || !rec || rec.name !== name) return;
     await this.beforeRemove(row);
     if (this.pool.saferemove !== 'off') {
       // Marked first: a crash while wiping leaves a volume nobody will use, and a retry wipes again.
-      if (rec.complete) await this.lvm.run(tagCmd(this.vg, lvName, [tag(K.incomplete)]), `marking ${this.where(lvName)} for removal`);
+      if (rec.complete) await this.lvm.change(tagCmd(this.vg, lvName, [tag(K.incomplete)]), `marking ${this.where(lvName)} for removal`);
       const dev = await this.device(lvName);
-      await this.lvm.run(wipeCmd(dev, this.pool.saferemove), `wiping ${this.where(lvName)} (${this.pool.saferemove}) before removal`, WIPE_TIMEOUT_MS);
+      await this.lvm.change(wipeCmd(dev, this.pool.saferemove), `wiping ${this.where(lvName)} (${this.pool.saferemove}) before removal`, WIPE_TIMEOUT_MS);
     }
     await this.removeLv(lvName);
   }
 
   protected async removeLv(lvName: string): Promise<void> {
     try {
-      await this.lvm.run(removeCmd(this.vg, lvName), `removing LV ${this.where(lvName)}`);
+      await this.lvm.change(removeCmd(this.vg, lvName), `removing LV ${this.where(lvName)}`);
     } catch (e) {
       if (isKind(e, 'not-found')) return;
       throw e;
@@ -195,7 +195,7 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
   // ---- snapshots --------------------------------------------------------------------------
 
   async getSnapshot(volume: string, name: string): Promise<SnapshotRecord | undefined> {
-    const s = this.snapshotRecord(await this.lvm.lv(snapshotLvName(volume, name)));
+    const s = this.snapshotRecord((await this.lvm.view()).get(snapshotLvName(volume, name)));
     return s && s.volume === volume && s.name === name ? s : undefined;
   }
 
@@ -239,20 +239,20 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
 
   async publish(name: string, node: string, opts: PublishOptions): Promise<Record<string, string>> {
     const lvName = volumeLvName(name);
-    const rec = this.volumeRecord(await this.lvm.lv(lvName));
+    const rec = this.volumeRecord((await this.lvm.view()).get(lvName));
     if (!rec?.complete || rec.name !== name) throw notFound(`volume ${name} does not exist in pool "${this.pool.id}"`);
     const before = rec.published?.[node];
     recordPublish(rec, node, opts);
-    if (!before) await this.lvm.run(tagCmd(this.vg, lvName, [publishTag(node, opts.readonly)]), `recording the publication of ${name} to ${node}`);
+    if (!before) await this.lvm.change(tagCmd(this.vg, lvName, [publishTag(node, opts.readonly)]), `recording the publication of ${name} to ${node}`);
     return {};
   }
 
   async unpublish(name: string, node?: string): Promise<void> {
     const lvName = volumeLvName(name);
-    const rec = this.volumeRecord(await this.lvm.lv(lvName));
+    const rec = this.volumeRecord((await this.lvm.view()).get(lvName));
     if (!rec?.published) return;
     const drop = Object.entries(rec.published).filter(([n]) => node === undefined || n === node).map(([n, p]) => publishTag(n, p.readonly));
-    if (drop.length) await this.lvm.run(tagCmd(this.vg, lvName, [], drop), `removing the publication of ${name}`);
+    if (drop.length) await this.lvm.change(tagCmd(this.vg, lvName, [], drop), `removing the publication of ${name}`);
   }
 
   // ---- node side ----------------------------------------------------------------------------
@@ -262,7 +262,7 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
     let row = await this.lvm.lv(lvName);
     if (!row) throw notFound(`LV ${this.where(lvName)} does not exist`);
     if (!row.active || row.major < 0) {
-      await this.lvm.run(activateCmd(this.vg, lvName), `activating ${this.where(lvName)}`);
+      await this.lvm.change(activateCmd(this.vg, lvName), `activating ${this.where(lvName)}`);
       row = await this.lvm.lv(lvName);
       if (!row) throw notFound(`LV ${this.where(lvName)} disappeared while being activated`);
     }
@@ -271,7 +271,7 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
 
   async attach(name: string): Promise<Attachment> {
     const lvName = volumeLvName(name);
-    const rec = this.volumeRecord(await this.lvm.lv(lvName));
+    const rec = this.volumeRecord((await this.lvm.view()).get(lvName));
     if (!rec?.complete || rec.name !== name) throw notFound(`volume ${name} does not exist in pool "${this.pool.id}" on node ${this.nodeId}`);
     return { kind: 'device', path: await this.device(lvName) };
   }

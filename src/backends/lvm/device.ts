@@ -2,16 +2,15 @@
 // every node (devtmpfs creates it), while /dev/<vg>/<lv> and /dev/mapper/* are made by udev or
 // by LVM itself and may be missing (no udev in the lab, a container's private /dev).
 import { readFile, stat } from 'node:fs/promises';
+import { splitDev } from '../../node/stats.js';
 import { StorageError } from '../errors.js';
 
 async function isDevice(path: string, major: number, minor: number): Promise<boolean> {
   try {
     const s = await stat(path);
     if (!s.isBlockDevice()) return false;
-    const rdev = BigInt(s.rdev);
-    const maj = Number((rdev >> 8n) & 0xfffn);
-    const min = Number((rdev & 0xffn) | ((rdev >> 12n) & 0xfff00n));
-    return maj === major && min === minor;
+    const d = splitDev(s.rdev);
+    return d.major === major && d.minor === minor;
   } catch {
     return false;
   }

@@ -20,10 +20,21 @@ export class View {
   get(name: string): LvRow | undefined { return this.byName.get(name); }
 }
 
-export class Lvm {
-  constructor(private readonly runner: Runner, readonly vg: string) {}
+/**
+ * How long one `lvs` of the VG answers later reads. Every change this process makes to the VG
+ * drops it (before and after the change), so it only ever hides changes made by others, and
+ * for at most this long. It lets one CSI call, which reads the same LVs in several steps
+ * (find the volume, check it, act on it), cost one `lvs`.
+ */
+export const VIEW_TTL_MS = 2000;
 
-  /** Runs an LVM command; failures become StorageErrors that say what was being done. */
+export class Lvm {
+  private generation = 0;
+  private cached?: { generation: number; at: number; view: Promise<View> };
+
+  constructor(private readonly runner: Runner, readonly vg: string, private readonly ttlMs = VIEW_TTL_MS) {}
+
+  /** Runs an LVM command that reads; failures become StorageErrors that say what was being done. */
   async run(p: Program, doing: string, timeoutMs = LVM_TIMEOUT_MS): Promise<string> {
     try {
       return (await this.runner.run(p.program, p.args, { timeoutMs, env: ENV })).stdout;
@@ -32,10 +43,27 @@ export class Lvm {
     }
   }
 
-  /** Every LV of the VG (one process). */
-  async view(): Promise<View> {
-    const out = await this.run(lvsCmd(this.vg), `listing the LVs of volume group ${this.vg}`);
-    return new View(parseLvs(out).filter((r) => !isHidden(r)));
+  /** Runs a command that changes the VG (or an LV's data): the cached view is dropped. */
+  async change(p: Program, doing: string, timeoutMs = LVM_TIMEOUT_MS): Promise<string> {
+    this.generation++;
+    try {
+      return await this.run(p, doing, timeoutMs);
+    } finally {
+      this.generation++;
+    }
+  }
+
+  /** Every LV of the VG (one process, shared by the reads of the next VIEW_TTL_MS). */
+  view(): Promise<View> {
+    const c = this.cached;
+    if (c && c.generation === this.generation && Date.now() - c.at < this.ttlMs) return c.view;
+    const generation = this.generation;
+    const view = this.run(lvsCmd(this.vg), `listing the LVs of volume group ${this.vg}`)
+      .then((out) => new View(parseLvs(out).filter((r) => !isHidden(r))));
+    this.cached = { generation, at: Date.now(), view };
+    // A failed read is not remembered.
+    view.catch(() => { if (this.cached?.view === view) this.cached = undefined; });
+    return view;
   }
 
   /** The named LVs that exist (missing ones are left out, not an error). */
@@ -52,6 +80,7 @@ export class Lvm {
     }
   }
 
+  /** One LV, read now (not from the cached view). */
   async lv(name: string): Promise<LvRow | undefined> {
     return (await this.lvs([name])).get(name);
   }

@@ -71,7 +71,7 @@ export class LvmThickBackend extends LvmBackendBase<LvmPool> {
     // only then is the existing LV read (the same request again, or a conflict).
     if (!spec.source) {
       return this.createOrAdopt(spec, async () => {
-        await this.lvm.run(createThickCmd(this.vg, lvName, size, layout, tags), `creating LV ${this.where(lvName)}`);
+        await this.lvm.change(createThickCmd(this.vg, lvName, size, layout, tags), `creating LV ${this.where(lvName)}`);
         return this.createdRecord(spec, size, params);
       });
     }
@@ -91,10 +91,10 @@ export class LvmThickBackend extends LvmBackendBase<LvmPool> {
     }
     if (size < from.bytes) throw outOfRange(`the source holds ${from.bytes} bytes; a volume made from it needs at least that (${spec.sizeBytes} requested)`);
     if (!existing) {
-      await this.lvm.run(createThickCmd(this.vg, lvName, size, layout, [...tags, tag(K.incomplete)]), `creating LV ${this.where(lvName)}`);
+      await this.lvm.change(createThickCmd(this.vg, lvName, size, layout, [...tags, tag(K.incomplete)]), `creating LV ${this.where(lvName)}`);
     }
     await this.copyInto(lvName, from);
-    await this.lvm.run(tagCmd(this.vg, lvName, [], [tag(K.incomplete)]), `marking ${this.where(lvName)} complete`);
+    await this.lvm.change(tagCmd(this.vg, lvName, [], [tag(K.incomplete)]), `marking ${this.where(lvName)} complete`);
     return this.createdRecord(spec, existing?.sizeBytes ?? size, params);
   }
 
@@ -104,12 +104,12 @@ export class LvmThickBackend extends LvmBackendBase<LvmPool> {
     const temp = cloneSourceLvName(target);
     if (!from.snapshot) {
       await this.removeLv(temp); // left by an interrupted copy
-      await this.lvm.run(createCowSnapshotCmd(this.vg, from.lv, temp, this.pool.snapshotSize, [tag(K.pool, this.pool.id), tag(K.temp)]),
+      await this.lvm.change(createCowSnapshotCmd(this.vg, from.lv, temp, this.pool.snapshotSize, [tag(K.pool, this.pool.id), tag(K.temp)]),
         `taking a temporary snapshot ${this.where(temp)} to copy ${from.lv}`);
       source = temp;
     }
     const [src, dst] = [await this.device(source), await this.device(target)];
-    await this.lvm.run(copyCmd(src, dst, from.bytes), `copying ${source} into ${this.where(target)}`, COPY_TIMEOUT_MS);
+    await this.lvm.change(copyCmd(src, dst, from.bytes), `copying ${source} into ${this.where(target)}`, COPY_TIMEOUT_MS);
     if (!from.snapshot) await this.removeLv(temp);
   }
 
@@ -128,13 +128,13 @@ export class LvmThickBackend extends LvmBackendBase<LvmPool> {
 
   async expandVolume(name: string, sizeBytes: number): Promise<VolumeRecord> {
     const lvName = volumeLvName(name);
-    const row = await this.lvm.lv(lvName);
+    const row = (await this.lvm.view()).get(lvName);
     const rec = this.volumeRecord(row);
     if (!row || !rec?.complete || rec.name !== name) throw notFound(`volume ${name} does not exist in pool "${this.pool.id}"`);
     const size = lvmSize(sizeBytes, await this.extentBytes(), Number(rec.params.stripes ?? 1));
     if (size <= rec.sizeBytes) return rec;
     if (isCowOrigin(row)) throw precondition(`volume ${name} has copy-on-write snapshots; LVM cannot grow an active snapshot origin. Delete its snapshots first`);
-    await this.lvm.run(extendCmd(this.vg, lvName, size), `growing ${this.where(lvName)} to ${size} bytes`);
+    await this.lvm.change(extendCmd(this.vg, lvName, size), `growing ${this.where(lvName)} to ${size} bytes`);
     return { ...rec, sizeBytes: size };
   }
 
@@ -144,7 +144,7 @@ export class LvmThickBackend extends LvmBackendBase<LvmPool> {
     const existing = this.existingSnapshot(view.get(snapLv), volume, name);
     if (existing) return existing;
     const src = this.sourceVolume(view, volume);
-    await this.lvm.run(createCowSnapshotCmd(this.vg, src.row.name, snapLv, this.pool.snapshotSize, snapshotTags(this.pool.id, volume, name, requestName)),
+    await this.lvm.change(createCowSnapshotCmd(this.vg, src.row.name, snapLv, this.pool.snapshotSize, snapshotTags(this.pool.id, volume, name, requestName)),
       `creating copy-on-write snapshot ${this.where(snapLv)} of ${src.row.name}`);
     return { volume, name, requestName, sizeBytes: src.row.sizeBytes, createdAt: new Date().toISOString(), ready: true };
   }

@@ -74,12 +74,12 @@ export class LvmThinBackend extends LvmBackendBase<LvmThinPool> {
     const tags = this.newVolumeTags(spec, params);
     return this.createOrAdopt(spec, async () => {
       if (!source) {
-        await this.lvm.run(createThinCmd(this.vg, this.pool.thinpool, lvName, size, tags), `creating thin LV ${this.where(lvName)}`);
+        await this.lvm.change(createThinCmd(this.vg, this.pool.thinpool, lvName, size, tags), `creating thin LV ${this.where(lvName)}`);
         return this.createdRecord(spec, size, params);
       }
       // Growing after the snapshot is a second step: until it is done the LV is marked incomplete.
       const grow = size > source.size;
-      await this.lvm.run(createThinSnapshotCmd(this.vg, source.lv, lvName, grow ? [...tags, tag(K.incomplete)] : tags, true),
+      await this.lvm.change(createThinSnapshotCmd(this.vg, source.lv, lvName, grow ? [...tags, tag(K.incomplete)] : tags, true),
         `creating ${this.where(lvName)} as a thin snapshot of ${source.lv}`);
       return grow ? this.finish(lvName, spec, size, source.size, params) : this.createdRecord(spec, source.size, params);
     });
@@ -87,8 +87,8 @@ export class LvmThinBackend extends LvmBackendBase<LvmThinPool> {
 
   /** Completes a volume made from a source: grow it to the requested size, then drop the marker. */
   private async finish(lvName: string, spec: CreateSpec, size: number, current: number, params: Record<string, string>): Promise<VolumeRecord> {
-    if (current < size) await this.lvm.run(extendCmd(this.vg, lvName, size), `growing ${this.where(lvName)} to ${size} bytes`);
-    await this.lvm.run(tagCmd(this.vg, lvName, [], [tag(K.incomplete)]), `marking ${this.where(lvName)} complete`);
+    if (current < size) await this.lvm.change(extendCmd(this.vg, lvName, size), `growing ${this.where(lvName)} to ${size} bytes`);
+    await this.lvm.change(tagCmd(this.vg, lvName, [], [tag(K.incomplete)]), `marking ${this.where(lvName)} complete`);
     return this.createdRecord(spec, Math.max(size, current), params);
   }
 
@@ -100,7 +100,7 @@ export class LvmThinBackend extends LvmBackendBase<LvmThinPool> {
     const size = lvmSize(sizeBytes, await this.extentBytes(view));
     if (size <= rec.sizeBytes) return rec;
     this.checkRoom(this.poolState(view), size - rec.sizeBytes, `growing ${name} to ${size} bytes`);
-    await this.lvm.run(extendCmd(this.vg, lvName, size), `growing ${this.where(lvName)} to ${size} bytes`);
+    await this.lvm.change(extendCmd(this.vg, lvName, size), `growing ${this.where(lvName)} to ${size} bytes`);
     return { ...rec, sizeBytes: size };
   }
 
@@ -112,7 +112,7 @@ export class LvmThinBackend extends LvmBackendBase<LvmThinPool> {
     const src = this.sourceVolume(view, volume);
     const refused = thinPhysicalRefusal(this.poolState(view), this.limits);
     if (refused) throw exhausted(`pool "${this.pool.id}" on node ${this.nodeId} takes no new snapshots: ${refused}`);
-    await this.lvm.run(createThinSnapshotCmd(this.vg, src.row.name, snapLv, snapshotTags(this.pool.id, volume, name, requestName), false),
+    await this.lvm.change(createThinSnapshotCmd(this.vg, src.row.name, snapLv, snapshotTags(this.pool.id, volume, name, requestName), false),
       `creating thin snapshot ${this.where(snapLv)} of ${src.row.name}`);
     return { volume, name, requestName, sizeBytes: src.row.sizeBytes, createdAt: new Date().toISOString(), ready: true };
   }

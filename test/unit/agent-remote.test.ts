@@ -1,0 +1,103 @@
+// The agent protocol end to end on localhost: a real agent server with mutual TLS, a dir pool
+// behind it, and the controller's RemoteBackend in front. No root needed.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
+import { LocalBackends } from '../../src/agent/agents.js';
+import { parseAgentMap, RemoteAgent, StaticAgentDirectory } from '../../src/agent/remote.js';
+import { startAgentServer } from '../../src/agent/service.js';
+import { readTlsDir } from '../../src/agent/tls.js';
+import { StorageError } from '../../src/backends/errors.js';
+import { stopServer } from '../../src/csi/server.js';
+import { local } from '../../src/exec/index.js';
+import { PoolRegistry } from '../../src/pools/registry.js';
+import { parsePools } from '../../src/pools/validate.js';
+import { makeAgentPki, type AgentPki } from '../helpers/certs.js';
+
+let dir: string;
+let pki: AgentPki;
+let server: grpc.Server;
+let address: string;
+const registry = new PoolRegistry();
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'poolcsi-agent-'));
+  pki = await makeAgentPki(join(dir, 'pki'));
+  registry.update(parsePools(`pools:\n  - {id: d, type: dir, path: ${join(dir, 'pool')}, quota: 'off'}\n  - {id: elsewhere, type: dir, path: /nonexistent, nodes: [node9]}\n`));
+  await import('node:fs/promises').then((fs) => fs.mkdir(join(dir, 'pool')));
+  const started = await startAgentServer('127.0.0.1:0', await readTlsDir(pki.agent), { nodeId: 'node1', registry, backends: new LocalBackends(local, 'node1') });
+  server = started.server;
+  address = `127.0.0.1:${started.port}`;
+});
+
+after(async () => {
+  await stopServer(server, 1000);
+  await rm(dir, { recursive: true, force: true });
+});
+
+const pool = () => registry.get('d')!.pool;
+
+test('the controller calls a node\'s backend through the agent; results and errors come back', async () => {
+  const agent = new RemoteAgent('node1', address, await readTlsDir(pki.controller));
+  try {
+    assert.deepEqual(await agent.ping(), { node: 'node1', version: (await agent.ping()).version });
+    const b = agent.backend(pool());
+    const rec = await b.createVolume({ name: 'v1', requestName: 'v1', sizeBytes: 1024, limitBytes: 0, mode: 'filesystem', params: {} });
+    assert.equal(rec.name, 'v1');
+    assert.equal(rec.node, 'node1');
+    assert.equal((await b.getVolume('v1'))?.name, 'v1');
+    assert.equal(await b.getVolume('nope'), undefined);
+    assert.deepEqual((await b.listVolumes()).map((v) => v.name), ['v1']);
+    await b.publish('v1', 'node1', { readonly: false, multiNode: false });
+    await assert.rejects(b.publish('v1', 'node1', { readonly: true, multiNode: false }), (e) => e instanceof StorageError && e.kind === 'exists');
+    await b.unpublish('v1');
+    assert.equal((await b.getVolume('v1'))?.published?.node1, undefined);
+    await assert.rejects(b.expandVolume('nope', 10), (e) => e instanceof StorageError && e.kind === 'not-found');
+    await b.deleteVolume('v1');
+    assert.equal(await b.getVolume('v1'), undefined);
+    // A pool that does not exist on that node is refused by the agent itself.
+    await assert.rejects(agent.backend(registry.get('elsewhere')!.pool).listVolumes(), (e) => e instanceof StorageError && e.kind === 'not-found');
+  } finally {
+    agent.close();
+  }
+});
+
+test('a client certificate from another CA is refused at the TLS handshake', async () => {
+  const agent = new RemoteAgent('node1', address, await readTlsDir(pki.wrongCa));
+  try {
+    await assert.rejects(agent.backend(pool()).listVolumes(), (e) => e instanceof StorageError && e.kind === 'unavailable');
+  } finally {
+    agent.close();
+  }
+});
+
+test('a certificate of the right CA that does not name the controller is refused', async () => {
+  const agent = new RemoteAgent('node1', address, await readTlsDir(pki.wrongName));
+  try {
+    await assert.rejects(agent.backend(pool()).listVolumes(), (e) => e instanceof StorageError && /refused the controller.*poolcsi-controller/.test(e.message));
+  } finally {
+    agent.close();
+  }
+});
+
+test('an agent that is down is UNAVAILABLE, not a hang', async () => {
+  const agent = new RemoteAgent('node2', '127.0.0.1:1', await readTlsDir(pki.controller));
+  try {
+    await assert.rejects(agent.ping(5000), (e) => e instanceof StorageError && e.kind === 'unavailable');
+  } finally {
+    agent.close();
+  }
+});
+
+test('--agents parses NODE=HOST:PORT lists', async () => {
+  assert.deepEqual(parseAgentMap('w1=10.0.0.1:9810, w2=host.example:1'), { 'w1': '10.0.0.1:9810', 'w2': 'host.example:1' });
+  assert.throws(() => parseAgentMap('w1=10.0.0.1'), /NODE=HOST:PORT/);
+  assert.throws(() => parseAgentMap('w1=a:1,w1=b:2'), /twice/);
+  const d = new StaticAgentDirectory({ w1: '127.0.0.1:1' }, await readTlsDir(pki.controller));
+  assert.deepEqual(d.nodes(), ['w1']);
+  assert.equal(d.forNode('w2'), undefined);
+  d.close();
+});
