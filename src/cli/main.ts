@@ -4,7 +4,9 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parsePools, PoolsError } from '../pools/validate.js';
 import { VERSION } from '../csi/identity.js';
+import { scanCommand } from './scan.js';
 import { serve, SERVE_HELP, type Mode } from './serve.js';
+import { volumesCommand } from './volumes.js';
 
 const HELP = `poolcsi ${VERSION}: a CSI driver for storage pools
 
@@ -13,6 +15,8 @@ Usage: poolcsi <command> [options]
 Commands:
   serve                  run the CSI plugin (controller, node or both)
   pools validate FILE    check a pools.yaml; exit 1 with one line per problem
+  volumes list --pool ID list a pool's volumes on this node (size, owner PVC, origin)
+  scan lvm               list this node's LVM volume groups and thin pools
   version                print the version
 
 Run "poolcsi <command> --help" for a command's options.
@@ -108,6 +112,8 @@ export async function main(argv: string[]): Promise<number> {
         if (rest[0] === 'validate') return await poolsValidate(rest.slice(1));
         process.stderr.write('Usage: poolcsi pools validate FILE\n');
         return 2;
+      case 'volumes': return await volumesCommand(rest);
+      case 'scan': return await scanCommand(rest);
       case 'version': case '--version': process.stdout.write(`${VERSION}\n`); return 0;
       case undefined: case 'help': case '--help': case '-h': process.stdout.write(HELP); return cmd ? 0 : 2;
       default:

@@ -6,7 +6,7 @@ import { StorageError, type StorageErrorKind } from '../errors.js';
 const RULES: Array<{ kind: StorageErrorKind; any: string[] }> = [
   { kind: 'exhausted', any: ['insufficient free space', 'insufficient suitable allocatable extents', 'free space in thin pool', 'reached threshold', 'out of data space', 'thin pool is full', 'not enough space'] },
   { kind: 'exists', any: ['already exists'] },
-  { kind: 'precondition', any: ['in use', 'is open', 'contains a filesystem in use', 'has dependent'] },
+  { kind: 'precondition', any: ['in use', 'is open', 'contains a filesystem in use', 'has dependent', 'only while inactive'] },
   { kind: 'invalid', any: ['must not exceed number of physical volumes', 'are reserved', 'invalid argument', 'invalid stripe size', 'not a power of 2', 'too long', 'unable to create raid'] },
   { kind: 'not-found', any: ['failed to find logical volume'] },
   { kind: 'unavailable', any: ['volume group "', 'not found in volume group', 'cannot process volume group', 'device-mapper', 'no such device', 'locking'] },

@@ -104,8 +104,9 @@ export function parseLvs(json: string): LvRow[] {
     active: r.lv_active === 'active' || r.lv_attr?.[4] === 'a',
     segtype: r.segtype ?? '',
     ...(parseLvTime(r.lv_time) ? { createdAt: parseLvTime(r.lv_time)! } : {}),
-    snapshotInvalid: (r.lv_snapshot_invalid ?? '') !== '' || r.lv_attr?.[4] === 'I',
-    open: (r.lv_device_open ?? '') === 'open' || r.lv_attr?.[5] === 'o',
+    // "snapshot invalid", "" or "unknown" (not a snapshot); "open", "" or "unknown" (inactive).
+    snapshotInvalid: r.lv_snapshot_invalid === 'snapshot invalid' || r.lv_attr?.[4] === 'I',
+    open: r.lv_device_open === 'open' || r.lv_attr?.[5] === 'o',
     extentBytes: int(r.vg_extent_size),
   }));
 }

@@ -1,0 +1,184 @@
+// The lvm/lvmthin backends' decisions against recorded LVM output, with a scripted runner:
+// which commands run (and which must not), idempotency, crash resume, error kinds.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ExecError, type Runner, type RunOptions, type RunResult } from '../../src/exec/index.js';
+import { StorageError } from '../../src/backends/errors.js';
+import { LvmThickBackend } from '../../src/backends/lvm/thick.js';
+import { LvmThinBackend } from '../../src/backends/lvm/thin.js';
+import { parsePools } from '../../src/pools/validate.js';
+import type { LvmPool, LvmThinPool } from '../../src/pools/schema.js';
+import type { CreateSpec } from '../../src/backends/types.js';
+import { fixture } from '../helpers/fixtures.js';
+
+type Reply = string | ExecError;
+
+/** Answers each command with the first rule that matches; records every call. */
+class ScriptedRunner implements Runner {
+  readonly host = 'test';
+  readonly calls: string[][] = [];
+  constructor(private readonly rules: Array<[(argv: string[]) => boolean, Reply | ((argv: string[]) => Reply)]>) {}
+  async run(program: string, args: readonly string[], _o?: RunOptions): Promise<RunResult> {
+    const argv = [program, ...args];
+    this.calls.push(argv);
+    const rule = this.rules.find(([m]) => m(argv));
+    if (!rule) throw new Error(`unexpected command: ${argv.join(' ')}`);
+    const r = typeof rule[1] === 'function' ? rule[1](argv) : rule[1];
+    if (r instanceof ExecError) throw r;
+    return { stdout: r, stderr: '', exitCode: 0, durationMs: 1 };
+  }
+  ran(program: string): string[][] { return this.calls.filter((c) => c[0] === program); }
+}
+
+const isLvsAll = (a: string[]) => a[0] === 'lvs' && a.at(-1) === 'fixvg';
+const isLvsOf = (name: string) => (a: string[]) => a[0] === 'lvs' && a.at(-1) === `fixvg/${name}`;
+const is = (program: string) => (a: string[]) => a[0] === program;
+const fail = (program: string, stderrFixture: string) => new ExecError(program, [], 5, fixture(`lvm/${stderrFixture}.stderr`), '', 'exit');
+const ok = '';
+
+function pools(extra = '') {
+  const { pools: [tk, tp] } = parsePools(`pools:
+  - {id: tk, type: lvm, vgname: fixvg}
+  - {id: tp, type: lvmthin, vgname: fixvg, thinpool: thin${extra}}
+`);
+  return { tk: tk as LvmPool, tp: tp as LvmThinPool };
+}
+
+const MiB = 1024 ** 2;
+const spec = (name: string, sizeBytes: number, extra: Partial<CreateSpec> = {}): CreateSpec => ({
+  name, requestName: name, sizeBytes, limitBytes: 0, mode: 'filesystem', params: {}, ...extra,
+});
+
+test('thin: list volumes and snapshots from one lvs; half-made volumes are not listed', async () => {
+  const r = new ScriptedRunner([[isLvsAll, fixture('lvm/lvs-healthy.json')]]);
+  const b = new LvmThinBackend(pools().tp, r, 'node1');
+  const vols = await b.listVolumes();
+  assert.deepEqual(vols.map((v) => v.name), ['pvc-thin1']);
+  assert.deepEqual(vols[0]!.pvc, { namespace: 'default', name: 'data-claim' });
+  assert.equal(vols[0]!.node, 'node1');
+  const snaps = await b.listSnapshots();
+  assert.deepEqual(snaps.map((s) => `${s.volume}@${s.name}:${s.sizeBytes}:${s.ready}`), ['pvc-thin1@snapshot-1:104857600:true']);
+  assert.equal((await b.getVolume('pvc-thin1'))?.sizeBytes, 104857600);
+  assert.equal(await b.getVolume('pvc-restored'), undefined);
+  assert.equal(await b.getVolume('foreign'), undefined);
+  assert.equal(r.ran('lvs').length, 1, 'one lvs answers the reads of one call sequence');
+});
+
+test('thin: overprovision refuses a volume before any lvcreate; within budget it is one lvcreate', async () => {
+  // Pool 256 MiB; thin volumes 2 x 100 MiB (the snapshot does not count).
+  const r1 = new ScriptedRunner([[isLvsAll, fixture('lvm/lvs-healthy.json')]]);
+  await assert.rejects(new LvmThinBackend(pools().tp, r1, 'n').createVolume(spec('pvc-new', 100 * MiB)),
+    (e) => e instanceof StorageError && e.kind === 'exhausted' && /56 MiB|58720256 left/.test(e.message));
+  assert.equal(r1.ran('lvcreate').length, 0);
+
+  const r2 = new ScriptedRunner([[isLvsAll, fixture('lvm/lvs-healthy.json')], [is('lvcreate'), ok]]);
+  const rec = await new LvmThinBackend(pools(', overprovision: 2').tp, r2, 'n').createVolume(spec('pvc-new', 100 * MiB - 5));
+  assert.equal(rec.sizeBytes, 100 * MiB, 'rounded up to whole extents');
+  const [create] = r2.ran('lvcreate');
+  assert.deepEqual(create!.slice(0, 9), ['lvcreate', '-q', '--yes', '-T', 'fixvg/thin', '-V', `${100 * MiB}b`, '-n', 'pvc-new']);
+  assert.ok(create!.includes('poolcsi.io/pool=tp'));
+});
+
+test('thin: a pool above dataPercentLimit takes no volume', async () => {
+  const full = fixture('lvm/lvs-healthy.json').replace('"data_percent":"0.00", "metadata_percent":"10.94"', '"data_percent":"91.50", "metadata_percent":"10.94"');
+  const r = new ScriptedRunner([[isLvsAll, full]]);
+  await assert.rejects(new LvmThinBackend(pools(', overprovision: 5, dataPercentLimit: 90').tp, r, 'n').createVolume(spec('v', MiB)),
+    (e) => e instanceof StorageError && e.kind === 'exhausted' && /91\.50%.*dataPercentLimit of 90%/.test(e.message));
+  const cap = await new LvmThinBackend(pools(', overprovision: 5, dataPercentLimit: 90').tp, r, 'n').capacity();
+  assert.equal(cap.availableBytes, 0);
+});
+
+test('thin: a restore interrupted after its snapshot is finished by the retry (grow, then mark complete)', async () => {
+  const r = new ScriptedRunner([[isLvsAll, fixture('lvm/lvs-healthy.json')], [is('lvextend'), ok], [is('lvchange'), ok]]);
+  const b = new LvmThinBackend(pools(', overprovision: 4').tp, r, 'n');
+  const rec = await b.createVolume(spec('pvc-restored', 200 * MiB, { mode: 'block', source: { kind: 'snapshot', volume: 'pvc-thin1', snapshot: 'snapshot-1' } }));
+  assert.equal(rec.sizeBytes, 200 * MiB);
+  assert.deepEqual(r.ran('lvextend'), [['lvextend', '-q', '-L', `${200 * MiB}b`, 'fixvg/pvc-restored']]);
+  assert.deepEqual(r.ran('lvchange'), [['lvchange', '-q', '--deltag', 'poolcsi.io/incomplete', 'fixvg/pvc-restored']]);
+  assert.equal(r.ran('lvcreate').length, 0, 'the LV is not made twice');
+});
+
+test('thin: a restore to a bigger size is a thin snapshot marked incomplete until grown', async () => {
+  const r = new ScriptedRunner([[isLvsAll, fixture('lvm/lvs-healthy.json')], [is('lvcreate'), ok], [is('lvextend'), ok], [is('lvchange'), ok]]);
+  const b = new LvmThinBackend(pools(', overprovision: 4').tp, r, 'n');
+  await b.createVolume(spec('pvc-big', 300 * MiB, { source: { kind: 'snapshot', volume: 'pvc-thin1', snapshot: 'snapshot-1' } }));
+  const [create] = r.ran('lvcreate');
+  assert.deepEqual(create!.slice(0, 8), ['lvcreate', '-q', '--yes', '-s', '-k', 'n', '-n', 'pvc-big']);
+  assert.equal(create!.at(-1), 'fixvg/snap.snapshot-1');
+  assert.ok(create!.includes('poolcsi.io/incomplete'));
+  assert.equal(r.ran('lvextend').length, 1);
+  await assert.rejects(b.createVolume(spec('pvc-small', 50 * MiB, { source: { kind: 'snapshot', volume: 'pvc-thin1', snapshot: 'snapshot-1' } })),
+    (e) => e instanceof StorageError && e.kind === 'out-of-range');
+  await assert.rejects(b.createVolume(spec('pvc-x', 200 * MiB, { source: { kind: 'snapshot', volume: 'pvc-thin1', snapshot: 'nope' } })),
+    (e) => e instanceof StorageError && e.kind === 'not-found');
+});
+
+test('an LV of the same name that is not this pool\'s volume is a conflict, and is never deleted', async () => {
+  const r = new ScriptedRunner([[isLvsAll, fixture('lvm/lvs-healthy.json')]]);
+  const b = new LvmThinBackend(pools(', overprovision: 4').tp, r, 'n');
+  await assert.rejects(b.createVolume(spec('foreign', MiB)), (e) => e instanceof StorageError && e.kind === 'exists');
+  await b.deleteVolume('foreign');
+  await b.deleteVolume('pvc-thick1'); // a volume of the other pool
+  assert.equal(r.ran('lvremove').length, 0);
+});
+
+test('thick: a create is one lvcreate; the same request again is answered from the existing LV', async () => {
+  const r = new ScriptedRunner([
+    [is('vgs'), fixture('lvm/vgs.json')],
+    [(a) => a[0] === 'lvcreate' && a.includes('pvc-thick1'), fail('lvcreate', 'create-exists')],
+    [is('lvcreate'), ok],
+    [isLvsOf('pvc-thick1'), fixture('lvm/lvs-healthy.json')],
+  ]);
+  const b = new LvmThickBackend(pools().tk, r, 'n');
+  const rec = await b.createVolume(spec('pvc-a', 10 * MiB, { params: { mirror: '1' } }));
+  assert.equal(rec.sizeBytes, 12 * MiB);
+  assert.deepEqual(rec.params, { mirror: '1' });
+  assert.ok(r.ran('lvcreate')[0]!.join(' ').includes('--type raid1 -m 1'));
+  await b.createVolume(spec('pvc-b', 10 * MiB));
+  assert.equal(r.ran('vgs').length, 1, 'the extent size is read once');
+  const again = await b.createVolume(spec('pvc-thick1', 64 * MiB, { mode: 'block' }));
+  assert.equal(again.sizeBytes, 64 * MiB);
+  await assert.rejects(b.createVolume(spec('pvc-thick1', 128 * MiB, { mode: 'block' })), (e) => e instanceof StorageError && e.kind === 'exists');
+});
+
+test('thick: errors from lvcreate keep their kind (no space, too few PVs for stripes)', async () => {
+  const r = new ScriptedRunner([
+    [is('vgs'), fixture('lvm/vgs.json')],
+    [(a) => a[0] === 'lvcreate' && a.includes('-i'), fail('lvcreate', 'create-nostripes')],
+    [is('lvcreate'), fail('lvcreate', 'create-nospace')],
+  ]);
+  const b = new LvmThickBackend(pools().tk, r, 'n');
+  await assert.rejects(b.createVolume(spec('big', 100 * 1024 * MiB)), (e) => e instanceof StorageError && e.kind === 'exhausted');
+  await assert.rejects(b.createVolume(spec('st', MiB, { params: { stripes: '3' } })), (e) => e instanceof StorageError && e.kind === 'invalid');
+  await assert.rejects(b.createVolume(spec('lim', 5 * MiB, { limitBytes: 6 * MiB })), (e) => e instanceof StorageError && e.kind === 'out-of-range');
+});
+
+test('thick: a volume with copy-on-write snapshots is not deleted (they cannot outlive it)', async () => {
+  const r = new ScriptedRunner([[isLvsAll, fixture('lvm/lvs-healthy.json')]]);
+  const b = new LvmThickBackend(pools().tk, r, 'n');
+  await assert.rejects(b.deleteVolume('pvc-thick1'), (e) => e instanceof StorageError && e.kind === 'precondition' && /pvc-thick1@snapshot-2/.test(e.message));
+  assert.equal(r.ran('lvremove').length, 0);
+  const snap = await b.getSnapshot('pvc-thick1', 'snapshot-2');
+  assert.equal(snap?.sizeBytes, 67108864, 'a COW snapshot reports its origin\'s size');
+});
+
+test('deleting removes the LV; the cached view is dropped after a change', async () => {
+  const r = new ScriptedRunner([[isLvsAll, fixture('lvm/lvs-healthy.json')], [is('lvremove'), ok]]);
+  const b = new LvmThickBackend(pools().tk, r, 'n');
+  await b.deleteVolume('pvc-striped');
+  assert.deepEqual(r.ran('lvremove'), [['lvremove', '-q', '-y', 'fixvg/pvc-striped']]);
+  await b.listVolumes();
+  assert.equal(r.ran('lvs').length, 2);
+});
+
+test('publish records the node on the LV; another read-only flag for the same node conflicts', async () => {
+  const r = new ScriptedRunner([[isLvsAll, fixture('lvm/lvs-healthy.json')], [is('lvchange'), ok]]);
+  const b = new LvmThickBackend(pools().tk, r, 'n');
+  await b.publish('pvc-thick1', 'node1', { readonly: false, multiNode: false });
+  assert.equal(r.ran('lvchange').length, 0, 'already recorded');
+  await assert.rejects(b.publish('pvc-thick1', 'node1', { readonly: true, multiNode: false }), (e) => e instanceof StorageError && e.kind === 'exists');
+  await b.publish('pvc-raid', 'node2', { readonly: true, multiNode: false });
+  assert.deepEqual(r.ran('lvchange').at(-1), ['lvchange', '-q', '--addtag', 'poolcsi.io/pub=node2+3Aro', 'fixvg/pvc-raid']);
+  await b.unpublish('pvc-thick1');
+  assert.deepEqual(r.ran('lvchange').at(-1), ['lvchange', '-q', '--deltag', 'poolcsi.io/pub=node1+3Arw', 'fixvg/pvc-thick1']);
+});
