@@ -1,6 +1,5 @@
 // `poolcsi serve`: the controller plugin, the node plugin, or both in one process.
 import { hostname } from 'node:os';
-import * as grpc from '@grpc/grpc-js';
 import { InProcessAgent, LocalBackends, SingleNodeDirectory, type AgentDirectory } from '../agent/agents.js';
 import { Router } from '../agent/router.js';
 import { controllerHandlers } from '../csi/controller.js';
@@ -96,7 +95,7 @@ export async function serve(o: ServeOptions): Promise<{ stop: () => Promise<void
   if (withController) services.push({ definition: csi.Controller.service, impl: wrap('Controller', controllerHandlers(ctx)) });
   if (withNode) services.push({ definition: csi.Node.service, impl: wrap('Node', nodeHandlers(ctx, local, o.maxVolumesPerNode ?? 0)) });
 
-  const { server } = await startServer(endpoint, services);
+  const running = await startServer(endpoint, services);
   const metrics = o.metricsAddress ? await serveMetrics(o.metricsAddress, () => registry.loaded) : undefined;
   log.info({ mode: o.mode, endpoint: o.endpoint, nodeId, metrics: o.metricsAddress }, 'poolcsi serving');
 
@@ -104,9 +103,8 @@ export async function serve(o: ServeOptions): Promise<{ stop: () => Promise<void
     stop: async () => {
       stopWatch?.();
       metrics?.close();
-      await stopServer(server);
+      await stopServer(running);
     },
   };
 }
 
-export type { grpc };
