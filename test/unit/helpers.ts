@@ -12,6 +12,7 @@ export type Call = (method: string, req: object) => Promise<any>;
 export interface Harness {
   dir: string;
   socket: string;
+  metricsAddress?: string;
   identity: Call;
   controller: Call;
   node: Call;
@@ -39,7 +40,7 @@ export async function startPoolcsi(opts: { pools?: (dir: string) => string; mode
   const clients = [csi.Identity, csi.Controller, csi.Node].map((C) => new C(`unix://${socket}`, creds));
   await waitFor(() => new Promise<boolean>((res) => clients[0]!.waitForReady(Date.now() + 2000, (e) => res(!e))), { timeoutMs: 5000, what: 'client ready' });
   return {
-    dir, socket,
+    dir, socket, ...(running.metricsAddress ? { metricsAddress: running.metricsAddress } : {}),
     identity: caller(clients[0]!), controller: caller(clients[1]!), node: caller(clients[2]!),
     async stop() { for (const c of clients) c.close(); await running.stop(); },
   };
