@@ -35,7 +35,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'poolcsi-chart-'));
 let files = 0;
 function valuesFile(values: Obj): string {
   const f = join(tmp, `values-${files++}.yaml`);
-  writeFileSync(f, stringify(values));
+  writeFileSync(f, stringify(values, { version: '1.1' })); // Helm reads YAML 1.1: quote "off", "yes"...
   return f;
 }
 
@@ -136,7 +136,7 @@ describe('chart renders', () => {
   });
 
   test('a values file may not float an image to latest', () => {
-    refused({ sidecars: { provisioner: { image: { repository: 'registry.k8s.io/sig-storage/csi-provisioner', tag: 'latest' } } } }, /latest/);
+    refused({ sidecars: { provisioner: { image: { repository: 'registry.k8s.io/sig-storage/csi-provisioner', tag: 'latest' } } } }, /csi-provisioner: pin a released tag, not latest/);
   });
 
   test('the pools ConfigMap holds values.pools and the driver accepts it', () => {
