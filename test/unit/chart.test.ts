@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml';
 import { POOL_TYPES } from '../../src/pools/schema.js';
@@ -32,6 +32,7 @@ const HELM = helmPath();
 const HELM_MISSING = `helm not found at ${HELM}: run scripts/install-helm.sh (or set HELM to a helm v3 binary)`;
 
 const tmp = mkdtempSync(join(tmpdir(), 'poolcsi-chart-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
 let files = 0;
 function valuesFile(values: Obj): string {
   const f = join(tmp, `values-${files++}.yaml`);

@@ -169,9 +169,9 @@ livenessProbe:
   periodSeconds: 20
   timeoutSeconds: 10
   failureThreshold: 3
-securityContext: {{ include "poolcsi.sidecarSecurityContext" . | nindent 2 }}
+securityContext: {{- include "poolcsi.sidecarSecurityContext" . | nindent 2 }}
 {{- with .resources }}
-resources: {{ toYaml . | nindent 2 }}
+resources: {{- toYaml . | nindent 2 }}
 {{- end }}
 volumeMounts:
   - {name: socket-dir, mountPath: {{ include "poolcsi.socketDir" . }}}
@@ -213,7 +213,7 @@ metadata:
   labels:
     {{- include "poolcsi.labels" .root | nindent 4 }}
 rules:
-  {{- .rules | fromYamlArray | toYaml | nindent 2 }}
+  {{- .rules | trim | nindent 2 }}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: {{ .kind }}Binding
