@@ -17,13 +17,15 @@ if [[ -x "$HELM" ]] && "$HELM" version --template '{{.Version}}' 2>/dev/null | g
   exit 0
 fi
 
-command -v go >/dev/null || { echo "install-helm: needs Go (https://go.dev/dl) to build helm $HELM_VERSION" >&2; exit 1; }
+GO="$(command -v go || true)"
+[[ -n "$GO" ]] || [[ ! -x /usr/local/go/bin/go ]] || GO=/usr/local/go/bin/go
+[[ -n "$GO" ]] || { echo "install-helm: needs Go to build helm $HELM_VERSION" >&2; exit 1; }
 mkdir -p "$DIR"
 ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
   ldflags+=" -X $pkg.k8sVersionMajor=$K8S_MAJOR -X $pkg.k8sVersionMinor=$K8S_MINOR"
 done
 echo "install-helm: building helm $HELM_VERSION into $DIR (a few minutes the first time)" >&2
-GOBIN="$DIR" GOFLAGS=-mod=mod CGO_ENABLED=0 go install -trimpath -ldflags "$ldflags" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2
+GOBIN="$DIR" GOFLAGS=-mod=mod CGO_ENABLED=0 "$GO" install -trimpath -ldflags "$ldflags" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2
 "$HELM" version --template '{{.Version}}' | grep -qx "$HELM_VERSION" || { echo "install-helm: built helm does not report $HELM_VERSION" >&2; exit 1; }
 echo "$HELM"
