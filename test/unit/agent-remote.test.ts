@@ -34,7 +34,7 @@ before(async () => {
 });
 
 after(async () => {
-  await stopServer(server, 1000);
+  await stopServer({ server }, 1000);
   await rm(dir, { recursive: true, force: true });
 });
 
