@@ -67,6 +67,7 @@ async function serveCommand(args: string[]): Promise<number> {
       'agent-listen': { type: 'string' },
       'agent-tls-dir': { type: 'string' },
       agents: { type: 'string' },
+      'agent-client-name': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -89,6 +90,7 @@ async function serveCommand(args: string[]): Promise<number> {
     ...(values['agent-listen'] ? { agentListen: values['agent-listen'] } : {}),
     ...(values['agent-tls-dir'] ? { agentTlsDir: values['agent-tls-dir'] } : {}),
     ...(values.agents ? { agents: values.agents } : {}),
+    ...(values['agent-client-name']?.length ? { agentClientNames: values['agent-client-name'] } : {}),
   });
   await new Promise<void>((resolve) => {
     const stop = () => { void running.stop().then(resolve); };

@@ -5,6 +5,7 @@ import { Router } from '../agent/router.js';
 import { parseAgentMap, StaticAgentDirectory } from '../agent/remote.js';
 import { startAgentServer } from '../agent/service.js';
 import { readTlsDir } from '../agent/tls.js';
+import { KubeNodeAgentDirectory, parseNodesPort } from '../agent/nodes.js';
 import { controllerHandlers } from '../csi/controller.js';
 import { parseEndpoint } from '../csi/endpoint.js';
 import { identityHandlers } from '../csi/identity.js';
@@ -41,15 +42,18 @@ export interface ServeOptions {
   agentListen?: string;
   /** ca.crt, tls.crt, tls.key for the agent protocol (both sides). */
   agentTlsDir?: string;
-  /** Controller: where each node's agent listens, "node=host:port,...". */
+  /** Controller: where each node's agent listens, "nodes:PORT" or "node=host:port,...". */
   agents?: string;
+  /** Agent: names a controller client certificate may carry (default poolcsi-controller). */
+  agentClientNames?: string[];
 }
 
 export const SERVE_HELP = `Usage: poolcsi serve --mode controller|node|all [--endpoint unix:///path.sock]
                      [--pools-file FILE | --pools-configmap NAMESPACE/NAME]
                      [--node-id NAME] [--metrics-address HOST:PORT] [--log-level LEVEL]
                      [--path-prefix DIR ...] [--max-volumes-per-node N]
-                     [--agent-listen HOST:PORT] [--agents NODE=HOST:PORT,...] [--agent-tls-dir DIR]
+                     [--agent-listen HOST:PORT] [--agents nodes:PORT|NODE=HOST:PORT,...]
+                     [--agent-tls-dir DIR] [--agent-client-name NAME ...]
 
 Serves the CSI Identity service plus:
   controller  the Controller service (shared pools directly, node-local pools through agents)
@@ -70,12 +74,16 @@ Serves the CSI Identity service plus:
   --max-volumes-per-node  reported in NodeGetInfo (0 = no limit)
   --agent-listen       node, all: serve this node's agent (controller → node delegation for
                        node-local pools) on HOST:PORT, with mutual TLS
-  --agents             controller, all: the agent of each node, e.g. w1=10.0.0.11:9810,w2=10.0.0.12:9810
-                       (without it a controller serves shared pools only; --mode all also
-                       serves its own node in process)
+  --agents             controller, all: where the node agents listen: "nodes:PORT" (each Ready
+                       Kubernetes Node's InternalIP at PORT, watched; what the chart sets) or a
+                       static list NODE=HOST:PORT,... (lab, clusters without API access).
+                       Without it a controller serves shared pools only; --mode all also
+                       serves its own node in process
   --agent-tls-dir      directory with ca.crt, tls.crt and tls.key (a Kubernetes TLS Secret):
                        the agent's certificate must name poolcsi-agent, the controller's
-                       poolcsi-controller, both signed by ca.crt
+                       poolcsi-controller (see --agent-client-name), both signed by ca.crt
+  --agent-client-name  node, all: a name (CN or DNS SAN) the controller's client certificate
+                       may carry (repeatable; default poolcsi-controller)
 `;
 
 export async function serve(o: ServeOptions): Promise<{ stop: () => Promise<void>; metricsAddress?: string }> {
@@ -97,7 +105,13 @@ export async function serve(o: ServeOptions): Promise<{ stop: () => Promise<void
   // in --mode all this process's own node in process. A controller without --agents serves
   // shared pools only.
   let agents: AgentDirectory;
-  if (o.agents) agents = new StaticAgentDirectory(parseAgentMap(o.agents), tls!, o.mode === 'all' ? agent : undefined);
+  const ownAgent = o.mode === 'all' ? agent : undefined;
+  const nodesPort = o.agents ? parseNodesPort(o.agents) : undefined;
+  if (nodesPort !== undefined) {
+    const dir = new KubeNodeAgentDirectory(nodesPort, tls!, log, ownAgent);
+    await dir.start();
+    agents = dir;
+  } else if (o.agents) agents = new StaticAgentDirectory(parseAgentMap(o.agents), tls!, ownAgent);
   else agents = o.mode === 'controller' ? { forNode: () => undefined, nodes: () => [] } : new SingleNodeDirectory(agent);
   const ctx: DriverContext = {
     nodeId,
@@ -133,7 +147,7 @@ export async function serve(o: ServeOptions): Promise<{ stop: () => Promise<void
   if (withNode) services.push({ definition: csi.Node.service, impl: wrap('Node', nodeHandlers(ctx, local, o.maxVolumesPerNode ?? 0)) });
 
   const running = await startServer(endpoint, services);
-  const agentServer = o.agentListen ? (await startAgentServer(o.agentListen, tls!, { nodeId, registry, backends })).server : undefined;
+  const agentServer = o.agentListen ? (await startAgentServer(o.agentListen, tls!, { nodeId, registry, backends, ...(o.agentClientNames?.length ? { clientNames: o.agentClientNames } : {}) })).server : undefined;
   const metrics = o.metricsAddress ? await serveMetrics(o.metricsAddress, () => registry.loaded) : undefined;
   log.info({ mode: o.mode, endpoint: o.endpoint, nodeId, metrics: o.metricsAddress, agentListen: o.agentListen, agents: agents.nodes() }, 'poolcsi serving');
 
@@ -144,7 +158,7 @@ export async function serve(o: ServeOptions): Promise<{ stop: () => Promise<void
       stopWatch?.();
       metrics?.close();
       if (agentServer) await stopServer({ server: agentServer });
-      if (agents instanceof StaticAgentDirectory) agents.close();
+      if (agents instanceof StaticAgentDirectory || agents instanceof KubeNodeAgentDirectory) agents.close();
       await stopServer(running);
     },
   };

@@ -101,3 +101,31 @@ test('--agents parses NODE=HOST:PORT lists', async () => {
   assert.equal(d.forNode('w2'), undefined);
   d.close();
 });
+
+test('--agents nodes:PORT: each Ready Kubernetes Node\'s InternalIP', async () => {
+  const { KubeNodeAgentDirectory, nodeAgentAddress, parseNodesPort } = await import('../../src/agent/nodes.js');
+  const { createLogger } = await import('../../src/observe/log.js');
+  assert.equal(parseNodesPort('nodes:9825'), 9825);
+  assert.equal(parseNodesPort('w1=a:1'), undefined);
+  assert.throws(() => parseNodesPort('nodes:70000'), /out of range/);
+  const node = (name: string, ip: string | undefined, ready: boolean) => ({
+    metadata: { name },
+    status: {
+      addresses: ip ? [{ type: 'Hostname', address: name }, { type: 'InternalIP', address: ip }] : [],
+      conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }],
+    },
+  });
+  assert.equal(nodeAgentAddress(node('w1', '10.0.0.1', true), 9825), '10.0.0.1:9825');
+  assert.equal(nodeAgentAddress(node('w1', 'fd00::1', true), 9825), '[fd00::1]:9825');
+  assert.equal(nodeAgentAddress(node('w1', '10.0.0.1', false), 9825), undefined);
+  assert.equal(nodeAgentAddress(node('w1', undefined, true), 9825), undefined);
+  const d = new KubeNodeAgentDirectory(9825, await readTlsDir(pki.controller), createLogger({ level: 'silent' }));
+  d.apply(node('w1', '10.0.0.1', true));
+  d.apply(node('w2', '10.0.0.2', false));
+  assert.deepEqual(d.nodes(), ['w1']);
+  d.apply(node('w2', '10.0.0.2', true));
+  d.apply(node('w1', '10.0.0.1', true), true);
+  assert.deepEqual(d.nodes(), ['w2']);
+  assert.equal((d.forNode('w2') as RemoteAgent).address, '10.0.0.2:9825');
+  d.close();
+});
