@@ -32,6 +32,9 @@ export class Lvm {
   private generation = 0;
   private cached?: { generation: number; at: number; view: Promise<View> };
 
+  /** Called with every view read while nothing changed the VG from this process. */
+  onFreshView?: (view: View) => void;
+
   constructor(private readonly runner: Runner, readonly vg: string, private readonly ttlMs = VIEW_TTL_MS) {}
 
   /** Runs an LVM command that reads; failures become StorageErrors that say what was being done. */
@@ -59,7 +62,11 @@ export class Lvm {
     if (c && c.generation === this.generation && Date.now() - c.at < this.ttlMs) return c.view;
     const generation = this.generation;
     const view = this.run(lvsCmd(this.vg), `listing the LVs of volume group ${this.vg}`)
-      .then((out) => new View(parseLvs(out).filter((r) => !isHidden(r))));
+      .then((out) => {
+        const v = new View(parseLvs(out).filter((r) => !isHidden(r)));
+        if (this.generation === generation) this.onFreshView?.(v);
+        return v;
+      });
     this.cached = { generation, at: Date.now(), view };
     // A failed read is not remembered.
     view.catch(() => { if (this.cached?.view === view) this.cached = undefined; });

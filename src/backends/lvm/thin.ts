@@ -10,14 +10,50 @@ import { thinBudget, thinCapacity, thinPhysicalRefusal, thinPoolState, lvmSize, 
 import { createThinCmd, createThinSnapshotCmd, extendCmd, tagCmd } from './commands.js';
 import type { View } from './lvm.js';
 import { snapshotLvName, volumeLvName } from './names.js';
+import { isKind } from './errors.js';
 import { parseTags, K, snapshotTags, tag } from './tags.js';
 
 export const lvmThinTraits = lvmTraits([]);
 
+/**
+ * How long the thin pool's accounting (virtual sizes handed out, data%) read by one `lvs` is
+ * used for admission checks. The agent keeps it exact for its own creates, growths and deletes;
+ * only changes made outside the driver take up to this long to count. Any call that reads the
+ * VG anyway (delete, list, snapshot) refreshes it.
+ */
+export const ACCOUNTING_TTL_MS = 10_000;
+
 export class LvmThinBackend extends LvmBackendBase<LvmThinPool> {
   readonly traits = lvmThinTraits;
+  private accounting?: { state: ThinPoolState; at: number };
+  /** Admission (check the budget, then create) is one at a time, or two creates could both fit. */
+  private admission: Promise<unknown> = Promise.resolve();
 
-  constructor(pool: LvmThinPool, runner: Runner, nodeId: string) { super(pool, runner, nodeId); }
+  constructor(pool: LvmThinPool, runner: Runner, nodeId: string) {
+    super(pool, runner, nodeId);
+    this.lvm.onFreshView = (view) => {
+      const state = thinPoolState(view.rows, this.pool.thinpool, this.isSnapshotLv);
+      this.accounting = state ? { state, at: Date.now() } : undefined;
+    };
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.admission.then(fn, fn);
+    this.admission = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The pool's state for an admission check: recent accounting, or a fresh read. */
+  private async admissionState(): Promise<ThinPoolState> {
+    const a = this.accounting;
+    if (a && Date.now() - a.at < ACCOUNTING_TTL_MS) return a.state;
+    return this.poolState(await this.lvm.view());
+  }
+
+  /** Our own change of the virtual sizes handed out (creates, growths, deletes). */
+  private account(deltaBytes: number): void {
+    if (this.accounting) this.accounting.state = { ...this.accounting.state, virtualBytes: Math.max(0, this.accounting.state.virtualBytes + deltaBytes) };
+  }
 
   private get limits() {
     return { overprovision: this.pool.overprovision, ...(this.pool.dataPercentLimit !== undefined ? { dataPercentLimit: this.pool.dataPercentLimit } : {}) };
@@ -45,6 +81,36 @@ export class LvmThinBackend extends LvmBackendBase<LvmThinPool> {
   }
 
   async createVolume(spec: CreateSpec): Promise<VolumeRecord> {
+    return this.serial(() => (spec.source ? this.createFromSource(spec) : this.createPlain(spec)));
+  }
+
+  /** A new empty thin LV: one lvcreate (LVM refuses an existing name; only then is it read). */
+  private async createPlain(spec: CreateSpec): Promise<VolumeRecord> {
+    const lvName = volumeLvName(spec.name);
+    const extent = await this.extentBytes();
+    const size = lvmSize(spec.sizeBytes, extent);
+    if (spec.limitBytes > 0 && size > spec.limitBytes) {
+      throw outOfRange(`${spec.sizeBytes} bytes round up to ${size} (whole ${extent}-byte extents), above limit_bytes ${spec.limitBytes}`);
+    }
+    const params = { ...spec.params };
+    try {
+      this.checkRoom(await this.admissionState(), size, `a ${size}-byte volume`);
+    } catch (e) {
+      // A retry of a volume made before the pool filled up is still answered.
+      const row = isKind(e, 'exhausted') ? await this.lvm.lv(lvName) : undefined;
+      if (!row) throw e;
+      const found = this.existingFor(spec, row);
+      if ('record' in found) return found.record;
+      throw e;
+    }
+    return this.createOrAdopt(spec, async () => {
+      await this.lvm.change(createThinCmd(this.vg, this.pool.thinpool, lvName, size, this.newVolumeTags(spec, params)), `creating thin LV ${this.where(lvName)}`);
+      this.account(size);
+      return this.createdRecord(spec, size, params);
+    });
+  }
+
+  private async createFromSource(spec: CreateSpec): Promise<VolumeRecord> {
     const lvName = volumeLvName(spec.name);
     const view = await this.lvm.view();
     const extent = await this.extentBytes(view);
@@ -72,27 +138,33 @@ export class LvmThinBackend extends LvmBackendBase<LvmThinPool> {
     }
     this.checkRoom(this.poolState(view), size, `a ${size}-byte volume`);
     const tags = this.newVolumeTags(spec, params);
+    if (!source) throw new StorageError('internal', 'createFromSource without a source');
+    const from = source;
     return this.createOrAdopt(spec, async () => {
-      if (!source) {
-        await this.lvm.change(createThinCmd(this.vg, this.pool.thinpool, lvName, size, tags), `creating thin LV ${this.where(lvName)}`);
-        return this.createdRecord(spec, size, params);
-      }
       // Growing after the snapshot is a second step: until it is done the LV is marked incomplete.
-      const grow = size > source.size;
-      await this.lvm.change(createThinSnapshotCmd(this.vg, source.lv, lvName, grow ? [...tags, tag(K.incomplete)] : tags, true),
-        `creating ${this.where(lvName)} as a thin snapshot of ${source.lv}`);
-      return grow ? this.finish(lvName, spec, size, source.size, params) : this.createdRecord(spec, source.size, params);
+      const grow = size > from.size;
+      await this.lvm.change(createThinSnapshotCmd(this.vg, from.lv, lvName, grow ? [...tags, tag(K.incomplete)] : tags, true),
+        `creating ${this.where(lvName)} as a thin snapshot of ${from.lv}`);
+      this.account(from.size);
+      return grow ? this.finish(lvName, spec, size, from.size, params) : this.createdRecord(spec, from.size, params);
     });
   }
 
   /** Completes a volume made from a source: grow it to the requested size, then drop the marker. */
   private async finish(lvName: string, spec: CreateSpec, size: number, current: number, params: Record<string, string>): Promise<VolumeRecord> {
-    if (current < size) await this.lvm.change(extendCmd(this.vg, lvName, size), `growing ${this.where(lvName)} to ${size} bytes`);
+    if (current < size) {
+      await this.lvm.change(extendCmd(this.vg, lvName, size), `growing ${this.where(lvName)} to ${size} bytes`);
+      this.account(size - current);
+    }
     await this.lvm.change(tagCmd(this.vg, lvName, [], [tag(K.incomplete)]), `marking ${this.where(lvName)} complete`);
     return this.createdRecord(spec, Math.max(size, current), params);
   }
 
   async expandVolume(name: string, sizeBytes: number): Promise<VolumeRecord> {
+    return this.serial(() => this.expand(name, sizeBytes));
+  }
+
+  private async expand(name: string, sizeBytes: number): Promise<VolumeRecord> {
     const lvName = volumeLvName(name);
     const view = await this.lvm.view();
     const rec = this.volumeRecord(view.get(lvName));
@@ -101,6 +173,7 @@ export class LvmThinBackend extends LvmBackendBase<LvmThinPool> {
     if (size <= rec.sizeBytes) return rec;
     this.checkRoom(this.poolState(view), size - rec.sizeBytes, `growing ${name} to ${size} bytes`);
     await this.lvm.change(extendCmd(this.vg, lvName, size), `growing ${this.where(lvName)} to ${size} bytes`);
+    this.account(size - rec.sizeBytes);
     return { ...rec, sizeBytes: size };
   }
 
@@ -115,6 +188,12 @@ export class LvmThinBackend extends LvmBackendBase<LvmThinPool> {
     await this.lvm.change(createThinSnapshotCmd(this.vg, src.row.name, snapLv, snapshotTags(this.pool.id, volume, name, requestName), false),
       `creating thin snapshot ${this.where(snapLv)} of ${src.row.name}`);
     return { volume, name, requestName, sizeBytes: src.row.sizeBytes, createdAt: new Date().toISOString(), ready: true };
+  }
+
+  override async deleteVolume(name: string): Promise<void> {
+    const row = (await this.lvm.view()).get(volumeLvName(name));
+    await super.deleteVolume(name);
+    if (row && this.volumeRecord(row)?.name === name) this.account(-row.sizeBytes);
   }
 
   async capacity(): Promise<Capacity> {
