@@ -36,5 +36,5 @@ export function certificateNames(cert: { subject?: { CN?: string | string[] }; s
     const m = /^\s*DNS:(.+)$/.exec(part);
     if (m) names.push(m[1]!.trim());
   }
-  return names;
+  return [...new Set(names)];
 }
