@@ -22,3 +22,4 @@ export { labLeftovers, sweepStaleRuns } from './teardown.js';
 export { CSI_SANITY, DRIVER_MAIN, parseSummary, runSanity, type SanityMode, type SanityModeResult, type SanityOptions, type SanityResult, type SanitySpec } from './sanity.js';
 export { blockSize, createFileLun, iscsiLogin, iscsiLogout, scratchFilesystem, type FileLun, type ScratchFilesystem } from './stacks.js';
 export { pollUntil } from './poll.js';
+export { startDriver, CSI_CALL, type DriverOptions, type NodeDriver } from './driver.js';

@@ -5,13 +5,13 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startLab, type Lab } from './lab.js';
 import { LabError, tailFile, type LabNode } from './node.js';
-import { NODE_ENV, REPO_ROOT } from './paths.js';
-import { pollUntil } from './poll.js';
+import { DRIVER_MAIN, startDriver } from './driver.js';
+
+export { DRIVER_MAIN };
 import type { ServiceName } from './services.js';
 
 export const CSI_SANITY = process.env.CSI_SANITY ?? '/root/go/bin/csi-sanity';
 export const CSI_SANITY_INSTALL = 'go install github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@v5.4.0 (or set CSI_SANITY)';
-export const DRIVER_MAIN = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 
 export type SanityMode = 'mount' | 'block';
 
@@ -108,32 +108,8 @@ async function sanityInLab(lab: Lab, node: LabNode, nodeId: string, opts: Sanity
   writeFileSync(poolsFile, opts.poolsYaml);
   writeFileSync(paramsFile, Object.entries(opts.volumeParameters).map(([k, v]) => `${k}: ${JSON.stringify(v)}\n`).join(''));
 
-  await node.run(['mkdir', '-p', SOCKET_DIR]);
-  const driver = await node.spawn(
-    [
-      process.execPath, DRIVER_MAIN, 'serve', '--mode', 'all',
-      '--endpoint', `unix://${SOCKET}`,
-      '--node-id', nodeId,
-      '--pools-file', poolsFile,
-      '--log-level', 'debug',
-      ...(opts.driverArgs ?? []),
-    ],
-    { env: { ...NODE_ENV, ...opts.driverEnv }, logName: 'driver.log' },
-  );
-  const driverDown = (): LabError | undefined => {
-    const exit = node.exited(driver.pid);
-    if (!exit) return undefined;
-    return new LabError(`the driver exited (${exit.signal ?? `code ${exit.code}`})\n--- ${driver.logFile}, last lines:\n${tailFile(driver.logFile, 40)}`);
-  };
-
-  await pollUntil(
-    async () => {
-      const down = driverDown();
-      if (down) throw down;
-      return (await node.exec(['test', '-S', SOCKET])).code === 0 ? true : undefined;
-    },
-    { timeoutMs: 30_000, what: `the driver's socket ${SOCKET} (log: ${driver.logFile})`, intervalMs: 100 },
-  );
+  const driver = await startDriver(node, { nodeId, poolsFile, ...(opts.driverArgs ? { args: opts.driverArgs } : {}), ...(opts.driverEnv ? { env: opts.driverEnv } : {}) });
+  const driverDown = () => driver.down();
 
   const modes: SanityModeResult[] = [];
   for (const mode of opts.modes ?? ['mount']) {
@@ -142,13 +118,7 @@ async function sanityInLab(lab: Lab, node: LabNode, nodeId: string, opts: Sanity
     if (down) throw down;
   }
 
-  // Stop the driver the way Kubernetes does (SIGTERM), so its log ends with its shutdown.
-  await node.signal(driver.pid, 'SIGTERM');
-  try {
-    await pollUntil(() => (node.exited(driver.pid) ? true : undefined), { timeoutMs: 15_000, what: 'the driver to stop' });
-  } catch {
-    await node.signal(driver.pid, 'SIGKILL');
-  }
+  await driver.stop();
   return { modes, driverLog: driver.logFile, artifactsDir: lab.artifactsDir, timings: lab.report() };
 }
 
