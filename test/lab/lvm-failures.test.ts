@@ -138,6 +138,8 @@ test('SIGKILL of the driver in the middle of a create; the retry finishes it and
   t.diagnostic(`the interrupted call: ${killed.code}`);
   assert.equal(killed.ok, false);
 
+  // The killed driver left its socket behind; startDriver waits for the socket file to exist.
+  await node.run(['rm', '-f', driver.socket]);
   driver = await startDriver(node, { nodeId: NODE, poolsFile, logName: 'driver-after-kill.log' });
   const listed = await must(driver, 'Controller.ListVolumes', {});
   assert.ok(!listed.entries.some((e: { volume: { volume_id: string } }) => e.volume.volume_id === 'thick:kill-clone'), 'a half-made volume is not listed');
