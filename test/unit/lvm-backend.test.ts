@@ -196,3 +196,18 @@ test('thin: admission keeps its own accounting between reads; a burst of creates
   assert.equal(r.ran('lvs').filter((c) => c.at(-1) === 'fixvg').length, 1);
   assert.equal(r.ran('lvcreate').length, 2);
 });
+
+test('a node without the VG holds no volumes: lists are empty, capacity is 0, a create says why', async () => {
+  // Real LVM words for a VG that does not exist, naming this pool's VG.
+  const missing = () => new ExecError('lvs', [], 5, fixture('lvm/create-novg.stderr').replaceAll('novg', 'fixvg'), '', 'exit');
+  const r = new ScriptedRunner([[is('lvs'), missing], [is('vgs'), missing]]);
+  const thin = new LvmThinBackend(pools().tp, r, 'n');
+  assert.deepEqual(await thin.listVolumes(), []);
+  assert.deepEqual(await thin.listSnapshots(), []);
+  assert.equal(await thin.getVolume('x'), undefined);
+  assert.equal((await thin.capacity()).availableBytes, 0);
+  await assert.rejects(thin.createVolume(spec('x', MiB)), (e) => e instanceof StorageError && e.kind === 'unavailable');
+  const thick = new LvmThickBackend(pools().tk, r, 'n');
+  assert.equal((await thick.capacity()).availableBytes, 0);
+  await assert.rejects(thick.createVolume(spec('x', MiB)), (e) => e instanceof StorageError && e.kind === 'unavailable' && /fixvg|novg/.test(e.message));
+});

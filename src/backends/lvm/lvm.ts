@@ -14,7 +14,8 @@ export const LVM_TIMEOUT_MS = 120_000;
 /** The LVs of a VG as read by one `lvs`, indexed by name. */
 export class View {
   private readonly byName: Map<string, LvRow>;
-  constructor(readonly rows: readonly LvRow[]) {
+  /** `vgMissing`: the VG does not exist on this node, so it holds nothing. */
+  constructor(readonly rows: readonly LvRow[], readonly vgMissing = false) {
     this.byName = new Map(rows.map((r) => [r.name, r]));
   }
   get(name: string): LvRow | undefined { return this.byName.get(name); }
@@ -27,6 +28,13 @@ export class View {
  * (find the volume, check it, act on it), cost one `lvs`.
  */
 export const VIEW_TTL_MS = 2000;
+
+/** Whether an LVM failure says the VG does not exist (on this node). */
+export function isVgMissing(e: unknown, vg: string): boolean {
+  const cause = (e as { cause?: unknown })?.cause;
+  const text = cause instanceof ExecError ? cause.stderr : e instanceof StorageError ? e.message : '';
+  return text.includes(`Volume group "${vg}" not found`);
+}
 
 export class Lvm {
   private generation = 0;
@@ -66,6 +74,11 @@ export class Lvm {
         const v = new View(parseLvs(out).filter((r) => !isHidden(r)));
         if (this.generation === generation) this.onFreshView?.(v);
         return v;
+      }, (e: unknown) => {
+        // A pool without `nodes` is looked for on every node; where its VG is absent it simply
+        // holds no volumes (lists and lookups must not fail for the whole cluster).
+        if (isVgMissing(e, this.vg)) return new View([], true);
+        throw e;
       });
     this.cached = { generation, at: Date.now(), view };
     // A failed read is not remembered.
@@ -90,6 +103,16 @@ export class Lvm {
   /** One LV, read now (not from the cached view). */
   async lv(name: string): Promise<LvRow | undefined> {
     return (await this.lvs([name])).get(name);
+  }
+
+  /** The VG's sizes, or undefined when the VG does not exist on this node. */
+  async vgInfoIfPresent(): Promise<VgRow | undefined> {
+    try {
+      return await this.vgInfo();
+    } catch (e) {
+      if (isVgMissing(e, this.vg)) return undefined;
+      throw e;
+    }
   }
 
   async vgInfo(): Promise<VgRow> {

@@ -150,7 +150,8 @@ export class LvmThickBackend extends LvmBackendBase<LvmPool> {
   }
 
   async capacity(): Promise<Capacity> {
-    const vg = await this.lvm.vgInfo();
+    const vg = await this.lvm.vgInfoIfPresent();
+    if (!vg) return { totalBytes: 0, availableBytes: 0, maxVolumeBytes: 0, notes: [`volume group ${this.vg} does not exist on node ${this.nodeId}`] };
     return thickCapacity(vg, this.pool.mirror ?? 0);
   }
 }

@@ -197,6 +197,8 @@ export class LvmThinBackend extends LvmBackendBase<LvmThinPool> {
   }
 
   async capacity(): Promise<Capacity> {
-    return thinCapacity(this.poolState(await this.lvm.view()), this.limits);
+    const view = await this.lvm.view();
+    if (view.vgMissing) return { totalBytes: 0, availableBytes: 0, maxVolumeBytes: 0, notes: [`volume group ${this.vg} does not exist on node ${this.nodeId}`] };
+    return thinCapacity(this.poolState(view), this.limits);
   }
 }
