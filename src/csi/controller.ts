@@ -134,7 +134,10 @@ export function controllerHandlers(ctx: DriverContext): Record<string, Handler> 
       if (!entry) return {};
       return withLocks(ctx, [req.volume_id], async () => {
         const routed = await ctx.router.forExisting(entry.pool, ref.name, callOf(req));
-        if (routed) await routed.backend.deleteVolume(ref.name, callOf(req));
+        // Not found complete anywhere: a create may have been abandoned half way; every
+        // backend of the pool deletes its half-made copy (a no-op where there is none).
+        const targets = routed ? [routed] : ctx.router.everywhere(entry.pool);
+        for (const t of targets) await t.backend.deleteVolume(ref.name, callOf(req));
         ctx.router.locator.forget(ref.pool, ref.name);
         return {};
       });

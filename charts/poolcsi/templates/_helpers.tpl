@@ -74,6 +74,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
      IP. Controller: find each node's agent at its InternalIP on agent.port, with the client
      certificate. Both trust only the CA in ca.crt. */}}
 {{- define "poolcsi.agentServerName" -}}poolcsi-agent{{- end }}
+{{- define "poolcsi.agentClientName" -}}{{ include "poolcsi.fullname" . }}-controller{{- end }}
 {{- define "poolcsi.agentTlsDir" -}}/etc/poolcsi/agent-tls{{- end }}
 {{- define "poolcsi.agentServerSecret" -}}{{ include "poolcsi.fullname" . }}-agent-server{{- end }}
 {{- define "poolcsi.agentClientSecret" -}}{{ include "poolcsi.fullname" . }}-agent-client{{- end }}
@@ -82,6 +83,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if .Values.agent.enabled -}}
 - --agent-listen=0.0.0.0:{{ .Values.agent.port }}
 - --agent-tls-dir={{ include "poolcsi.agentTlsDir" . }}
+- --agent-client-name={{ include "poolcsi.agentClientName" . }}
 {{- end }}
 {{- end }}
 

@@ -34,6 +34,8 @@ export interface NodeDriver {
 export async function startDriver(node: LabNode, o: DriverOptions): Promise<NodeDriver> {
   const socket = o.socket ?? '/run/lab/csi/csi.sock';
   await node.run(['mkdir', '-p', socket.slice(0, socket.lastIndexOf('/'))]);
+  // A socket left by a killed driver would look ready before the new one listens.
+  await node.run(['rm', '-f', socket]);
   const proc = await node.spawn(
     [process.execPath, DRIVER_MAIN, 'serve', '--mode', o.mode ?? 'all', '--endpoint', `unix://${socket}`,
       '--node-id', o.nodeId, '--pools-file', o.poolsFile, '--log-level', 'debug', ...(o.args ?? [])],
