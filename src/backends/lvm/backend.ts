@@ -8,7 +8,7 @@ import { exists, notFound, precondition } from '../errors.js';
 import type {
   Attachment, Backend, Capacity, Condition, CreateSpec, PublishOptions, SnapshotRecord, TypeTraits, VolumeRecord,
 } from '../types.js';
-import { activateCmd, removeCmd, tagCmd, wipeCmd } from './commands.js';
+import { activateCmd, removeCmd, tagCmd, wipeCmd, type Program } from './commands.js';
 import { devicePath } from './device.js';
 import { isKind } from './errors.js';
 import { lvCondition } from './health.js';
@@ -16,7 +16,7 @@ import { Lvm, View } from './lvm.js';
 import { snapshotLvName, volumeLvName } from './names.js';
 import { isCowSnapshot, type LvRow } from './report.js';
 import {
-  first, K, parseTags, publishedFromTags, publishTag, tag, volumeFromTags, volumeTags,
+  first, K, parseTags, publishedFromTags, publishTag, snapshotTags, tag, volumeFromTags, volumeTags,
 } from './tags.js';
 
 /** Time for zeroing or discarding a whole LV before removal. */
@@ -47,7 +47,8 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
 
   abstract createVolume(spec: CreateSpec): Promise<VolumeRecord>;
   abstract expandVolume(name: string, sizeBytes: number): Promise<VolumeRecord>;
-  abstract createSnapshot(volume: string, name: string, requestName: string): Promise<SnapshotRecord>;
+  /** The lvcreate that makes snapshot `snapLv` of `origin` (after any refusal of the type's own). */
+  protected abstract snapshotCommand(view: View, origin: string, snapLv: string, tags: readonly string[]): { cmd: Program; what: string };
   abstract capacity(): Promise<Capacity>;
 
   protected get vg(): string { return this.pool.vgname; }
@@ -210,6 +211,17 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
   }
 
   /** The snapshot LV for `volume@name` when it exists: the same snapshot again, or a conflict. */
+  async createSnapshot(volume: string, name: string, requestName: string): Promise<SnapshotRecord> {
+    const snapLv = snapshotLvName(volume, name);
+    const view = await this.lvm.view();
+    const existing = this.existingSnapshot(view.get(snapLv), volume, name);
+    if (existing) return existing;
+    const src = this.sourceVolume(view, volume);
+    const { cmd, what } = this.snapshotCommand(view, src.row.name, snapLv, snapshotTags(this.pool.id, volume, name, requestName));
+    await this.lvm.change(cmd, `creating ${what} ${this.where(snapLv)} of ${src.row.name}`);
+    return { volume, name, requestName, sizeBytes: src.row.sizeBytes, createdAt: new Date().toISOString(), ready: true };
+  }
+
   protected existingSnapshot(row: LvRow | undefined, volume: string, name: string): SnapshotRecord | undefined {
     if (!row) return undefined;
     const s = this.snapshotRecord(row);

@@ -5,15 +5,16 @@
 import type { Runner } from '../../exec/index.js';
 import type { LvmPool } from '../../pools/schema.js';
 import { invalid, notFound, outOfRange, precondition } from '../errors.js';
-import type { Capacity, CreateSpec, SnapshotRecord, VolumeRecord } from '../types.js';
+import type { Capacity, CreateSpec, VolumeRecord } from '../types.js';
 import { LvmBackendBase, lvmTraits } from './backend.js';
 import { lvmSize, thickCapacity } from './capacity.js';
 import {
   copyCmd, createCowSnapshotCmd, createThickCmd, extendCmd, tagCmd, type ThickLayout,
 } from './commands.js';
-import { cloneSourceLvName, snapshotLvName, volumeLvName } from './names.js';
+import { cloneSourceLvName, volumeLvName } from './names.js';
 import { isCowOrigin, type LvRow } from './report.js';
-import { K, parseTags, snapshotTags, tag } from './tags.js';
+import type { View } from './lvm.js';
+import { K, parseTags, tag } from './tags.js';
 
 export const LVM_PARAMS = ['mirror', 'stripes', 'stripeSize'] as const;
 export const lvmThickTraits = lvmTraits(LVM_PARAMS);
@@ -138,15 +139,8 @@ export class LvmThickBackend extends LvmBackendBase<LvmPool> {
     return { ...rec, sizeBytes: size };
   }
 
-  async createSnapshot(volume: string, name: string, requestName: string): Promise<SnapshotRecord> {
-    const snapLv = snapshotLvName(volume, name);
-    const view = await this.lvm.view();
-    const existing = this.existingSnapshot(view.get(snapLv), volume, name);
-    if (existing) return existing;
-    const src = this.sourceVolume(view, volume);
-    await this.lvm.change(createCowSnapshotCmd(this.vg, src.row.name, snapLv, this.pool.snapshotSize, snapshotTags(this.pool.id, volume, name, requestName)),
-      `creating copy-on-write snapshot ${this.where(snapLv)} of ${src.row.name}`);
-    return { volume, name, requestName, sizeBytes: src.row.sizeBytes, createdAt: new Date().toISOString(), ready: true };
+  protected snapshotCommand(_view: View, origin: string, snapLv: string, tags: readonly string[]) {
+    return { cmd: createCowSnapshotCmd(this.vg, origin, snapLv, this.pool.snapshotSize, tags), what: 'copy-on-write snapshot' };
   }
 
   async capacity(): Promise<Capacity> {

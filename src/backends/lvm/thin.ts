@@ -4,14 +4,14 @@
 import type { Runner } from '../../exec/index.js';
 import type { LvmThinPool } from '../../pools/schema.js';
 import { exhausted, notFound, outOfRange, StorageError } from '../errors.js';
-import type { Capacity, CreateSpec, SnapshotRecord, VolumeRecord } from '../types.js';
+import type { Capacity, CreateSpec, VolumeRecord } from '../types.js';
 import { LvmBackendBase, lvmTraits } from './backend.js';
 import { thinBudget, thinCapacity, thinPhysicalRefusal, thinPoolState, lvmSize, type ThinPoolState } from './capacity.js';
 import { createThinCmd, createThinSnapshotCmd, extendCmd, tagCmd } from './commands.js';
 import type { View } from './lvm.js';
-import { snapshotLvName, volumeLvName } from './names.js';
+import { volumeLvName } from './names.js';
 import { isKind } from './errors.js';
-import { parseTags, K, snapshotTags, tag } from './tags.js';
+import { parseTags, K, tag } from './tags.js';
 
 export const lvmThinTraits = lvmTraits([]);
 
@@ -177,17 +177,10 @@ export class LvmThinBackend extends LvmBackendBase<LvmThinPool> {
     return { ...rec, sizeBytes: size };
   }
 
-  async createSnapshot(volume: string, name: string, requestName: string): Promise<SnapshotRecord> {
-    const snapLv = snapshotLvName(volume, name);
-    const view = await this.lvm.view();
-    const existing = this.existingSnapshot(view.get(snapLv), volume, name);
-    if (existing) return existing;
-    const src = this.sourceVolume(view, volume);
+  protected snapshotCommand(view: View, origin: string, snapLv: string, tags: readonly string[]) {
     const refused = thinPhysicalRefusal(this.poolState(view), this.limits);
     if (refused) throw exhausted(`pool "${this.pool.id}" on node ${this.nodeId} takes no new snapshots: ${refused}`);
-    await this.lvm.change(createThinSnapshotCmd(this.vg, src.row.name, snapLv, snapshotTags(this.pool.id, volume, name, requestName), false),
-      `creating thin snapshot ${this.where(snapLv)} of ${src.row.name}`);
-    return { volume, name, requestName, sizeBytes: src.row.sizeBytes, createdAt: new Date().toISOString(), ready: true };
+    return { cmd: createThinSnapshotCmd(this.vg, origin, snapLv, tags, false), what: 'thin snapshot' };
   }
 
   override async deleteVolume(name: string): Promise<void> {
