@@ -30,8 +30,14 @@ for d in /run /tmp /var/log /var/lib/iscsi /var/lib/nfs /var/lib/ceph \
   mount -t tmpfs -o mode=755 lab-state "$d" || fail "cannot mount tmpfs on $d"
 done
 chmod 1777 /tmp
+# The repository (driver, node scripts, agent) may lie under a directory just hidden, e.g. a
+# CI clone in /tmp: show the host's copy there again, read-only.
+if [ ! -e "$LAB_ROOT/test/lab/node/init.sh" ]; then
+  mkdir -p "$LAB_ROOT" && mount -t hostfs -r -o "$LAB_ROOT" lab-repo "$LAB_ROOT" || fail "cannot show the repository $LAB_ROOT"
+fi
 # The lab's directories on the host (spools, logs, node disks): the only host paths writable.
 for d in $LAB_RW_DIRS; do
+  mkdir -p "$d" 2>/dev/null
   mount -t hostfs -o "$d" lab-rw "$d" || fail "cannot mount $d read-write"
 done
 mkdir -p /run/lock /run/lab/home "$LVM_SYSTEM_DIR"
