@@ -3,6 +3,7 @@
 import type { Runner } from '../exec/index.js';
 import type { Pool, PoolType } from '../pools/schema.js';
 import { DirBackend, dirTraits } from './dir/backend.js';
+import { RbdBackend, rbdTraits } from './rbd/backend.js';
 import type { Backend, TypeTraits } from './types.js';
 
 interface TypeEntry {
@@ -13,6 +14,7 @@ interface TypeEntry {
 // Each entry narrows the pool by its type tag; the schema guarantees the shape.
 const TYPES: { [T in PoolType]: TypeEntry } = {
   dir: { traits: dirTraits, create: (p, r, n) => new DirBackend(p as Extract<Pool, { type: 'dir' }>, r, n) },
+  rbd: { traits: rbdTraits, create: (p, r, n) => new RbdBackend(p as Extract<Pool, { type: 'rbd' }>, r, n) },
 };
 
 export function traitsOf(type: PoolType): TypeTraits { return TYPES[type].traits; }

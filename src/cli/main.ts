@@ -60,6 +60,7 @@ async function serveCommand(args: string[]): Promise<number> {
       'log-level': { type: 'string' },
       'path-prefix': { type: 'string', multiple: true },
       'max-volumes-per-node': { type: 'string' },
+      'secrets-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -80,6 +81,7 @@ async function serveCommand(args: string[]): Promise<number> {
     ...(values['log-level'] ? { logLevel: values['log-level'] } : {}),
     pathPrefixes: values['path-prefix'] ?? [],
     maxVolumesPerNode: max,
+    ...(values['secrets-dir'] ? { secretsDir: values['secrets-dir'] } : {}),
   });
   await new Promise<void>((resolve) => {
     const stop = () => { void running.stop().then(resolve); };

@@ -12,6 +12,7 @@ import { loadCsi } from '../csi/proto.js';
 import { wrap } from '../csi/rpc.js';
 import { startServer, stopServer, type ServiceBinding } from '../csi/server.js';
 import type { DriverContext } from '../csi/context.js';
+import { DirSecrets, setSecretSource } from '../backends/secrets.js';
 import { local } from '../exec/index.js';
 import { createLogger, setLogger } from '../observe/log.js';
 import { serveMetrics } from '../observe/metrics.js';
@@ -30,12 +31,14 @@ export interface ServeOptions {
   logLevel?: string;
   pathPrefixes?: string[];
   maxVolumesPerNode?: number;
+  /** Read pools' secretRefs from <dir>/<namespace>/<name>/<key> instead of the Kubernetes API. */
+  secretsDir?: string;
 }
 
 export const SERVE_HELP = `Usage: poolcsi serve --mode controller|node|all --endpoint unix:///path.sock
                      (--pools-file FILE | --pools-configmap NAMESPACE/NAME)
                      [--node-id NAME] [--metrics-address HOST:PORT] [--log-level LEVEL]
-                     [--path-prefix DIR ...] [--max-volumes-per-node N]
+                     [--path-prefix DIR ...] [--max-volumes-per-node N] [--secrets-dir DIR]
 
 Serves the CSI Identity service plus:
   controller  the Controller service (shared pools directly, node-local pools through agents)
@@ -51,6 +54,8 @@ Serves the CSI Identity service plus:
   --path-prefix        staging/target paths must lie under this directory (repeatable;
                        the chart sets the kubelet directory)
   --max-volumes-per-node  reported in NodeGetInfo (0 = no limit)
+  --secrets-dir        read the Secrets that pools name in secretRef from DIR/NAMESPACE/NAME/KEY
+                       (e.g. Secrets mounted as volumes) instead of the Kubernetes API
 `;
 
 export async function serve(o: ServeOptions): Promise<{ stop: () => Promise<void> }> {
@@ -61,6 +66,7 @@ export async function serve(o: ServeOptions): Promise<{ stop: () => Promise<void
   const nodeId = o.nodeId || process.env.NODE_ID || hostname();
   if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(nodeId)) throw new Error(`--node-id "${nodeId}" is not a valid Kubernetes node name`);
 
+  if (o.secretsDir) setSecretSource(new DirSecrets(o.secretsDir));
   const registry = new PoolRegistry();
   const backends = new LocalBackends(local, nodeId);
   const agent = new InProcessAgent(nodeId, backends);
