@@ -87,7 +87,7 @@ export class RbdBackend implements Backend {
   private async session<T>(call: CallOptions | undefined, fn: (img: Images, cred: Cephx) => Promise<T>, controller = true): Promise<T> {
     const cred = await resolveCephx(this.pool, call, this.secrets);
     return this.open(cred, async (img) => {
-      if (controller) this.flattener.resume(img, cred);
+      if (controller) this.flattener.resume(cred);
       return fn(img, cred);
     });
   }
@@ -119,6 +119,10 @@ export class RbdBackend implements Backend {
     if (dataPool !== undefined && !/^[A-Za-z0-9_.-]{1,100}$/.test(dataPool)) throw invalid(`dataPool "${dataPool}" is not a Ceph pool name`);
     const size = imageSize(spec.sizeBytes, spec.limitBytes);
     return this.session(call, async (img, cred) => {
+      // The common case first: a new empty image is one `rbd create`, then its state.
+      if (!spec.source && (await img.create(spec.name, { size, features, dataPool }))) {
+        return this.finishCreate(img, spec, { name: spec.name, id: '', size, features, opFeatures: [], snapshotCount: 0 }, size, cred);
+      }
       const cur = await this.describe(img, spec.name);
       if (cur?.state?.deleted) {
         throw exists(`volume ${spec.name} was deleted but CSI snapshots of it remain in pool "${this.pool.id}"; its name is taken until they are deleted`);
@@ -130,26 +134,30 @@ export class RbdBackend implements Backend {
       }
       if (cur) this.checkLeftover(spec, cur.info);
       else await this.makeImage(img, spec, size, features, dataPool, cred);
-
-      // Finish (also after a crash half way): size, clone-source snapshot, state, flatten.
-      let info = (await img.info(spec.name)) ?? cur?.info;
+      const info = cur?.info ?? (await img.info(spec.name));
       if (!info) throw new StorageError('internal', `image ${img.spec(spec.name)} vanished while being created`);
-      if (info.size < size) {
-        await img.resize(spec.name, size);
-        info = { ...info, size };
-      }
-      if (spec.source?.kind === 'volume') await img.snapRemove(spec.source.volume, cloneSnapName(spec.name));
-      const state: VolumeState = {
-        v: 1, request: spec.requestName, mode: spec.mode, params: { ...spec.params }, created: new Date().toISOString(), complete: true,
-        ...(spec.source ? { source: spec.source } : {}), ...(spec.pvc ? { pvc: spec.pvc } : {}),
-        ...(this.pool.cluster ? { cluster: this.pool.cluster } : {}),
-      };
-      if (spec.source && (await this.depth(img, info)) > this.pool.maxCloneDepth) {
-        await this.flattener.schedule(img, spec.name, cred);
-      }
-      await img.setMeta(spec.name, STATE_KEY, encodeState(state));
-      return toRecord(spec.name, info, state);
+      return this.finishCreate(img, spec, info, size, cred);
     });
+  }
+
+  /** The rest of a create, also after a crash half way: size, clone-source snapshot, flatten, state. */
+  private async finishCreate(img: Images, spec: CreateSpec, info: ImageInfo, size: number, cred: Cephx): Promise<VolumeRecord> {
+    if (info.size < size) {
+      await img.resize(spec.name, size);
+      info = { ...info, size };
+    }
+    if (spec.source?.kind === 'volume') await img.snapRemove(spec.source.volume, cloneSnapName(spec.name));
+    // The flatten debt is recorded before the state, so a crash in between still owes it.
+    if (spec.source && (await this.depth(img, info)) > this.pool.maxCloneDepth) {
+      await this.flattener.schedule(img, spec.name, cred);
+    }
+    const state: VolumeState = {
+      v: 1, request: spec.requestName, mode: spec.mode, params: { ...spec.params }, created: new Date().toISOString(), complete: true,
+      ...(spec.source ? { source: spec.source } : {}), ...(spec.pvc ? { pvc: spec.pvc } : {}),
+      ...(this.pool.cluster ? { cluster: this.pool.cluster } : {}),
+    };
+    await img.setMeta(spec.name, STATE_KEY, encodeState(state));
+    return toRecord(spec.name, info, state);
   }
 
   /** An image of this name without state: our own create, cut short. It must fit the request. */

@@ -46,11 +46,12 @@ export class Flattener {
   }
 
   /** Once per process (and again after a failure): resume flattens owed by earlier runs. */
-  resume(img: Images, cred: Cephx): void {
+  resume(cred: Cephx): void {
     if (this.scanned) return;
     this.scanned = true;
     const log = logger().child({ pool: this.host.poolId });
-    void (async () => {
+    // Its own session (key file): the caller's ends before this scan does.
+    void this.host.open(cred, async (img) => {
       const clones = (await img.list()).filter((e) => e.parent && e.snapshot === undefined);
       for (const c of clones) {
         if (this.jobs.has(c.image)) continue;
@@ -60,7 +61,7 @@ export class Flattener {
           this.start(c.image, cred);
         }
       }
-    })().catch((e: unknown) => {
+    }).catch((e: unknown) => {
       this.scanned = false;
       log.warn({ error: (e as Error).message }, 'could not scan for unfinished flattens; will retry on a later call');
     });
