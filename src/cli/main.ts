@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parsePools, PoolsError } from '../pools/validate.js';
 import { VERSION } from '../csi/identity.js';
-import { serve, SERVE_HELP, type Mode } from './serve.js';
+import { DEFAULT_ENDPOINT, serve, SERVE_HELP, type Mode } from './serve.js';
 
 const HELP = `poolcsi ${VERSION}: a CSI driver for storage pools
 
@@ -68,12 +68,11 @@ async function serveCommand(args: string[]): Promise<number> {
   if (values.help) { process.stdout.write(SERVE_HELP); return 0; }
   const mode = values.mode as Mode | undefined;
   if (!mode || !['controller', 'node', 'all'].includes(mode)) throw new UsageError('--mode must be controller, node or all', SERVE_HELP);
-  if (!values.endpoint) throw new UsageError('--endpoint is required', SERVE_HELP);
   const max = Number(values['max-volumes-per-node'] ?? 0);
   if (!Number.isInteger(max) || max < 0) throw new UsageError('--max-volumes-per-node must be a non-negative integer', SERVE_HELP);
   const running = await serve({
     mode,
-    endpoint: values.endpoint,
+    endpoint: values.endpoint ?? DEFAULT_ENDPOINT,
     ...(values['node-id'] ? { nodeId: values['node-id'] } : {}),
     ...(values['pools-file'] ? { poolsFile: values['pools-file'] } : {}),
     ...(values['pools-configmap'] ? { poolsConfigMap: values['pools-configmap'] } : {}),

@@ -1,6 +1,5 @@
 // `poolcsi serve`: the controller plugin, the node plugin, or both in one process.
 import { hostname } from 'node:os';
-import * as grpc from '@grpc/grpc-js';
 import { InProcessAgent, LocalBackends, SingleNodeDirectory, type AgentDirectory } from '../agent/agents.js';
 import { Router } from '../agent/router.js';
 import { controllerHandlers } from '../csi/controller.js';
@@ -17,7 +16,12 @@ import { local } from '../exec/index.js';
 import { createLogger, setLogger } from '../observe/log.js';
 import { serveMetrics } from '../observe/metrics.js';
 import { PoolRegistry } from '../pools/registry.js';
-import { loadPoolsFile, reloadOnHangup, watchConfigMap } from '../pools/source.js';
+import { applyPools, loadPoolsFile, reloadOnHangup, watchConfigMap } from '../pools/source.js';
+import { mkdir } from 'node:fs/promises';
+
+/** Where the embedded default `dir` pool keeps its volumes. */
+export const DEFAULT_DIR_POOL = process.env.POOLCSI_DEFAULT_DIR ?? '/var/lib/poolcsi/local';
+export const DEFAULT_ENDPOINT = 'unix:///run/poolcsi/csi.sock';
 
 export type Mode = 'controller' | 'node' | 'all';
 
@@ -35,8 +39,8 @@ export interface ServeOptions {
   secretsDir?: string;
 }
 
-export const SERVE_HELP = `Usage: poolcsi serve --mode controller|node|all --endpoint unix:///path.sock
-                     (--pools-file FILE | --pools-configmap NAMESPACE/NAME)
+export const SERVE_HELP = `Usage: poolcsi serve --mode controller|node|all [--endpoint unix:///path.sock]
+                     [--pools-file FILE | --pools-configmap NAMESPACE/NAME]
                      [--node-id NAME] [--metrics-address HOST:PORT] [--log-level LEVEL]
                      [--path-prefix DIR ...] [--max-volumes-per-node N] [--secrets-dir DIR]
 
@@ -46,9 +50,12 @@ Serves the CSI Identity service plus:
   all         both in one process, the agent called in process (lab, csi-sanity)
 
   --endpoint           unix:///abs/path.sock, or tcp://host:port for tests
+                       (default unix:///run/poolcsi/csi.sock)
   --node-id            this node's name (default: $NODE_ID, then the host name)
   --pools-file         a pools.yaml file; SIGHUP reloads it
   --pools-configmap    NAMESPACE/NAME of the ConfigMap holding pools.yaml (watched)
+                       With neither, one embedded default pool is served: a dir pool "local"
+                       at /var/lib/poolcsi/local (or $POOLCSI_DEFAULT_DIR).
   --metrics-address    serve Prometheus /metrics and /healthz on HOST:PORT
   --log-level          trace, debug, info (default), warn, error
   --path-prefix        staging/target paths must lie under this directory (repeatable;
@@ -58,10 +65,10 @@ Serves the CSI Identity service plus:
                        (e.g. Secrets mounted as volumes) instead of the Kubernetes API
 `;
 
-export async function serve(o: ServeOptions): Promise<{ stop: () => Promise<void> }> {
+export async function serve(o: ServeOptions): Promise<{ stop: () => Promise<void>; metricsAddress?: string }> {
   const log = createLogger({ level: o.logLevel ?? 'info' });
   setLogger(log);
-  if (!!o.poolsFile === !!o.poolsConfigMap) throw new Error('give exactly one of --pools-file and --pools-configmap');
+  if (o.poolsFile && o.poolsConfigMap) throw new Error('give only one of --pools-file and --pools-configmap');
   const endpoint = parseEndpoint(o.endpoint);
   const nodeId = o.nodeId || process.env.NODE_ID || hostname();
   if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(nodeId)) throw new Error(`--node-id "${nodeId}" is not a valid Kubernetes node name`);
@@ -84,7 +91,11 @@ export async function serve(o: ServeOptions): Promise<{ stop: () => Promise<void
   };
 
   let stopWatch: (() => void) | undefined;
-  if (o.poolsFile) {
+  if (!o.poolsFile && !o.poolsConfigMap) {
+    // The embedded default: one `dir` pool, enough to try poolcsi (and csi-sanity) anywhere.
+    await mkdir(DEFAULT_DIR_POOL, { recursive: true, mode: 0o700 });
+    applyPools(registry, `pools:\n  - id: local\n    type: dir\n    path: ${DEFAULT_DIR_POOL}\n`, 'embedded default', log);
+  } else if (o.poolsFile) {
     await loadPoolsFile(registry, o.poolsFile, log);
     reloadOnHangup(registry, o.poolsFile, log);
   } else {
@@ -102,17 +113,18 @@ export async function serve(o: ServeOptions): Promise<{ stop: () => Promise<void
   if (withController) services.push({ definition: csi.Controller.service, impl: wrap('Controller', controllerHandlers(ctx)) });
   if (withNode) services.push({ definition: csi.Node.service, impl: wrap('Node', nodeHandlers(ctx, local, o.maxVolumesPerNode ?? 0)) });
 
-  const { server } = await startServer(endpoint, services);
+  const running = await startServer(endpoint, services);
   const metrics = o.metricsAddress ? await serveMetrics(o.metricsAddress, () => registry.loaded) : undefined;
   log.info({ mode: o.mode, endpoint: o.endpoint, nodeId, metrics: o.metricsAddress }, 'poolcsi serving');
 
+  const bound = metrics?.address();
   return {
+    ...(bound && typeof bound === 'object' ? { metricsAddress: `${bound.address}:${bound.port}` } : {}),
     stop: async () => {
       stopWatch?.();
       metrics?.close();
-      await stopServer(server);
+      await stopServer(running);
     },
   };
 }
 
-export type { grpc };

@@ -22,7 +22,10 @@ function describeIssue(raw: unknown, issue: z.core.$ZodIssue): string {
   }
   let msg = issue.message;
   if (issue.code === 'unrecognized_keys') msg = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  if (issue.code === 'invalid_union' && path.length === 2) msg = `unknown pool type (known: ${POOL_TYPES.join(', ')})`;
+  if (issue.code === 'invalid_union' && path[path.length - 1] === 'type') {
+    const t = (raw as { pools?: Array<{ type?: unknown }> }).pools?.[path[1] as number]?.type;
+    msg = `unknown pool type ${JSON.stringify(t)} (known: ${POOL_TYPES.join(', ')})`;
+  }
   return `${where || 'document'}: ${msg}`;
 }
 
