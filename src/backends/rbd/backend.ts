@@ -66,6 +66,8 @@ interface Described { info: ImageInfo; meta: Record<string, string>; state?: Vol
 export class RbdBackend implements Backend {
   readonly traits = rbdTraits;
   private readonly flattener: Flattener;
+  /** Immutable facts of snapshots seen before, by image id @ snapshot id (see listSnapshots). */
+  private readonly snapFacts = new Map<string, { createdAt: string; request: string }>();
 
   constructor(readonly pool: RbdPool, private readonly runner: Runner, private readonly nodeId: string, private readonly secrets?: SecretSource) {
     this.flattener = new Flattener({
@@ -200,23 +202,27 @@ export class RbdBackend implements Backend {
   async deleteVolume(name: string, call?: CallOptions): Promise<void> {
     await this.flattener.cancel(name);
     await this.session(call, async (img) => {
-      const cur = await this.describe(img, name);
-      if (!cur) {
+      const info = await img.info(name);
+      if (!info) {
+        // Gone already: maybe a retry after a crash between removing it and purging its parent.
         await this.sweepTrash(img);
         return;
       }
-      if (cur.state?.deleted) return;
-      const snaps = (await img.snaps(name)) ?? [];
-      for (const s of snaps.filter((x) => x.namespace === 'user' && isInternalSnap(x.name))) await img.snapRemove(name, s.name);
-      if (userSnaps(snaps).length) {
-        // CSI snapshots outlive their volume: keep the image, hidden, until the last one goes.
-        const state: VolumeState = cur.state ?? { v: 1, request: name, mode: 'filesystem', params: {}, created: new Date().toISOString(), complete: false };
-        await img.setMeta(name, STATE_KEY, encodeState({ ...state, deleted: new Date().toISOString() }));
-        this.log.info({ image: name, snapshots: userSnaps(snaps).length }, 'volume deleted; image kept for its snapshots');
-        return;
+      if (info.snapshotCount > 0) {
+        const [snaps, meta] = await Promise.all([img.snaps(name), img.meta(name)]);
+        const state = readState(meta);
+        if (state?.deleted) return;
+        for (const s of (snaps ?? []).filter((x) => x.namespace === 'user' && isInternalSnap(x.name))) await img.snapRemove(name, s.name);
+        const kept = userSnaps(snaps ?? []);
+        if (kept.length) {
+          // CSI snapshots outlive their volume: keep the image, hidden, until the last one goes.
+          const base: VolumeState = state ?? { v: 1, request: name, mode: 'filesystem', params: {}, created: new Date().toISOString(), complete: false };
+          await img.setMeta(name, STATE_KEY, encodeState({ ...base, deleted: new Date().toISOString() }));
+          this.log.info({ image: name, snapshots: kept.length }, 'volume deleted; image kept for its snapshots');
+          return;
+        }
       }
-      await this.removeImage(img, name, cur.info.parent);
-      await this.sweepTrash(img);
+      await this.removeImage(img, name, info.parent);
     });
   }
 
@@ -265,7 +271,7 @@ export class RbdBackend implements Backend {
       const recs = await mapLimit(images, 8, async (e) => {
         const state = readState(await img.meta(e.image));
         if (!state?.complete || state.deleted) return undefined;
-        return toRecord(e.image, { name: e.image, id: '', size: e.size, features: [], opFeatures: [], snapshotCount: 0 }, state);
+        return toRecord(e.image, { name: e.image, id: e.id, size: e.size, features: [], opFeatures: [], snapshotCount: 0 }, state);
       });
       return recs.filter((r): r is VolumeRecord => r !== undefined);
     });
@@ -310,7 +316,7 @@ export class RbdBackend implements Backend {
       if (cur.meta[`${SNAP_REQUEST_PREFIX}${name}`] !== undefined) await img.removeMeta(volume, `${SNAP_REQUEST_PREFIX}${name}`);
       if (cur.state?.deleted && !before.some((s) => s.name !== name)) {
         await this.removeImage(img, volume, cur.info.parent);
-        this.log.info({ image: volume }, 'last snapshot of a deleted volume gone; image removed');
+        this.log.info({ image: volume }, 'last snapshot of a deleted volume gone; image removed (or trashed for its clones)');
       }
     });
   }
@@ -325,14 +331,20 @@ export class RbdBackend implements Backend {
 
   async listSnapshots(call?: CallOptions): Promise<SnapshotRecord[]> {
     return this.session(call, async (img) => {
-      const withSnaps = [...new Set((await img.list()).filter((e) => e.snapshot !== undefined && !isInternalSnap(e.snapshot)).map((e) => e.image))];
-      const per = await mapLimit(withSnaps, 8, async (volume) => {
-        const [snaps, meta] = await Promise.all([img.snaps(volume), img.meta(volume)]);
-        return userSnaps(snaps ?? []).map((s) => ({
-          volume, name: s.name, requestName: snapRequest(meta, s.name), sizeBytes: s.size, createdAt: s.createdAt, ready: true,
-        }));
+      // `rbd ls -l` names every snapshot; time and request name need two calls per image, but
+      // never change for a (image id, snapshot id), so they are fetched once and remembered.
+      const snaps = (await img.list()).filter((e) => e.snapshot !== undefined && e.snapshotId !== undefined && !isInternalSnap(e.snapshot));
+      const key = (imageId: string, snapId: number) => `${imageId}@${snapId}`;
+      const unknown = new Map(snaps.filter((e) => !this.snapFacts.has(key(e.id, e.snapshotId!))).map((e) => [e.image, e.id] as const));
+      await mapLimit([...unknown], 4, async ([volume, id]) => {
+        const [list, meta] = await Promise.all([img.snaps(volume), img.meta(volume)]);
+        for (const s of userSnaps(list ?? [])) this.snapFacts.set(key(id, s.id), { createdAt: s.createdAt, request: snapRequest(meta, s.name) });
       });
-      return per.flat();
+      if (this.snapFacts.size > 50_000) this.snapFacts.clear();
+      return snaps.flatMap((e) => {
+        const facts = this.snapFacts.get(key(e.id, e.snapshotId!));
+        return facts ? [{ volume: e.image, name: e.snapshot!, requestName: facts.request, sizeBytes: e.size, createdAt: facts.createdAt, ready: true }] : [];
+      });
     });
   }
 

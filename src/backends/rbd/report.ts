@@ -26,9 +26,10 @@ const InfoSchema = z.looseObject({
 
 const LsSchema = z.array(z.looseObject({
   image: z.string(),
-  id: z.string().optional(),
+  id: z.string().default(''),
   size: z.number(),
   snapshot: z.string().optional(),
+  snapshot_id: z.number().optional(),
   parent: z.looseObject({ pool: z.string(), image: z.string(), snapshot: z.string() }).optional(),
 }));
 
@@ -79,7 +80,14 @@ export interface ImageInfo {
 export interface ParentRef { pool: string; namespace: string; image: string; id: string; snapshot: string; trash: boolean }
 
 /** One line of `rbd ls -l`: an image, or (with `snapshot`) one of its snapshots. */
-export interface LsEntry { image: string; size: number; snapshot?: string; parent?: { pool: string; image: string; snapshot: string } }
+export interface LsEntry {
+  image: string;
+  id: string;
+  size: number;
+  snapshot?: string;
+  snapshotId?: number;
+  parent?: { pool: string; image: string; snapshot: string };
+}
 
 export interface SnapEntry {
   id: number;
@@ -145,8 +153,10 @@ export function parseInfo(text: string): ImageInfo {
 export function parseLs(text: string): LsEntry[] {
   return parse(LsSchema, text, 'rbd ls -l', []).map((e) => ({
     image: e.image,
+    id: e.id,
     size: e.size,
     ...(e.snapshot !== undefined ? { snapshot: e.snapshot } : {}),
+    ...(e.snapshot_id !== undefined ? { snapshotId: e.snapshot_id } : {}),
     ...(e.parent ? { parent: { pool: e.parent.pool, image: e.parent.image, snapshot: e.parent.snapshot } } : {}),
   }));
 }
