@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parsePools, PoolsError } from '../pools/validate.js';
 import { VERSION } from '../csi/identity.js';
+import { scanCommand } from './scan.js';
 import { DEFAULT_ENDPOINT, serve, SERVE_HELP, type Mode } from './serve.js';
 
 const HELP = `poolcsi ${VERSION}: a CSI driver for storage pools
@@ -13,6 +14,7 @@ Usage: poolcsi <command> [options]
 Commands:
   serve                  run the CSI plugin (controller, node or both)
   pools validate FILE    check a pools.yaml; exit 1 with one line per problem
+  scan rbd --pool ID     list an rbd pool's images: size, parent, owner, state; and its trash
   version                print the version
 
 Run "poolcsi <command> --help" for a command's options.
@@ -103,6 +105,7 @@ export async function main(argv: string[]): Promise<number> {
         if (rest[0] === 'validate') return await poolsValidate(rest.slice(1));
         process.stderr.write('Usage: poolcsi pools validate FILE\n');
         return 2;
+      case 'scan': return await scanCommand(rest);
       case 'version': case '--version': process.stdout.write(`${VERSION}\n`); return 0;
       case undefined: case 'help': case '--help': case '-h': process.stdout.write(HELP); return cmd ? 0 : 2;
       default:
