@@ -13,7 +13,7 @@ PACKAGES=(
   util-linux mount e2fsprogs xfsprogs btrfs-progs kmod quota
   # the lab: real kernels and daemons in User-Mode Linux (see docs/lab.md)
   user-mode-linux lvm2 thin-provisioning-tools targetcli-fb open-iscsi nfs-kernel-server rpcbind
-  dbus ceph-mon ceph-osd ceph-common openssh-server openssh-client iproute2 netcat-openbsd openssl
+  dbus ceph-mon ceph-osd ceph-mgr ceph-common openssh-server openssh-client iproute2 netcat-openbsd openssl
 )
 
 missing=()
