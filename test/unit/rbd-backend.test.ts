@@ -62,6 +62,21 @@ test('a create cut short (image without state) is finished by the retry', async 
   assert.ok(fake.byName('pvc-1')!.meta.has(STATE_KEY));
 });
 
+test('a volume clone cut short after the clone: the retry drops the clone snapshot and records the state', async () => {
+  const { fake, b } = setup();
+  await b.createVolume(spec('src'), CALL);
+  await b.createVolume(spec('c1', { source: { kind: 'volume', volume: 'src' } }), CALL);
+  // Rewind to "cloned, nothing after": the clone snapshot still a user snapshot, no state.
+  const snap = fake.byName('src')!.snaps[0]!;
+  snap.ns = 'user';
+  snap.name = '_poolcsi-clone-c1';
+  fake.byName('c1')!.meta.clear();
+  const rec = await b.createVolume(spec('c1', { source: { kind: 'volume', volume: 'src' } }), CALL);
+  assert.equal(rec.complete, true);
+  assert.deepEqual(fake.byName('src')!.snaps.map((s) => s.ns), ['trash'], 'the clone snapshot went to the snapshot trash');
+  await assert.rejects(b.createVolume(spec('c1', { source: { kind: 'snapshot', volume: 'src', snapshot: 'x' } }), CALL), { kind: 'exists' });
+});
+
 test('sizes: whole MiB, or whole sectors when the limit demands', () => {
   assert.equal(imageSize(1, 0), MiB);
   assert.equal(imageSize(MiB + 1, 0), 2 * MiB);
