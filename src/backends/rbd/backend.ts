@@ -9,7 +9,7 @@ import type { Runner } from '../../exec/index.js';
 import { logger } from '../../observe/log.js';
 import { RBD_FEATURES, type RbdPool } from '../../pools/schema.js';
 import { checkCompatible, recordPublish } from '../compat.js';
-import { exists, invalid, notFound, outOfRange, StorageError, unsupported } from '../errors.js';
+import { exists, invalid, notFound, outOfRange, StorageError } from '../errors.js';
 import type { SecretSource } from '../secrets.js';
 import type {
   Attachment, Backend, CallOptions, Capacity, Condition, CreateSpec, PublishOptions, SnapshotRecord, TypeTraits, VolumeRecord,
@@ -18,8 +18,9 @@ import { CephCli } from './cli.js';
 import { resolveCephx, withKeyfile, type Cephx } from './credentials.js';
 import { Flattener } from './flatten.js';
 import { Images } from './images.js';
-import { featurePlan, findMapping, kernelFeatures, mapOptions, mappedDevices, udevRuns, unmap, waitForDevice } from './krbd.js';
-import type { ImageInfo, ParentRef } from './report.js';
+import { findMapping, mapImage, mappedDevices, udevRuns, unmap, waitForDevice } from './krbd.js';
+import { purgeParents, removeImage, sweepTrash } from './trash.js';
+import type { ImageInfo } from './report.js';
 import {
   cloneSnapName, encodeState, isInternalSnap, readState, SNAP_REQUEST_PREFIX, snapRequest, STATE_KEY, toRecord, userSnaps,
   type VolumeState,
@@ -73,7 +74,7 @@ export class RbdBackend implements Backend {
     this.flattener = new Flattener({
       poolId: pool.id,
       open: (cred, fn) => this.open(cred, fn),
-      afterFlatten: (img, parent) => this.purgeParents(img, parent),
+      afterFlatten: (img, parent) => purgeParents(img, parent, this.log),
     });
   }
 
@@ -134,23 +135,24 @@ export class RbdBackend implements Backend {
         checkCompatible(rec, spec);
         return rec;
       }
+      let depth: number | undefined;
       if (cur) this.checkLeftover(spec, cur.info);
-      else await this.makeImage(img, spec, size, features, dataPool, cred);
+      else depth = await this.makeImage(img, spec, size, features, dataPool, cred);
       const info = cur?.info ?? (await img.info(spec.name));
       if (!info) throw new StorageError('internal', `image ${img.spec(spec.name)} vanished while being created`);
-      return this.finishCreate(img, spec, info, size, cred);
+      return this.finishCreate(img, spec, info, size, cred, depth);
     });
   }
 
   /** The rest of a create, also after a crash half way: size, clone-source snapshot, flatten, state. */
-  private async finishCreate(img: Images, spec: CreateSpec, info: ImageInfo, size: number, cred: Cephx): Promise<VolumeRecord> {
+  private async finishCreate(img: Images, spec: CreateSpec, info: ImageInfo, size: number, cred: Cephx, depth?: number): Promise<VolumeRecord> {
     if (info.size < size) {
       await img.resize(spec.name, size);
       info = { ...info, size };
     }
     if (spec.source?.kind === 'volume') await img.snapRemove(spec.source.volume, cloneSnapName(spec.name));
     // The flatten debt is recorded before the state, so a crash in between still owes it.
-    if (spec.source && (await this.depth(img, info)) > this.pool.maxCloneDepth) {
+    if (spec.source && (depth ?? (await this.depth(img, info))) > this.pool.maxCloneDepth) {
       await this.flattener.schedule(img, spec.name, cred);
     }
     const state: VolumeState = {
@@ -172,11 +174,12 @@ export class RbdBackend implements Backend {
     if (!ok) throw exists(`image ${this.pool.pool}/${spec.name} exists but was not made by poolcsi for this request (its parent differs); remove or rename it`);
   }
 
-  private async makeImage(img: Images, spec: CreateSpec, size: number, features: string[], dataPool: string | undefined, cred: Cephx): Promise<void> {
+  /** Makes the image; returns its clone depth (0 for a new empty image). */
+  private async makeImage(img: Images, spec: CreateSpec, size: number, features: string[], dataPool: string | undefined, cred: Cephx): Promise<number> {
     const src = spec.source;
     if (!src) {
       await img.create(spec.name, { size, features, dataPool });
-      return;
+      return 0;
     }
     const source = await this.describe(img, src.volume);
     let snap: string;
@@ -197,6 +200,7 @@ export class RbdBackend implements Backend {
     }
     if (src.kind === 'volume') await img.snapCreate(src.volume, snap);
     await img.clone(src.volume, snap, spec.name, { features, dataPool });
+    return depth;
   }
 
   async deleteVolume(name: string, call?: CallOptions): Promise<void> {
@@ -205,7 +209,7 @@ export class RbdBackend implements Backend {
       const info = await img.info(name);
       if (!info) {
         // Gone already: maybe a retry after a crash between removing it and purging its parent.
-        await this.sweepTrash(img);
+        await sweepTrash(img, this.log);
         return;
       }
       if (info.snapshotCount > 0) {
@@ -222,39 +226,8 @@ export class RbdBackend implements Backend {
           return;
         }
       }
-      await this.removeImage(img, name, info.parent);
+      await removeImage(img, name, info.parent, this.log);
     });
-  }
-
-  private async removeImage(img: Images, name: string, parent: ParentRef | undefined): Promise<void> {
-    const r = await img.remove(name);
-    if (r === 'has-clones') {
-      await img.trashMove(name);
-      this.log.info({ image: name }, 'image moved to the trash: clones still read it');
-    }
-    if (parent) await this.purgeParents(img, parent);
-  }
-
-  /** Purges trashed ancestors that no clone reads any more (clone v2 drops their snapshots). */
-  private async purgeParents(img: Images, parent: ParentRef): Promise<void> {
-    let p: ParentRef | undefined = parent;
-    while (p?.trash && p.id && p.pool === img.pool) {
-      const snaps = await img.snapsById(p.id);
-      if (!snaps || snaps.length) return;
-      const next: ParentRef | undefined = (await img.infoById(p.id))?.parent;
-      if (!(await img.trashRemove(p.id))) return;
-      this.log.info({ image: p.image, id: p.id }, 'purged image from the trash: its last clone is gone');
-      p = next;
-    }
-  }
-
-  /** Crash leftovers: expired trash entries (volume-named) with no snapshot left are purged. */
-  private async sweepTrash(img: Images): Promise<void> {
-    for (const t of await img.trashList()) {
-      if (!t.expired || t.source !== 'USER' || !/^[A-Za-z0-9][A-Za-z0-9_.+-]{0,47}$/.test(t.name)) continue;
-      const snaps = await img.snapsById(t.id);
-      if (snaps && snaps.length === 0 && (await img.trashRemove(t.id))) this.log.info({ image: t.name, id: t.id }, 'purged leftover image from the trash');
-    }
   }
 
   async getVolume(name: string, call?: CallOptions): Promise<VolumeRecord | undefined> {
@@ -315,7 +288,7 @@ export class RbdBackend implements Backend {
       if (before.some((s) => s.name === name)) await img.snapRemove(volume, name);
       if (cur.meta[`${SNAP_REQUEST_PREFIX}${name}`] !== undefined) await img.removeMeta(volume, `${SNAP_REQUEST_PREFIX}${name}`);
       if (cur.state?.deleted && !before.some((s) => s.name !== name)) {
-        await this.removeImage(img, volume, cur.info.parent);
+        await removeImage(img, volume, cur.info.parent, this.log);
         this.log.info({ image: volume }, 'last snapshot of a deleted volume gone; image removed (or trashed for its clones)');
       }
     });
@@ -395,26 +368,9 @@ export class RbdBackend implements Backend {
     const mapped = findMapping(await mappedDevices(this.runner), this.pool.pool, name)[0];
     if (mapped) return { kind: 'device', path: await waitForDevice(mapped.device) };
     return this.session(call, async (img) => {
-      const info = await img.info(name);
-      if (!info) throw notFound(`image ${img.spec(name)} does not exist`);
-      const plan = featurePlan(info.features, await kernelFeatures());
-      if (plan.blocking.length) {
-        throw unsupported(`image ${img.spec(name)} uses features this node's kernel cannot map (${plan.blocking.join(', ')}); use rbd-nbd or recreate it without them`);
-      }
-      if (plan.disable.length) {
-        this.log.warn({ image: name, node: this.nodeId, disable: plan.disable }, 'kernel lacks image features; disabling them on the image');
-        await img.featureDisable(name, plan.disable);
-      }
-      // Never `-o exclusive`: RWX block (live migration) maps on two nodes at once and the
-      // exclusive lock moves between them on demand.
-      const out = await img.cli.rbd(['map', img.spec(name), ...mapOptions(this.udev, this.pool.mapOptions)], { timeoutMs: img.cli.quickMs + 60_000 });
-      let device = out.trim().split('\n').pop() ?? '';
-      if (!/^\/dev\/rbd\d+$/.test(device)) {
-        device = findMapping(await mappedDevices(this.runner), this.pool.pool, name)[0]?.device ?? '';
-        if (!device) throw new StorageError('internal', `rbd map ${img.spec(name)} succeeded but no device is listed for it`);
-      }
+      const device = await mapImage(img, this.runner, name, this.udev, this.pool.mapOptions ?? [], this.log);
       this.log.info({ image: name, device, node: this.nodeId }, 'image mapped');
-      return { kind: 'device', path: await waitForDevice(device) };
+      return { kind: 'device' as const, path: await waitForDevice(device) };
     }, false);
   }
 

@@ -5,7 +5,10 @@ import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import type { Runner } from '../../exec/index.js';
 import { waitFor } from '../../exec/index.js';
+import type { Logger } from '../../observe/log.js';
+import { notFound, StorageError, unsupported } from '../errors.js';
 import { cephError, type Target } from './errors.js';
+import type { Images } from './images.js';
 import { CEPH_ENV } from './cli.js';
 import { parseDevices, type MappedDevice } from './report.js';
 
@@ -82,4 +85,26 @@ export async function unmap(runner: Runner, device: string, udev: boolean, t: Ta
     if (err.kind === 'precondition') err.message = `${device} is still in use (mounted or open), cannot unmap it: ${err.message}`;
     throw err;
   }
+}
+
+/** `rbd map` of an image not mapped here yet, its features fitted to this kernel first. */
+export async function mapImage(img: Images, runner: Runner, name: string, udev: boolean, extra: readonly string[], log: Logger): Promise<string> {
+  const info = await img.info(name);
+  if (!info) throw notFound(`image ${img.spec(name)} does not exist`);
+  const plan = featurePlan(info.features, await kernelFeatures());
+  if (plan.blocking.length) {
+    throw unsupported(`image ${img.spec(name)} uses features this node's kernel cannot map (${plan.blocking.join(', ')}); use rbd-nbd or recreate it without them`);
+  }
+  if (plan.disable.length) {
+    log.warn({ image: name, disable: plan.disable }, 'kernel lacks image features; disabling them on the image');
+    await img.featureDisable(name, plan.disable);
+  }
+  // Never `-o exclusive`: RWX block (live migration) maps on two nodes at once and the
+  // exclusive lock moves between them on demand.
+  const out = await img.cli.rbd(['map', img.spec(name), ...mapOptions(udev, extra)], { timeoutMs: img.cli.quickMs + 60_000 });
+  const printed = out.trim().split('\n').pop() ?? '';
+  if (/^\/dev\/rbd\d+$/.test(printed)) return printed;
+  const listed = findMapping(await mappedDevices(runner), img.pool, name)[0]?.device;
+  if (!listed) throw new StorageError('internal', `rbd map ${img.spec(name)} succeeded but no device is listed for it`);
+  return listed;
 }
