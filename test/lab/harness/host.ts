@@ -4,18 +4,26 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { execa, execaSync } from 'execa';
 
-/** Pids of host processes whose command line contains `tag`. */
+/** Pids of the linux.uml processes with an argument starting with `tag` (e.g. "umid=plab-x-"):
+ * every host process of a UML kernel is a fork of linux.uml and keeps its command line. */
 export function taggedProcesses(tag: string): number[] {
-  const pids: number[] = [];
+  return umlProcesses()
+    .filter((p) => p.args.some((a) => a.startsWith(tag)))
+    .map((p) => p.pid);
+}
+
+export function umlProcesses(): { pid: number; args: string[] }[] {
+  const found: { pid: number; args: string[] }[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(tag)) pids.push(Number(entry));
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (args[0]?.split('/').at(-1) === 'linux.uml') found.push({ pid: Number(entry), args });
     } catch {
       // the process ended while we looked
     }
   }
-  return pids;
+  return found;
 }
 
 export function killTagged(tag: string): void {
@@ -28,8 +36,11 @@ export function killTagged(tag: string): void {
   }
 }
 
-export function killGroup(pgid: number): void {
+/** Kill a process group, but only while its leader still carries `tag` on its command line:
+ * once a kernel has exited, its pid (and group id) may belong to someone else's process. */
+export function killGroup(pgid: number, tag: string): void {
   try {
+    if (!readFileSync(`/proc/${pgid}/cmdline`, 'utf8').includes(tag)) return;
     process.kill(-pgid, 'SIGKILL');
   } catch {
     // already gone
@@ -82,12 +93,13 @@ export interface HostSnapshot {
   loops: string[];
 }
 
-/** Mount points (except /run/netns, which `ip netns` turns into a mount once, for good) and
- * loop devices with a backing file. */
+/** Mount points and loop devices with a backing file. Network namespaces are left out (they
+ * are checked by name; /run/netns itself becomes a mount the first time `ip netns` runs, and
+ * other test processes' labs come and go). */
 export function hostSnapshot(): HostSnapshot {
   const mounts = readFileSync('/proc/self/mounts', 'utf8')
     .split('\n')
-    .filter((l) => l && l.split(' ')[1] !== '/run/netns')
+    .filter((l) => l && !/^\/run\/netns(\/|$)/.test(l.split(' ')[1] ?? ''))
     .sort();
   const loops: string[] = [];
   if (existsSync('/sys/block')) {

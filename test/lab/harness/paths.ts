@@ -28,6 +28,8 @@ export const NODE_ENV = {
   /** A node-private HOME, so tools' dotfiles stay off the host's /root. */
   HOME: '/run/lab/home',
   CEPH_CONF: '/etc/ceph/ceph.conf',
+  /** Python (targetcli, ceph) would otherwise write bytecode caches into the host's /usr. */
+  PYTHONDONTWRITEBYTECODE: '1',
 } as const;
 
 /** Paths inside nodes that init.sh mounts over: they must exist on the host. */
@@ -36,6 +38,7 @@ export const NODE_MOUNT_POINTS = [
   '/root/.ssh',
   '/etc/iscsi',
   '/etc/target',
+  '/etc/rtslib-fb-target', // targetcli saves its configuration here on every exit
   '/etc/ceph',
   '/etc/lvm',
   '/var/lib/iscsi',

@@ -1,7 +1,8 @@
 #!/bin/sh
-# PID 1 of a lab node: a User-Mode Linux kernel whose root is the host's file system (hostfs,
-# read-write). Everything the node writes must land on a node-private tmpfs, or the host and
-# the other nodes would see it. Then it runs the lab agent until the harness kills the node.
+# PID 1 of a lab node: a User-Mode Linux kernel whose root is the host's file system (hostfs),
+# mounted read-only so that the node cannot change the host. Everything the node writes lands
+# on a node-private tmpfs, or in the lab's own host directories ($LAB_RW_DIRS, mounted
+# read-write again). Then it runs the lab agent until the harness kills the node.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 fail() { echo "lab-init: $*"; poweroff -f; }
@@ -25,10 +26,14 @@ set +a
 
 # Node-private state. The mount points exist on the host (the harness creates them).
 for d in /run /tmp /var/log /var/lib/iscsi /var/lib/nfs /var/lib/ceph \
-  /etc/target /etc/ceph /etc/lvm /srv /mnt; do
+  /etc/target /etc/rtslib-fb-target /etc/ceph /etc/lvm /srv /mnt; do
   mount -t tmpfs -o mode=755 lab-state "$d" || fail "cannot mount tmpfs on $d"
 done
 chmod 1777 /tmp
+# The lab's directories on the host (spools, logs, node disks): the only host paths writable.
+for d in $LAB_RW_DIRS; do
+  mount -t hostfs -o "$d" lab-rw "$d" || fail "cannot mount $d read-write"
+done
 mkdir -p /run/lock /run/lab/home "$LVM_SYSTEM_DIR"
 # sshd's StrictModes refuses keys under a world-writable directory: mode 700.
 mount -t tmpfs -o mode=700 lab-ssh /root/.ssh || fail "cannot mount tmpfs on /root/.ssh"

@@ -30,6 +30,9 @@ osd objectstore = memstore
 memstore device bytes = 2147483648
 osd crush chooseleaf type = 0
 ms bind msgr2 = false
+# The OSD puts itself in the CRUSH map (host=<hostname>) with a usable weight.
+osd crush update on start = true
+osd crush initial weight = 1
 [mon]
 mon data = $d/mon
 [osd]
@@ -37,19 +40,20 @@ osd data = $d/osd\$id
 keyring = $d/osd\$id/keyring
 CONF
 admin_keyring=/etc/ceph/ceph.client.admin.keyring
-ceph-authtool -q --create-keyring $admin_keyring --gen-key -n client.admin \
-  --cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *'
-ceph-authtool -q --create-keyring $d/mon.keyring --gen-key -n mon. --cap mon 'allow *'
-ceph-authtool -q $d/mon.keyring --import-keyring $admin_keyring
-monmaptool -q --create --add a "$mon_ip:6789" --fsid "$fsid" $d/monmap
+ceph-authtool --create-keyring $admin_keyring --gen-key -n client.admin \
+  --cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' >/dev/null
+ceph-authtool --create-keyring $d/mon.keyring --gen-key -n mon. --cap mon 'allow *' >/dev/null
+ceph-authtool --create-keyring $d/osd0/keyring --gen-key -n osd.0 \
+  --cap osd 'allow *' --cap mon 'allow profile osd' >/dev/null
+# The mon starts knowing both keys: no `ceph auth add` round trip (each ceph call costs ~1 s).
+ceph-authtool $d/mon.keyring --import-keyring $admin_keyring >/dev/null
+ceph-authtool $d/mon.keyring --import-keyring $d/osd0/keyring >/dev/null
+monmaptool --create --add a "$mon_ip:6789" --fsid "$fsid" $d/monmap >/dev/null
 ceph-mon --mkfs -i a --monmap $d/monmap --keyring $d/mon.keyring
 ceph-mon -i a
 
 ceph osd create >/dev/null
-ceph-authtool -q --create-keyring $d/osd0/keyring --gen-key -n osd.0
-ceph auth add osd.0 osd 'allow *' mon 'allow profile osd' -i $d/osd0/keyring
 ceph-osd -i 0 --mkfs --no-mon-config
-ceph osd crush add osd.0 1.0 host="$LAB_HOSTNAME" root=default
 ceph-osd -i 0
 ceph osd pool create rbd 8
 timeout 90 rbd pool init rbd

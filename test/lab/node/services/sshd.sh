@@ -18,7 +18,7 @@ UsePAM no
 StrictModes yes
 AuthorizedKeysFile /root/.ssh/authorized_keys
 # Commands run over SSH get the lab's settings too (HOME off the host's /root).
-SetEnv HOME=/run/lab/home LVM_SYSTEM_DIR=$LVM_SYSTEM_DIR
+SetEnv HOME=/run/lab/home LVM_SYSTEM_DIR=$LVM_SYSTEM_DIR PYTHONDONTWRITEBYTECODE=1
 Subsystem sftp /usr/lib/openssh/sftp-server
 CONF
 install -m 600 "$LAB_SHARED_DIR/ssh/id_ed25519.pub" /root/.ssh/authorized_keys
