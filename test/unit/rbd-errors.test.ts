@@ -24,6 +24,7 @@ const cases: Array<[string, string, string, status]> = [
   ['err-linked-clones', 'rbd', 'precondition', status.FAILED_PRECONDITION],
   ['err-has-snapshots', 'rbd', 'precondition', status.FAILED_PRECONDITION],
   ['err-trash-rm-busy', 'rbd', 'precondition', status.FAILED_PRECONDITION],
+  ['err-watchers', 'rbd', 'precondition', status.FAILED_PRECONDITION],
   ['err-ceph-denied', 'ceph', 'denied', status.PERMISSION_DENIED],
   ['err-ceph-timeout', 'ceph', 'unavailable', status.UNAVAILABLE],
 ];
@@ -55,4 +56,8 @@ test('ceph (python) exits 1 for many things; only "[errno N]" says which', () =>
   assert.equal(errnoOf(new ExecError('ceph', [], 1, 'Error EINVAL: bad\n', '', 'exit')), undefined);
   assert.equal(cephError(new ExecError('ceph', [], 1, 'Error EINVAL: bad\n', '', 'exit'), 'ceph df', T).kind, 'internal');
   assert.equal(errnoOf(recorded('err-enoent')), 2);
+});
+
+test('an image still mapped somewhere: the message keeps "watchers" (Images.remove names it in use)', () => {
+  assert.match(cephError(recorded('err-watchers'), 'rbd rm kube/pvc-1', T).message, /still has watchers/);
 });
