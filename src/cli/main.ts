@@ -17,6 +17,7 @@ Commands:
   pools validate FILE    check a pools.yaml; exit 1 with one line per problem
   volumes list --pool ID list a pool's volumes on this node (size, owner PVC, origin)
   scan lvm               list this node's LVM volume groups and thin pools
+  scan rbd --pool ID     list an rbd pool's images: size, parent, owner, state; and its trash
   version                print the version
 
 Run "poolcsi <command> --help" for a command's options.
@@ -68,6 +69,7 @@ async function serveCommand(args: string[]): Promise<number> {
       'agent-tls-dir': { type: 'string' },
       agents: { type: 'string' },
       'agent-client-name': { type: 'string', multiple: true },
+      'secrets-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -91,6 +93,7 @@ async function serveCommand(args: string[]): Promise<number> {
     ...(values['agent-tls-dir'] ? { agentTlsDir: values['agent-tls-dir'] } : {}),
     ...(values.agents ? { agents: values.agents } : {}),
     ...(values['agent-client-name']?.length ? { agentClientNames: values['agent-client-name'] } : {}),
+    ...(values['secrets-dir'] ? { secretsDir: values['secrets-dir'] } : {}),
   });
   await new Promise<void>((resolve) => {
     const stop = () => { void running.stop().then(resolve); };

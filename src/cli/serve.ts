@@ -15,6 +15,7 @@ import { loadCsi } from '../csi/proto.js';
 import { wrap } from '../csi/rpc.js';
 import { startServer, stopServer, type ServiceBinding } from '../csi/server.js';
 import type { DriverContext } from '../csi/context.js';
+import { DirSecrets, setSecretSource } from '../backends/secrets.js';
 import { local } from '../exec/index.js';
 import { createLogger, setLogger } from '../observe/log.js';
 import { serveMetrics } from '../observe/metrics.js';
@@ -46,6 +47,8 @@ export interface ServeOptions {
   agents?: string;
   /** Agent: names a controller client certificate may carry (default poolcsi-controller). */
   agentClientNames?: string[];
+  /** Read pools' secretRefs from <dir>/<namespace>/<name>/<key> instead of the Kubernetes API. */
+  secretsDir?: string;
 }
 
 export const SERVE_HELP = `Usage: poolcsi serve --mode controller|node|all [--endpoint unix:///path.sock]
@@ -54,6 +57,7 @@ export const SERVE_HELP = `Usage: poolcsi serve --mode controller|node|all [--en
                      [--path-prefix DIR ...] [--max-volumes-per-node N]
                      [--agent-listen HOST:PORT] [--agents nodes:PORT|NODE=HOST:PORT,...]
                      [--agent-tls-dir DIR] [--agent-client-name NAME ...]
+                     [--secrets-dir DIR]
 
 Serves the CSI Identity service plus:
   controller  the Controller service (shared pools directly, node-local pools through agents)
@@ -84,6 +88,8 @@ Serves the CSI Identity service plus:
                        poolcsi-controller (see --agent-client-name), both signed by ca.crt
   --agent-client-name  node, all: a name (CN or DNS SAN) the controller's client certificate
                        may carry (repeatable; default poolcsi-controller)
+  --secrets-dir        read the Secrets that pools name in secretRef from DIR/NAMESPACE/NAME/KEY
+                       (e.g. Secrets mounted as volumes) instead of the Kubernetes API
 `;
 
 export async function serve(o: ServeOptions): Promise<{ stop: () => Promise<void>; metricsAddress?: string }> {
@@ -94,6 +100,7 @@ export async function serve(o: ServeOptions): Promise<{ stop: () => Promise<void
   const nodeId = o.nodeId || process.env.NODE_ID || hostname();
   if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(nodeId)) throw new Error(`--node-id "${nodeId}" is not a valid Kubernetes node name`);
 
+  if (o.secretsDir) setSecretSource(new DirSecrets(o.secretsDir));
   const registry = new PoolRegistry();
   const backends = new LocalBackends(local, nodeId);
   const agent = new InProcessAgent(nodeId, backends);

@@ -14,6 +14,8 @@ export interface RunOptions {
   cwd?: string;
   /** Exit codes that count as success (default [0]). */
   okCodes?: readonly number[];
+  /** Aborting it kills the program (a background job being cancelled). */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -63,6 +65,7 @@ class LocalRunner implements Runner {
       cwd: opts.cwd,
       stripFinalNewline: false,
       maxBuffer: 64 * 1024 * 1024,
+      ...(opts.signal ? { cancelSignal: opts.signal } : {}),
     });
     const durationMs = Math.round(performance.now() - started);
     const stdout = String(r.stdout ?? '');
@@ -71,6 +74,7 @@ class LocalRunner implements Runner {
     logger().debug({ program, args, exitCode, durationMs }, 'exec');
     const code = (r as { code?: string }).code;
     if (r.timedOut) throw new ExecError(program, args, undefined, stderr, stdout, 'timeout');
+    if (r.isCanceled) throw new ExecError(program, args, undefined, stderr, stdout, 'signal');
     if (code === 'ENOENT') throw new ExecError(program, args, undefined, stderr, stdout, 'not-found');
     if (r.failed && r.exitCode === undefined) {
       throw new ExecError(program, args, undefined, stderr || String(r.message ?? ''), stdout, r.signal ? 'signal' : 'spawn');

@@ -68,8 +68,40 @@ export const LvmThinPoolSchema = z.strictObject({
     .describe('discard the LV before removing it (thin pools already zero newly provisioned blocks, so "zero" does not apply)'),
 }).describe('node-local LVM thin pool; a volume is a thin LV, snapshots and clones are thin snapshots');
 
+/** Ceph RBD image features krbd can map (journaling is librbd-only). */
+export const RBD_FEATURES = ['layering', 'exclusive-lock', 'object-map', 'fast-diff', 'deep-flatten'] as const;
+const K8S_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+const MON_HOST = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$/;
+
+export const RbdPoolSchema = z.strictObject({
+  ...common,
+  type: z.literal('rbd'),
+  monhost: z.array(z.string().regex(MON_HOST, 'a monitor is host, host:port or [ipv6]:port')).min(1)
+    .describe('Ceph monitor addresses (host or host:port)'),
+  pool: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, 'a Ceph pool name: letters, digits and "_.-"').describe('RADOS pool holding the images'),
+  dataPool: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/).optional().describe('separate (e.g. erasure-coded) pool for image data'),
+  imageFeatures: z.array(z.enum(RBD_FEATURES)).min(1).default([...RBD_FEATURES])
+    .describe('features of new images; features the node kernel lacks are disabled on the image before it is mapped'),
+  cluster: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional().describe('cluster name, recorded on images (ceph-csi clusterID)'),
+  user: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('admin').describe('cephx user (without "client."), used when the secret has no userID'),
+  secretRef: z.strictObject({
+    name: z.string().regex(K8S_NAME),
+    namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/),
+  }).optional().describe('Kubernetes Secret with userID/userKey, for calls that carry no CSI secrets'),
+  maxCloneDepth: z.number().int().min(1).max(14).default(4)
+    .describe('clones deeper than this (restore/clone chains) are flattened in the background'),
+  udev: z.enum(['auto', 'on', 'off']).default('auto').describe('whether udev runs on nodes (auto: /run/udev/control exists); off maps with noudev'),
+  mapOptions: z.array(z.string().regex(/^[a-z0-9_]+(=[A-Za-z0-9_.:-]+)?$/, 'a krbd map option: name or name=value')).optional()
+    .describe('extra krbd map options (e.g. ms_mode=prefer-crc)'),
+  timeoutSeconds: z.number().int().min(1).max(300).default(10)
+    .describe('how long to wait for the monitors before a call fails with UNAVAILABLE'),
+}).refine((p) => p.imageFeatures.includes('layering'), { message: 'imageFeatures must include layering (snapshots and clones need it)', path: ['imageFeatures'] })
+  .refine((p) => !p.imageFeatures.includes('object-map') || p.imageFeatures.includes('exclusive-lock'), { message: 'object-map needs exclusive-lock', path: ['imageFeatures'] })
+  .refine((p) => !p.imageFeatures.includes('fast-diff') || p.imageFeatures.includes('object-map'), { message: 'fast-diff needs object-map', path: ['imageFeatures'] })
+  .describe('Ceph RBD: an image per volume, layering clones, krbd on the node (shared)');
+
 // Every pool type: one entry here per type, each schema defined above.
-const TYPE_SCHEMAS = [DirPoolSchema, LvmPoolSchema, LvmThinPoolSchema] as const;
+const TYPE_SCHEMAS = [DirPoolSchema, LvmPoolSchema, LvmThinPoolSchema, RbdPoolSchema] as const;
 export const PoolSchema = z.discriminatedUnion('type', TYPE_SCHEMAS);
 export const POOL_TYPES: string[] = TYPE_SCHEMAS.map((s) => s.shape.type.value);
 export type Pool = z.infer<typeof PoolSchema>;
@@ -77,6 +109,7 @@ export type PoolType = Pool['type'];
 export type DirPool = z.infer<typeof DirPoolSchema>;
 export type LvmPool = z.infer<typeof LvmPoolSchema>;
 export type LvmThinPool = z.infer<typeof LvmThinPoolSchema>;
+export type RbdPool = z.infer<typeof RbdPoolSchema>;
 
 export const PoolsFileSchema = z.strictObject({
   pools: z.array(PoolSchema),

@@ -11,7 +11,7 @@ PACKAGES=(
   lvm2 thin-provisioning-tools e2fsprogs xfsprogs
   targetcli-fb dbus open-iscsi
   nfs-kernel-server nfs-common rpcbind
-  ceph-mon ceph-osd ceph-base ceph-common
+  ceph-mon ceph-osd ceph-mgr ceph-base ceph-common
   openssh-server openssh-client
 )
 CSI_SANITY=${CSI_SANITY:-/root/go/bin/csi-sanity}

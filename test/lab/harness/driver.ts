@@ -60,7 +60,8 @@ export async function startDriver(node: LabNode, o: DriverOptions): Promise<Node
     logFile: proc.logFile,
     down,
     async call(method, request) {
-      const r = await node.exec([process.execPath, CSI_CALL, socket, method, JSON.stringify(request)], { timeoutMs: 120_000 });
+      // On stdin: requests may carry CSI secrets, which must not sit in a command line.
+      const r = await node.exec([process.execPath, CSI_CALL, socket, method, '-'], { timeoutMs: 120_000, input: JSON.stringify(request) });
       const out = JSON.parse(r.stdout || '{}') as { response?: unknown; error?: { code: number; details: string } };
       if (r.code === 0) return { ok: true, response: out.response };
       if (out.error) return { ok: false, ...out.error };

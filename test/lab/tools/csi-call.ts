@@ -1,6 +1,8 @@
 // One CSI call from the command line, for lab tests running inside a node:
 //   node csi-call.js SOCKET Service.Method '{"json": "request"}'
+//   node csi-call.js SOCKET Service.Method - < request.json    (requests with secrets: stdin, not argv)
 // Prints {"response": ...} and exits 0, or {"error": {"code", "details"}} and exits 1.
+import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { loadCsi } from '../../../src/csi/proto.js';
 
@@ -13,7 +15,8 @@ const [service, rpc] = method.split('.') as ['Identity' | 'Controller' | 'Node',
 const client = new (loadCsi()[service])(`unix://${socket}`, grpc.credentials.createInsecure());
 const fn = (client as unknown as Record<string, Function>)[rpc];
 if (!fn) { process.stderr.write(`no method ${method}\n`); process.exit(2); }
-fn.call(client, JSON.parse(json ?? '{}'), { deadline: Date.now() + 110_000 }, (err: grpc.ServiceError | null, res: unknown) => {
+const text = json === '-' ? readFileSync(0, 'utf8') : json ?? '{}';
+fn.call(client, JSON.parse(text), { deadline: Date.now() + 110_000 }, (err: grpc.ServiceError | null, res: unknown) => {
   if (err) {
     process.stdout.write(`${JSON.stringify({ error: { code: err.code, details: err.details } })}\n`);
     process.exitCode = 1;

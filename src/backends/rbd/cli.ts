@@ -1,0 +1,76 @@
+// Running `rbd` and `ceph` against one pool with one set of credentials. Every run gets the
+// monitors (-m), the user (--id) and a key file (--keyfile), no ceph.conf (--conf /dev/null:
+// the pool definition is the whole configuration) and bounded waits, so that an unreachable
+// cluster fails in timeoutSeconds instead of hanging.
+import type { Runner } from '../../exec/index.js';
+import type { RbdPool } from '../../pools/schema.js';
+import { cephError, type Target } from './errors.js';
+
+export interface Connection {
+  monhost: string[];
+  user: string;
+  /** A file holding only the key (see credentials.ts); never the key itself. */
+  keyfile: string;
+  timeoutSeconds: number;
+}
+
+/** Arguments every `rbd` / `ceph` run starts with. */
+export function connectionArgs(c: Connection): string[] {
+  const t = c.timeoutSeconds;
+  return [
+    '--conf', '/dev/null',
+    '-m', c.monhost.join(','),
+    '--id', c.user,
+    '--keyfile', c.keyfile,
+    // Monitor session (authentication included), then each monitor and OSD request.
+    '--client-mount-timeout', String(t),
+    '--rados-mon-op-timeout', String(Math.max(30, 3 * t)),
+    '--rados-osd-op-timeout', String(Math.max(60, 6 * t)),
+  ];
+}
+
+/** The environment for ceph tools: no CEPH_ARGS from outside, times in UTC (see report.ts). */
+export const CEPH_ENV: Record<string, string> = { CEPH_ARGS: '', TZ: 'UTC', LC_ALL: 'C' };
+
+export interface RunOpts { timeoutMs?: number; signal?: AbortSignal; input?: string }
+
+export class CephCli {
+  readonly target: Target;
+
+  constructor(private readonly runner: Runner, readonly pool: RbdPool, readonly conn: Connection) {
+    this.target = { pool: pool.pool, poolId: pool.id, user: conn.user, monhost: conn.monhost, timeoutSeconds: conn.timeoutSeconds };
+  }
+
+  /** Deadline for a quick command: the mon timeout, then some room for the work itself. */
+  get quickMs(): number { return (3 * this.conn.timeoutSeconds + 20) * 1000; }
+
+  /** `rbd <args>`; returns stdout. Failures are StorageErrors (errors.ts). */
+  async rbd(args: string[], opts: RunOpts = {}): Promise<string> {
+    return this.exec('rbd', args, opts);
+  }
+
+  async ceph(args: string[], opts: RunOpts = {}): Promise<string> {
+    return this.exec('ceph', ['--connect-timeout', String(this.conn.timeoutSeconds), ...args], opts);
+  }
+
+  private async exec(program: string, args: string[], opts: RunOpts): Promise<string> {
+    const argv = [...connectionArgs(this.conn), ...args];
+    try {
+      const r = await this.runner.run(program, argv, {
+        timeoutMs: opts.timeoutMs ?? this.quickMs,
+        env: CEPH_ENV,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(opts.input !== undefined ? { input: opts.input } : {}),
+      });
+      return r.stdout;
+    } catch (e) {
+      throw cephError(e, `${program} ${args.filter((a) => !a.startsWith('--format') && a !== 'json').slice(0, 3).join(' ')}`, this.target);
+    }
+  }
+}
+
+/** `rbd` with no cluster connection (device list, unmap: sysfs only). */
+export async function rbdLocal(runner: Runner, args: string[], timeoutMs = 60_000): Promise<string> {
+  const r = await runner.run('rbd', ['--conf', '/dev/null', ...args], { timeoutMs, env: CEPH_ENV });
+  return r.stdout;
+}
