@@ -351,6 +351,10 @@ describe('RBAC', () => {
       const g = grants(objs, 'poolcsi-controller');
       assert.ok(allows(g.ns.get('storage') ?? [], '', 'secrets', 'get', 'ceph-client'));
       assert.ok(!allows(g.ns.get('storage') ?? [], '', 'secrets', 'get', 'other'));
+      // the node plugin reads it too (rbd NodeGetVolumeStats comes without CSI secrets), nothing else
+      const n = grants(objs, 'poolcsi-node');
+      assert.ok(allows(n.ns.get('storage') ?? [], '', 'secrets', 'get', 'ceph-client'));
+      assert.ok(!allows(n.ns.get('storage') ?? [], '', 'secrets', 'get', 'other'));
     }
     // a whole namespace when listed
     const wide = grants(render({ rbac: { secrets: { namespaces: ['storage'] } } }), 'poolcsi-controller');
@@ -456,6 +460,8 @@ describe('node agent mutual TLS', () => {
     assert.ok(s.verify(ca.publicKey) && s.checkIssued(ca), 'server certificate signed by the CA');
     assert.ok(c.verify(ca.publicKey) && c.checkIssued(ca), 'client certificate signed by the CA');
     assert.equal(s.checkHost('poolcsi-agent'), 'poolcsi-agent');
+    // the agents accept exactly the name the controller's certificate carries
+    assert.equal(c.subject.split('\n').find((l) => l.startsWith('CN='))?.slice(3), flag(container(one(objs, 'DaemonSet'), 'poolcsi'), 'agent-client-name'));
     assert.ok(s.checkPrivateKey(createPrivateKey(server['tls.key']!)));
     assert.ok(c.checkPrivateKey(createPrivateKey(client['tls.key']!)));
     assert.ok(c.keyUsage?.includes('1.3.6.1.5.5.7.3.2'), 'client certificate allows client auth');
