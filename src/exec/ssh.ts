@@ -334,9 +334,23 @@ function openChannel(client: SshClient, command: string, signal: AbortSignal): P
   });
 }
 
+// ssh2's channel.signal() sends nothing once our side of the channel has ended (stdin is
+// closed right after the input), although SSH allows requests until the channel closes; then
+// the request goes through ssh2's protocol object directly. The unit and lab tests check
+// that the remote process really ends.
+interface ChannelInternals {
+  writable: boolean;
+  outgoing?: { id: number; state: string };
+  _client?: { _protocol?: { signal(id: number, name: string): void } };
+}
+
 /** sshd answers a "signal" request with killpg() on the command's session; then the channel goes. */
 function kill(channel: ClientChannel): void {
-  try { channel.signal('KILL'); } catch { /* the channel is already gone */ }
+  const c = channel as unknown as ChannelInternals;
+  try {
+    if (c.writable) channel.signal('KILL');
+    else if (c.outgoing && (c.outgoing.state === 'open' || c.outgoing.state === 'eof')) c._client?._protocol?.signal(c.outgoing.id, 'KILL');
+  } catch { /* the channel is already gone */ }
   try { channel.close(); } catch { /* idem */ }
 }
 

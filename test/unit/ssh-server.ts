@@ -3,6 +3,7 @@
 // output over the channel, the exit status or signal reported back, and a "signal" request
 // delivered to the whole process group (sshd's killpg). It counts what the runner's pooling
 // and concurrency cap must show: connections, commands running at once, authentications.
+// The lab test (test/lab/ssh-runner.test.ts) runs the same runner against the real sshd.
 import { spawn } from 'node:child_process';
 import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -52,6 +53,9 @@ export class TestSshServer {
           });
           session.on('exec', (accept, _reject, info) => {
             const channel = accept();
+            // ssh2's Server drops every request after the client's EOF (the runner closes stdin
+            // at once); sshd takes them until the channel closes. Act like sshd.
+            Object.defineProperty(session, '_ending', { get: () => false, set: () => { /* ignored */ } });
             this.execs.push(info.command);
             this.running++;
             this.maxRunning = Math.max(this.maxRunning, this.running);
