@@ -105,12 +105,12 @@ test('a timeout kills the remote process group and frees the slot', async () => 
 test('an abort signal ends the remote command too', async () => {
   const r = runner();
   const ac = new AbortController();
-  const p = r.run('sh', ['-c', 'echo $$; exec sleep 600'], { signal: ac.signal, timeoutMs: 60_000 });
-  await waitFor(() => server.execs.some((c) => c.includes('exec sleep 600')) && server.running > 0, { timeoutMs: 5000, what: 'the command to start' });
+  const p = r.run('sleep', ['601'], { signal: ac.signal, timeoutMs: 60_000 });
+  const pid = await waitFor(() => server.pids.get("exec 'sleep' '601'"), { timeoutMs: 5000, what: 'the command to start' });
+  assert.ok(alive(pid));
   ac.abort();
-  let pid = 0;
-  await assert.rejects(p, (e: unknown) => { pid = Number((e as ExecError).stdout.trim()); return e instanceof ExecError && e.reason === 'signal'; });
-  await waitFor(() => pid > 0 && !alive(pid), { timeoutMs: 5000, what: 'the remote sleep to end' });
+  await assert.rejects(p, (e: unknown) => e instanceof ExecError && e.reason === 'signal');
+  await waitFor(() => !alive(pid), { timeoutMs: 5000, what: 'the remote sleep to end' });
 });
 
 test('a dropped connection is opened again by the next call', async () => {

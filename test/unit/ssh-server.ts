@@ -23,6 +23,8 @@ export class TestSshServer {
   connections = 0;
   authentications = 0;
   execs: string[] = [];
+  /** The process id of each command, by its command line. */
+  pids = new Map<string, number>();
   running = 0;
   maxRunning = 0;
   private server?: Server;
@@ -61,6 +63,7 @@ export class TestSshServer {
             this.maxRunning = Math.max(this.maxRunning, this.running);
             const child = spawn('/bin/sh', ['-c', info.command], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
             pid = child.pid;
+            if (pid !== undefined) this.pids.set(info.command, pid);
             channel.pipe(child.stdin);
             child.stdin.on('error', () => { /* the command did not read its input */ });
             child.stdout.pipe(channel, { end: false });
