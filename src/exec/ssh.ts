@@ -40,7 +40,7 @@ export interface SshOptions {
   hostKey: string;
   /** Commands at once on the connection; default 4. */
   maxSessions?: number;
-  /** Deadline for connecting and authenticating; default 20 s (never past the call's own). */
+  /** Deadline for connecting and authenticating; default 20 s (a call still gives up at its own). */
   connectTimeoutMs?: number;
 }
 
@@ -156,7 +156,7 @@ export class SshRunner implements Runner {
       await this.acquire(ac.signal);
       try {
         if (ac.signal.aborted) throw fail(ac.signal.reason === 'timeout' ? 'timeout' : 'signal');
-        const r = await this.execOnce(command, opts.input, ac.signal, fail, timeoutMs);
+        const r = await this.execOnce(command, opts.input, ac.signal, fail);
         exitCode = r.exitCode;
         if (r.exitCode === 127 && !(opts.okCodes ?? [0]).includes(127)) throw fail('not-found', r.stderr, r.stdout, 127);
         if (!(opts.okCodes ?? [0]).includes(r.exitCode)) throw fail('exit', r.stderr, r.stdout, r.exitCode);
@@ -215,10 +215,12 @@ export class SshRunner implements Runner {
 
   // ---- the connection -----------------------------------------------------------------------
 
-  private connection(signal: AbortSignal, timeoutMs: number): Promise<Connection> {
+  private connection(signal: AbortSignal): Promise<Connection> {
     const existing = this.conn;
     if (existing) return raceAbort(existing, signal);
-    const p = this.open(Math.min(this.o.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, timeoutMs));
+    // The connection is shared: its own deadline, not this call's (a short call that gives up
+    // waiting must not fail the connection the next calls wait for).
+    const p = this.open(this.o.connectTimeoutMs ?? CONNECT_TIMEOUT_MS);
     this.conn = p;
     p.then((conn) => {
       conn.client.on('close', () => {
@@ -272,12 +274,12 @@ export class SshRunner implements Runner {
   /** Runs the command on one channel; a connection that turns out dead is replaced once. */
   private async execOnce(
     command: string, input: string | Buffer | undefined, signal: AbortSignal,
-    fail: (reason: ExecError['reason'], stderr?: string, stdout?: string, code?: number) => ExecError, timeoutMs: number,
+    fail: (reason: ExecError['reason'], stderr?: string, stdout?: string, code?: number) => ExecError,
   ): Promise<{ stdout: string; stderr: string; exitCode: number }> {
     for (let attempt = 0; ; attempt++) {
       let conn: Connection;
       try {
-        conn = await this.connection(signal, timeoutMs);
+        conn = await this.connection(signal);
       } catch (e) {
         if (signal.aborted) throw fail(signal.reason === 'timeout' ? 'timeout' : 'signal');
         throw fail('spawn', (e as Error).message);

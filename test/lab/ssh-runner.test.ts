@@ -101,7 +101,8 @@ test('lvm: the backend creates, reads and deletes an LV over SSH; a hostile requ
 
 test('hostile arguments arrive literally on the storage host', async () => {
   const args = [
-    HOSTILE_TAG, "/tmp/ssh-literal-'; touch /tmp/pwned #", '/tmp/ssh-literal-$(touch /tmp/pwned)', '/tmp/ssh-literal-`id`',
+    // File names (no "/" inside): each must become exactly one file in /tmp.
+    HOSTILE_TAG, "/tmp/ssh-literal-'; touch pwned #", '/tmp/ssh-literal-$(touch pwned)', '/tmp/ssh-literal-`touch pwned`',
     'two words', '"double"', 'a;b|c&&d', 'line\nbreak', '-n', '--', '', '*', '$HOME', 'ünïcödé ✓',
   ];
   const r = await remote('argv', { args });
@@ -109,6 +110,7 @@ test('hostile arguments arrive literally on the storage host', async () => {
   const { storage } = nodes();
   const listed = (await storage.run(['find', '/tmp', '-maxdepth', '1', '-name', 'ssh-literal-*', '-print0'])).stdout.split('\0').filter(Boolean).sort();
   assert.deepEqual(listed, args.filter((a) => a.startsWith('/tmp/')).sort());
+  // touch ran in /tmp: an injected `touch pwned` would have left /tmp/pwned.
   assert.ok(await noFile('/tmp/pwned'));
 });
 

@@ -113,6 +113,13 @@ test('an abort signal ends the remote command too', async () => {
   await waitFor(() => !alive(pid), { timeoutMs: 5000, what: 'the remote sleep to end' });
 });
 
+test('a call that gives up while the connection is being made does not fail that connection', async () => {
+  const r = runner();
+  await assert.rejects(r.run('echo', ['early'], { timeoutMs: 1 }), (e: unknown) => e instanceof ExecError && e.reason === 'timeout');
+  assert.equal((await r.run('echo', ['later'])).stdout, 'later\n');
+  assert.equal(r.stats().connects, 1);
+});
+
 test('a dropped connection is opened again by the next call', async () => {
   const r = runner();
   await r.run('true', []);

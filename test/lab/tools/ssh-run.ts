@@ -73,13 +73,16 @@ async function scenario(): Promise<unknown> {
       // printf repeats its format per argument: each argument comes back NUL-terminated.
       try {
         const r = await runner.run('printf', ['%s\\0', ...req.args!]);
-        const touched = await runner.run('touch', req.args!.filter((a) => a.startsWith('/tmp/')));
+        // In /tmp, so that an injected relative `touch pwned` would leave /tmp/pwned.
+        const touched = await runner.run('touch', req.args!.filter((a) => a.startsWith('/tmp/')), { cwd: '/tmp' });
         return { printed: r.stdout.split('\0').slice(0, -1), touched: touched.exitCode };
       } catch (e) {
         return { error: failure(e) };
       }
     }
     case 'timeout': {
+      // Connected first: the short deadline below is for the command, not for a UML handshake.
+      await runner.run('true', []);
       const started = Date.now();
       try {
         await runner.run('sh', ['-c', 'echo $$ > /tmp/ssh-timeout.pid; exec sleep 611'], { timeoutMs: 1000 });
