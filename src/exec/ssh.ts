@@ -10,13 +10,18 @@
 // - The host key is pinned: `hostKey` is an OpenSSH public key line ("ssh-ed25519 AAAA...") or
 //   its SHA256 fingerprint ("SHA256:..."). Any other key fails the call before authentication,
 //   naming both fingerprints; there is no trust-on-first-use.
-// - The remote side gets one command line, `exec env 'NAME=value' 'program' 'arg'...`, every word
+// - The remote side gets one command line,
+//   `exec timeout -s KILL <deadline+1s> env 'NAME=value' 'program' 'arg'...`, every word
 //   single-quoted for a POSIX shell (the user's login shell must be one: sh, dash, bash, ksh,
 //   zsh), the program checked like the local runner's. Secrets go on stdin (`input`) only.
+//   The host needs `timeout` (coreutils, or busybox); `env` only when env is set.
 // - At most `maxSessions` commands run at once on the connection (default 4, below OpenSSH's
 //   MaxSessions of 10); further calls wait their turn.
-// - On timeout or abort the channel gets a KILL signal (sshd kills the command's process group)
-//   and is closed, so the remote command ends with the call.
+// - On timeout or abort the channel gets a KILL signal request (sshd kills the command's process
+//   group) and is closed. sshd refuses that request for root logins (no privilege separation
+//   after root logs in), so the host's own `timeout` ends the command one second after the
+//   call's deadline anyway, also when the connection is lost. An aborted call's command on a
+//   root login runs until that deadline.
 // - Failures are ExecErrors with `host` set: 'exit' (code, stderr), 'not-found' (exit 127: the
 //   shell or env found no such program), 'timeout', 'signal', and 'spawn' for everything about
 //   the connection (unreachable, refused key, host key mismatch, connection lost mid-run),
@@ -47,6 +52,8 @@ export interface SshOptions {
 export const DEFAULT_MAX_SESSIONS = 4;
 const CONNECT_TIMEOUT_MS = 20_000;
 const MAX_OUTPUT = 64 * 1024 * 1024;
+/** Seconds the host's `timeout` waits past the call's deadline. */
+const REMOTE_GRACE_S = 1;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const CWD = /^\/[^\0]*$/;
 
@@ -58,8 +65,9 @@ export function shellQuote(word: string): string {
 /**
  * The command line the remote shell runs for program + args: checked like the local runner's
  * argv, the program not starting with "-" (it follows `env`), env names by POSIX grammar.
+ * `killAfterS` wraps it in `timeout -s KILL`, so it ends on the host by itself too.
  */
-export function remoteCommand(program: string, args: readonly string[], env: RunOptions['env'] = {}, cwd?: string): string {
+export function remoteCommand(program: string, args: readonly string[], env: RunOptions['env'] = {}, cwd?: string, killAfterS?: number): string {
   checkArgv(program, args);
   if (program.startsWith('-')) throw new TypeError(`refusing to run program ${JSON.stringify(program)}: it starts with "-"`);
   const unset: string[] = [];
@@ -75,7 +83,12 @@ export function remoteCommand(program: string, args: readonly string[], env: Run
     if (!CWD.test(cwd)) throw new TypeError(`refusing working directory ${JSON.stringify(cwd)}: not an absolute path`);
     prefix += `cd ${shellQuote(cwd)} || exit 1; `;
   }
-  return `${prefix}exec ${set.length ? `env ${set.join(' ')} ` : ''}${[program, ...args].map(shellQuote).join(' ')}`;
+  let limit = '';
+  if (killAfterS !== undefined) {
+    if (!Number.isInteger(killAfterS) || killAfterS < 1) throw new TypeError(`killAfterS must be a whole number of seconds, not ${killAfterS}`);
+    limit = `timeout -s KILL ${killAfterS} `;
+  }
+  return `${prefix}exec ${limit}${set.length ? `env ${set.join(' ')} ` : ''}${[program, ...args].map(shellQuote).join(' ')}`;
 }
 
 /** "SHA256:<base64>" of a public key blob, as ssh-keygen -l prints it. */
@@ -139,9 +152,12 @@ export class SshRunner implements Runner {
   }
 
   async run(program: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-    const command = remoteCommand(program, args, opts.env, opts.cwd);
-    const started = performance.now();
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    // The host ends the command a little after our own deadline: this call reports the timeout,
+    // and the command cannot outlive it where the KILL request is refused (sshd refuses it to
+    // root logins) or the connection is gone.
+    const command = remoteCommand(program, args, opts.env, opts.cwd, Math.ceil(timeoutMs / 1000) + REMOTE_GRACE_S);
+    const started = performance.now();
     const fail = (reason: ExecError['reason'], stderr = '', stdout = '', code?: number) =>
       new ExecError(program, args, code, stderr, stdout, reason, this.host);
 

@@ -34,6 +34,8 @@ test('shellQuote: single quotes, with each quote closed, escaped and reopened', 
   assert.equal(shellQuote("it's"), "'it'\\''s'");
   assert.equal(remoteCommand('lvs', ['-o', 'a b']), "exec 'lvs' '-o' 'a b'");
   assert.equal(remoteCommand('lvs', [], { LVM_SUPPRESS_FD_WARNINGS: '1' }), "exec env 'LVM_SUPPRESS_FD_WARNINGS=1' 'lvs'");
+  assert.equal(remoteCommand('lvs', [], { A: '1' }, '/tmp', 61), "cd '/tmp' || exit 1; exec timeout -s KILL 61 env 'A=1' 'lvs'");
+  assert.throws(() => remoteCommand('lvs', [], {}, undefined, 0.5), /whole number/);
 });
 
 test(`hostile arguments arrive literally through ${SHELLS.join(', ')}`, async () => {
@@ -45,6 +47,8 @@ test(`hostile arguments arrive literally through ${SHELLS.join(', ')}`, async ()
       const got = await viaShell(shell, remoteCommand('printf', ['%s\\0', ...HOSTILE]), cwd);
       assert.deepEqual(got, HOSTILE, `${shell} split or expanded an argument`);
     }
+    // As the runner sends it: under the host's `timeout`.
+    assert.deepEqual(await viaShell('/bin/sh', remoteCommand('printf', ['%s\\0', ...HOSTILE], { A: "'$(x)'" }, undefined, 30), cwd), HOSTILE);
     // One at a time too (the shells agree above), so a failure names the argument.
     for (const a of HOSTILE) assert.deepEqual(await viaShell('/bin/sh', remoteCommand('printf', ['%s\\0', a]), cwd), [a], JSON.stringify(a));
     assert.deepEqual(readdirSync(cwd), [], 'a hostile argument created a file');

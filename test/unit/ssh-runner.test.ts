@@ -102,11 +102,25 @@ test('a timeout kills the remote process group and frees the slot', async () => 
   assert.equal((await r.run('echo', ['next'], { timeoutMs: 5000 })).stdout, 'next\n');
 });
 
+test('where sshd refuses the KILL request (root logins), the host\'s own timeout ends the command', async () => {
+  server.refuseSignals = true;
+  try {
+    const r = runner();
+    const p = r.run('sleep', ['602'], { timeoutMs: 1000 });
+    const pid = await waitFor(() => server.pids.get("exec timeout -s KILL 2 'sleep' '602'"), { timeoutMs: 5000, what: 'the command to start' });
+    await assert.rejects(p, (e: unknown) => e instanceof ExecError && e.reason === 'timeout');
+    // Within a second of the call's deadline.
+    await waitFor(() => !alive(pid), { timeoutMs: 5000, what: 'the remote sleep to end by itself' });
+  } finally {
+    server.refuseSignals = false;
+  }
+});
+
 test('an abort signal ends the remote command too', async () => {
   const r = runner();
   const ac = new AbortController();
   const p = r.run('sleep', ['601'], { signal: ac.signal, timeoutMs: 60_000 });
-  const pid = await waitFor(() => server.pids.get("exec 'sleep' '601'"), { timeoutMs: 5000, what: 'the command to start' });
+  const pid = await waitFor(() => server.pids.get("exec timeout -s KILL 61 'sleep' '601'"), { timeoutMs: 5000, what: 'the command to start' });
   assert.ok(alive(pid));
   ac.abort();
   await assert.rejects(p, (e: unknown) => e instanceof ExecError && e.reason === 'signal');
@@ -131,7 +145,7 @@ test('a dropped connection is opened again by the next call', async () => {
 test('a connection lost mid-command fails that call as spawn (UNAVAILABLE), not as a result', async () => {
   const r = runner();
   const p = r.run('sleep', ['30'], { timeoutMs: 60_000 });
-  await waitFor(() => server.execs.some((c) => c === "exec 'sleep' '30'") && server.running > 0, { timeoutMs: 5000, what: 'the command to start' });
+  await waitFor(() => server.execs.some((c) => c === "exec timeout -s KILL 61 'sleep' '30'") && server.running > 0, { timeoutMs: 5000, what: 'the command to start' });
   server.dropClients();
   await assert.rejects(p, (e: unknown) => e instanceof ExecError && e.reason === 'spawn' && /connection/.test(e.stderr));
 });

@@ -30,6 +30,8 @@ export class TestSshServer {
   private server?: Server;
   private readonly clients = new Set<Connection>();
   port = 0;
+  /** Refuse "signal" requests, as OpenSSH's sshd does for root logins. */
+  refuseSignals = false;
 
   async start(): Promise<this> {
     const allowed = ssh2.utils.parseKey(this.clientKey.public) as ParsedKey;
@@ -51,6 +53,7 @@ export class TestSshServer {
           const session = acceptSession();
           let pid: number | undefined;
           session.on('signal', (_accept, _reject, info) => {
+            if (this.refuseSignals) return;
             if (pid !== undefined) try { process.kill(-pid, `SIG${info.name}` as NodeJS.Signals); } catch { /* gone */ }
           });
           session.on('exec', (accept, _reject, info) => {
