@@ -71,7 +71,7 @@ test('a wrong pinned host key is refused before any login or command', async () 
   assert.ok(await noFile('/tmp/wrong-key-ran'));
 });
 
-test('lvm: the backend creates, reads and deletes an LV over SSH; a hostile request name round-trips', async () => {
+test('lvm: the backend creates, reads and deletes (saferemove zero) an LV over SSH; a hostile request name round-trips', async () => {
   const { storage } = nodes();
   const requestName = `pvc-${HOSTILE_TAG} $(touch /tmp/pwned) \`touch /tmp/pwned\``;
   const made = await remote('lvm-create', { vg: 'labvg', volume: 'ssh-vol-1', requestName, tag: HOSTILE_TAG });

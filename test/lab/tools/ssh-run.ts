@@ -63,7 +63,9 @@ async function scenario(): Promise<unknown> {
       return { vg: { name: vg.name, sizeBytes: vg.sizeBytes }, created, again, read, listed, capacity, rawTag, stats: runner.stats() };
     }
     case 'lvm-delete': {
-      const pool = LvmPoolSchema.parse({ id: 'ssh', type: 'lvm', vgname: req.vg });
+      // saferemove: the LV's device is found on the storage host (its /sys and /dev, not this
+      // node's) and zeroed there before lvremove.
+      const pool = LvmPoolSchema.parse({ id: 'ssh', type: 'lvm', vgname: req.vg, saferemove: 'zero' });
       const backend = new LvmThickBackend(pool, runner, 'storage');
       await backend.deleteVolume(req.volume!);
       await backend.deleteVolume(req.volume!); // idempotent
