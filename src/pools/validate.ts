@@ -66,12 +66,15 @@ function poolProblems(file: PoolsFile): string[] {
       }
     }
   }
-  const dirs = file.pools.filter((p): p is Extract<Pool, { type: 'dir' }> => p.type === 'dir');
-  for (const p of dirs) {
+  // Overlaps are checked among the dir pools whose directories are acceptable on their own
+  // (`path: /` would otherwise also be reported as containing every other pool).
+  const dirs = file.pools.filter((p): p is Extract<Pool, { type: 'dir' }> => p.type === 'dir').filter((p) => {
     const path = normalPath(p.path);
     if (SYSTEM_DIRS.includes(path)) problems.push(`pool "${p.id}" field path: ${path} is a system directory; use a directory of its own (e.g. /var/lib/poolcsi/${p.id})`);
     else if (PSEUDO_ROOTS.some((r) => within(path, r))) problems.push(`pool "${p.id}" field path: ${path} is on a kernel pseudo-filesystem, not storage`);
-  }
+    else return true;
+    return false;
+  });
   dirs.forEach((a, i) => {
     for (const b of dirs.slice(i + 1)) {
       if (!shareNodes(a, b)) continue;
