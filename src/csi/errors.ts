@@ -2,6 +2,7 @@
 import { status } from '@grpc/grpc-js';
 import { StorageError, type StorageErrorKind } from '../backends/errors.js';
 import { ExecError } from '../exec/errors.js';
+import { NodeError } from '../node/errors.js';
 import { IdError } from '../pools/ids.js';
 
 export class CsiError extends Error {
@@ -34,7 +35,7 @@ const KIND_CODE: Record<StorageErrorKind, status> = {
 /** The gRPC code and message for any thrown value. */
 export function toStatus(e: unknown): { code: status; message: string } {
   if (e instanceof CsiError) return { code: e.code, message: e.message };
-  if (e instanceof StorageError) return { code: KIND_CODE[e.kind], message: e.message };
+  if (e instanceof StorageError || e instanceof NodeError) return { code: KIND_CODE[e.kind], message: e.message };
   // A malformed id reaching this point came from a request field: the request is malformed.
   if (e instanceof IdError) return { code: status.INVALID_ARGUMENT, message: e.message };
   if (e instanceof ExecError) {

@@ -1,9 +1,10 @@
-// The device node of an active LV, from the kernel numbers LVM reports: /dev/dm-N exists on
-// every node (devtmpfs creates it), while /dev/<vg>/<lv> and /dev/mapper/* are made by udev or
-// by LVM itself and may be missing (no udev in the lab, a container's private /dev).
+// The device node of a block device from its kernel numbers (e.g. an active LV's, as LVM
+// reports them): /dev/dm-N exists on every node (devtmpfs creates it), while /dev/<vg>/<lv> and
+// /dev/mapper/* are made by udev or by LVM itself and may be missing (no udev in the lab, a
+// container's private /dev).
 import { readFile, stat } from 'node:fs/promises';
-import { splitDev } from '../../node/stats.js';
-import { StorageError } from '../errors.js';
+import { NodeError } from './errors.js';
+import { splitDev } from './stats.js';
 
 async function isDevice(path: string, major: number, minor: number): Promise<boolean> {
   try {
@@ -18,7 +19,7 @@ async function isDevice(path: string, major: number, minor: number): Promise<boo
 
 /** Path of the block device major:minor; `dmPath` (LVM's lv_dm_path) is the fallback. */
 export async function devicePath(major: number, minor: number, dmPath: string, sysfs = '/sys'): Promise<string> {
-  if (major < 0 || minor < 0) throw new StorageError('unavailable', `device ${dmPath || '?'} is not active`);
+  if (major < 0 || minor < 0) throw new NodeError('unavailable', `device ${dmPath || '?'} is not active`);
   let devname: string | undefined;
   try {
     const uevent = await readFile(`${sysfs}/dev/block/${major}:${minor}/uevent`, 'utf8');
@@ -30,5 +31,5 @@ export async function devicePath(major: number, minor: number, dmPath: string, s
     return `/dev/${devname}`;
   }
   if (dmPath && (await isDevice(dmPath, major, minor))) return dmPath;
-  throw new StorageError('unavailable', `no device node for ${major}:${minor} (${dmPath}): neither /dev/${devname ?? 'dm-?'} nor ${dmPath} is that block device`);
+  throw new NodeError('unavailable', `no device node for ${major}:${minor} (${dmPath}): neither /dev/${devname ?? 'dm-?'} nor ${dmPath} is that block device`);
 }
