@@ -83,7 +83,9 @@ const LIST_ARGS = ['--conf', '/dev/null', 'device', 'list', '--format', 'json'];
 export class RbdTransport implements Transport {
   readonly kind = 'rbd';
 
-  constructor(private readonly runner: Runner, private readonly sysfs = '/sys') {}
+  constructor(private readonly runner: Runner, private readonly opts: { sysfs?: string; deviceWaitMs?: number } = {}) {}
+
+  private get sysfs(): string { return this.opts.sysfs ?? '/sys'; }
 
   parse(d: Descriptor): Descriptor {
     checkKeys(d, this.kind, ['monhost', 'pool', 'image', 'mapOptions', 'udev']);
@@ -121,7 +123,7 @@ export class RbdTransport implements Transport {
     if (existing) {
       const ro = await this.deviceReadonly(existing.device);
       if (ro && !o.readonly) throw new NodeError('precondition', `image ${spec} is mapped read-only on this node at ${existing.device}; unstage it before staging it read-write`);
-      return { kind: 'device', path: await waitForDevice(existing.device), stash: { device: existing.device }, readonly: ro };
+      return { kind: 'device', path: await waitForDevice(existing.device, this.opts.deviceWaitMs), stash: { device: existing.device }, readonly: ro };
     }
     const cred = checkCephx(o.secrets?.[USER_ID], o.secrets?.[USER_KEY], 'node-stage secrets');
     if (typeof cred === 'string') {
@@ -146,7 +148,7 @@ export class RbdTransport implements Transport {
     const printed = out.trim().split('\n').pop() ?? '';
     const device = /^\/dev\/rbd[0-9]+$/.test(printed) ? printed : (await this.mapped(d.pool!, d.image!))[0]?.device;
     if (!device) throw new NodeError('internal', `rbd map ${spec} succeeded but no device is listed for it`);
-    return { kind: 'device', path: await waitForDevice(device), stash: { device }, readonly: o.readonly };
+    return { kind: 'device', path: await waitForDevice(device, this.opts.deviceWaitMs), stash: { device }, readonly: o.readonly };
   }
 
   /** Disables the image features this kernel cannot map (when it says which it can). */
