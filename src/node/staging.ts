@@ -146,7 +146,8 @@ export class Staging {
     const kind = await existingKind(targetPath, 'target_path');
     if (kind === undefined) return;
     // A read-only block publish has its own loop device: released once unmounted.
-    const loop = kind === 'file' && (await this.mounter.isMounted(targetPath)) ? await loopOf(targetPath) : undefined;
+    // (A device bind-mounted over the target file shows as the device itself: kind 'other'.)
+    const loop = kind !== 'dir' && (await this.mounter.isMounted(targetPath)) ? await loopOf(targetPath) : undefined;
     await this.mounter.unmount(targetPath);
     if (loop) await releaseLoop(this.runner, loop);
     // Never a recursive delete: a directory with content left after unmount is kept and reported.

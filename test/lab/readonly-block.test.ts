@@ -58,14 +58,16 @@ test('an lvm block volume published read-only refuses writes; read-write next to
   assert.match(refused.stderr, /Read-only file system|Operation not permitted|Permission denied/);
   assert.equal((await write(rw)).code, 0, 'the read-write publish writes');
   assert.equal((await node.exec(['dd', `if=${ro}`, 'of=/dev/null', 'bs=1M', 'count=1', 'iflag=direct', 'status=none'])).code, 0, 'the read-only publish reads');
-  assert.match(await loops(), /\/dev\/loop\d+\s+1\s+\/dev\/dm-\d+/, 'one read-only loop device over the LV');
+  // its backing file is the LV's device node, named as the node resolved it (dm-N or mapper)
+  const overLv = /\/dev\/loop\d+\s+1\s+\/dev\/(dm-\d+|mapper\/labvg-ro--1)$/m;
+  assert.match(await loops(), overLv, 'one read-only loop device over the LV');
 
   // The loop device is kernel state: a restarted driver finds it from the target and releases it.
   await driver.stop();
   driver = await startDriver(node, { nodeId: NODE, poolsFile });
   assert.notEqual((await write(ro)).code, 0, 'still read-only after the restart');
   await must(driver, 'Node.NodeUnpublishVolume', { volume_id: id, target_path: ro });
-  assert.doesNotMatch(await loops(), /\/dev\/dm-\d+/, 'the loop device is released with its publish');
+  assert.doesNotMatch(await loops(), overLv, 'the loop device is released with its publish');
   await must(driver, 'Node.NodeUnpublishVolume', { volume_id: id, target_path: rw });
   await must(driver, 'Node.NodeUnstageVolume', { volume_id: id, staging_target_path: staging });
   await must(driver, 'Controller.DeleteVolume', { volume_id: id });
