@@ -60,3 +60,21 @@ export function resolveParams(pool: Pool, raw: Record<string, string>): Resolved
   const pvc = ns && name ? { namespace: ns, name, ...(pvName ? { pvName } : {}) } : undefined;
   return { params, ...(pvc ? { pvc } : {}) };
 }
+
+// What the external-snapshotter (--extra-create-metadata, as the chart runs it) adds to
+// CreateSnapshot: names, validated as Kubernetes names; any other snapshot parameter is refused.
+const SNAPSHOT_METADATA: Record<string, RegExp> = {
+  'csi.storage.k8s.io/volumesnapshot/name': /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+  'csi.storage.k8s.io/volumesnapshot/namespace': /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/,
+  'csi.storage.k8s.io/volumesnapshotcontent/name': /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+};
+
+export function checkSnapshotParams(raw: Record<string, string> | undefined): void {
+  const unknown: string[] = [];
+  for (const [k, v] of Object.entries(raw ?? {})) {
+    const grammar = SNAPSHOT_METADATA[k];
+    if (!grammar) unknown.push(k);
+    else if (!grammar.test(v)) throw invalidArgument(`parameter ${k}: "${v.slice(0, 64)}" is not a Kubernetes name`);
+  }
+  if (unknown.length) throw invalidArgument(`unknown snapshot parameter(s): ${unknown.slice(0, 5).join(', ')}; snapshots take none (besides the ${Object.keys(SNAPSHOT_METADATA).join(', ')} metadata)`);
+}
