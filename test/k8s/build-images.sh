@@ -42,6 +42,13 @@ debian_base() {
   fi
   local c; c=$("${BUILDAH[@]}" from scratch)
   "${BUILDAH[@]}" add "$c" "$tar" / >/dev/null
+  # The CAs this machine trusts beyond Debian's (a TLS-inspecting egress proxy, say), so the
+  # build's npm and apt reach the registries the way the host does.
+  local crt
+  for crt in /usr/local/share/ca-certificates/*.crt; do
+    [[ -f $crt ]] && "${BUILDAH[@]}" copy "$c" "$crt" /usr/local/share/ca-certificates/ >/dev/null
+  done
+  "${BUILDAH[@]}" run "$c" -- update-ca-certificates >/dev/null
   "${BUILDAH[@]}" config --cmd bash --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$c"
   "${BUILDAH[@]}" commit -q --rm "$c" "$ref" >/dev/null
   echo "build-images: $ref (stand-in)"
@@ -61,7 +68,7 @@ node_base() {
   "${BUILDAH[@]}" run "$c" -- ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm
   "${BUILDAH[@]}" run "$c" -- ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx
   "${BUILDAH[@]}" run "$c" -- node --version
-  "${BUILDAH[@]}" config --cmd node "$c"
+  "${BUILDAH[@]}" config --cmd node --env NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt "$c"
   "${BUILDAH[@]}" commit -q --rm "$c" "$ref" >/dev/null
   echo "build-images: $ref (stand-in, node $(node --version))"
 }
