@@ -26,7 +26,6 @@ PIDS=$STATE/pids
 CT=$STATE/containerd
 SOCK=$CT/containerd.sock
 bin() { echo "$CACHE/bin/$1-$2/$1"; }
-KUBECTL=(bin/kubectl)
 kubectl() { "$(bin kubectl "$K8S_VERSION")" --kubeconfig "$STATE/admin.kubeconfig" "$@"; }
 
 # wait_for SECONDS WHAT CMD...: poll CMD until it succeeds, or fail after SECONDS.
@@ -179,10 +178,23 @@ EOT
 EOT
   start containerd containerd --config "$CT/config.toml"
   wait_for 60 containerd ctr -a "$SOCK" version
-  local t
-  for t in "$CACHE"/images/*.tar; do
-    ctr -a "$SOCK" -n k8s.io images import --no-unpack=false "$t" >/dev/null
-  done
+  # The images this run uses (containerd keeps them in $STATE across runs: a warm run imports
+  # nothing): pause and busybox, the sidecars at versions.env, poolcsi at the current source.
+  local key have ref tar
+  key=$(bash "$HERE/build-images.sh" poolcsi-key)
+  have=$(ctr -a "$SOCK" -n k8s.io images ls -q)
+  while read -r ref tar; do
+    grep -qxF "$ref" <<<"$have" && continue
+    ctr -a "$SOCK" -n k8s.io images import "$CACHE/images/$tar" >/dev/null
+  done <<EOT
+poolcsi.local/pause:1 pause-1.tar
+poolcsi.local/busybox:1 busybox-1.tar
+registry.k8s.io/sig-storage/csi-provisioner:$PROVISIONER_VERSION csi-provisioner-$PROVISIONER_VERSION.tar
+registry.k8s.io/sig-storage/csi-attacher:$ATTACHER_VERSION csi-attacher-$ATTACHER_VERSION.tar
+registry.k8s.io/sig-storage/csi-resizer:$RESIZER_VERSION csi-resizer-$RESIZER_VERSION.tar
+registry.k8s.io/sig-storage/csi-snapshotter:$SNAPSHOTTER_VERSION csi-snapshotter-$SNAPSHOTTER_VERSION.tar
+ghcr.io/poolcsi/poolcsi:lane-$key poolcsi-$key.tar
+EOT
 }
 
 kubelet_up() {
@@ -205,7 +217,6 @@ healthzPort: 10248
 tlsCertFile: $PKI/kubelet.crt
 tlsPrivateKeyFile: $PKI/kubelet.key
 cgroupDriver: cgroupfs
-cgroupRoot: /
 failCgroupV1: false
 failSwapOn: false
 containerRuntimeEndpoint: unix://$SOCK
@@ -285,6 +296,11 @@ down() {
     ip netns pids "$n" 2>/dev/null | grep -q . || ip netns delete "$n" 2>/dev/null || true
   done
   ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE"
+  # The kubelet's cgroup tree (cgroupfs driver), empty once its pods are gone.
+  local cg
+  for cg in /sys/fs/cgroup/*/kubepods; do
+    [[ -d $cg ]] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  done
   if [[ -f $STATE/sysctl-before ]]; then
     sed 's/ = /=/' "$STATE/sysctl-before" | xargs -r sysctl -q -w
     rm -f "$STATE/sysctl-before"
