@@ -553,6 +553,9 @@ describe('registrar and liveness probe', () => {
     assert.ok(reg.args.includes('--kubelet-registration-path=/var/lib/kubelet/plugins/poolcsi.io/csi.sock'));
     assert.ok(reg.args.includes('--registration-dir=/registration'));
     assert.ok(reg.volumeMounts.some((m: Obj) => m.mountPath === '/registration'));
+    // The image's user is 65532; plugins_registry and the driver's socket on the node are root's.
+    assert.equal(reg.securityContext.runAsUser, 0);
+    assert.equal(container(ds, 'liveness-probe').securityContext.runAsUser, 0);
     for (const o of [ds, one(objs, 'Deployment')]) {
       const lp = container(o, 'liveness-probe');
       assert.equal(lp.image, driver);
