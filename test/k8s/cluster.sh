@@ -198,6 +198,8 @@ EOT
 }
 
 kubelet_up() {
+  # Remove the kubelet's directory at `down` only if this lane made it.
+  [[ -f $STATE/kubelet-dir-existed ]] || { [[ -e $KUBELET_DIR ]] && echo yes || echo no; } >"$STATE/kubelet-dir-existed"
   mkdir -p "$KUBELET_DIR/plugins_registry" "$STATE/static-pods"
   # The kubelet changes these host sysctls: `down` puts them back.
   [[ -f $STATE/sysctl-before ]] || sysctl -e vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops \
@@ -291,6 +293,10 @@ down() {
     while mountpoint -q "$KUBELET_DIR"; do umount -l "$KUBELET_DIR" || break; done
   fi
   rm -f "$STATE/kubelet-dir-mounted"
+  if [[ $(cat "$STATE/kubelet-dir-existed" 2>/dev/null) == no ]] && ! grep -q " $KUBELET_DIR[/ ]" /proc/self/mountinfo; then
+    rm -rf --one-file-system "$KUBELET_DIR"
+  fi
+  rm -f "$STATE/kubelet-dir-existed"
   # Network namespaces the CNI made for our pods, and the bridge.
   for n in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do
     ip netns pids "$n" 2>/dev/null | grep -q . || ip netns delete "$n" 2>/dev/null || true

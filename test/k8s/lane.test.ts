@@ -71,7 +71,7 @@ function step(name: string, timeoutMs: number, fn: () => Promise<void>): void {
 }
 
 async function waitJsonpath(kind: string, name: string, ns: string, path: string, want: string, timeoutMs: number): Promise<void> {
-  await k(['wait', '-n', ns, `--for=jsonpath=${path}=${want}`, `${kind}/${name}`, `--timeout=${Math.round(timeoutMs / 1000)}s`], { timeoutMs: timeoutMs + 10_000 });
+  await k([...(ns ? ['-n', ns] : []), 'wait', `--for=jsonpath=${path}=${want}`, `${kind}/${name}`, `--timeout=${Math.round(timeoutMs / 1000)}s`], { timeoutMs: timeoutMs + 10_000 });
 }
 
 function pvc(name: string, opts: { size?: string; sc?: string; from?: { kind: 'VolumeSnapshot' | 'PersistentVolumeClaim'; name: string } } = {}): string {
@@ -172,7 +172,7 @@ step('the kubelet registers the driver through plugins_registry: CSINode and the
 step('the image has every tool its pods call', 3 * MIN, async () => {
   const pods = await jsonOf(['get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/component=node']);
   const name = pods.items[0].metadata.name;
-  const tools = ['poolcsi', 'node', 'mount', 'umount', 'blkid', 'mkfs.ext4', 'mkfs.xfs', 'mkfs.btrfs', 'resize2fs', 'xfs_growfs', 'btrfs',
+  const tools = ['poolcsi', 'node', 'mount', 'umount', 'blkid', 'mkfs.ext4', 'mkfs.xfs', 'mkfs.btrfs', 'resize2fs', 'xfs_growfs', 'xfs_quota', 'setquota', 'btrfs',
     'lvm', 'lvs', 'vgs', 'lvcreate', 'thin_check', 'rbd', 'ceph', 'iscsiadm', 'multipath', 'mount.nfs', 'nsenter', 'findmnt', 'losetup', 'fsck', 'ssh', 'modprobe', 'zfs', 'zpool'];
   const script = tools.map((t) => `command -v ${t} >/dev/null || echo missing:${t}`).join('; ');
   const out = await k(['exec', '-n', NS, name, '-c', 'poolcsi', '--', 'sh', '-c', script]);
