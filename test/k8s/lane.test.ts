@@ -5,7 +5,7 @@
 // driver's and sidecars' logs. Needs root. The whole lane tears down what it started.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { local } from '../../src/exec/index.js';
@@ -107,6 +107,13 @@ spec:
 
 async function podReady(name: string, timeoutMs = 3 * MIN): Promise<void> {
   await k(['wait', '-n', APP, '--for=condition=Ready', `pod/${name}`, `--timeout=${Math.round(timeoutMs / 1000)}s`], { timeoutMs: timeoutMs + 10_000 });
+}
+/** Restart counts of the chart's containers, by pod and container. */
+async function restarts(): Promise<Record<string, number>> {
+  const pods = await jsonOf(['get', 'pods', '-n', NS]);
+  const out: Record<string, number> = {};
+  for (const p of pods.items) for (const c of p.status.containerStatuses ?? []) out[`${p.metadata.name}/${c.name}`] = c.restartCount;
+  return out;
 }
 const execIn = (podName: string, cmd: string[]) => k(['exec', '-n', APP, podName, '--', ...cmd]);
 async function deletePod(name: string): Promise<void> {
@@ -234,6 +241,69 @@ step('CSIStorageCapacity objects are published for the lane\'s StorageClass', 3 
   const c = caps[0];
   assert.ok(c.capacity, 'capacity is set');
   assert.equal(c.nodeTopology.matchLabels['topology.poolcsi.io/node'], NODE);
+});
+
+step('the pools ConfigMap edited in place: an invalid edit is an Event and changes nothing; a valid one adds a pool without a restart', 8 * MIN, async () => {
+  const cm = await jsonOf(['get', 'configmap', '-n', NS, 'poolcsi-pools']);
+  const good: string = cm.data['pools.yaml'];
+  const restartsBefore = await restarts();
+  const setPools = (text: string) => k(['patch', 'configmap', '-n', NS, 'poolcsi-pools', '--type=merge', '-p', JSON.stringify({ data: { 'pools.yaml': text } })]);
+
+  await setPools('pools:\n  - {id: Bad-Id, type: dir, path: relative}\n');
+  await waitFor(async () => {
+    const ev = await jsonOf(['get', 'events', '-n', NS, '--field-selector', 'involvedObject.kind=ConfigMap,involvedObject.name=poolcsi-pools']);
+    return ev.items.find((e: any) => e.reason === 'InvalidPools');
+  }, { timeoutMs: 2 * MIN, maxIntervalMs: 3000, what: 'an InvalidPools Event on the ConfigMap' });
+  // The last good pools stay: a new claim on lane-a still provisions.
+  await apply(pvc('pvc-during-bad'));
+  await apply(pod('during-bad', 'pvc-during-bad', 'echo ok > /data/f'));
+  await podReady('during-bad');
+  await deletePod('during-bad');
+
+  await setPools(`${good.trimEnd()}\n  - {id: lane-b, type: dir, path: ${join(POOLS, 'b')}}\n`);
+  await apply(`apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: lane-b}
+provisioner: poolcsi.io
+parameters: {pool: lane-b}
+volumeBindingMode: WaitForFirstConsumer
+allowVolumeExpansion: true
+`);
+  await apply(pvc('pvc-b', { sc: 'lane-b' }));
+  await apply(pod('writer-b', 'pvc-b', 'echo on-pool-b > /data/file && sync'));
+  await podReady('writer-b');
+  assert.equal((await execIn('writer-b', ['cat', '/data/file'])).trim(), 'on-pool-b');
+  await deletePod('writer-b');
+  assert.deepEqual(await restarts(), restartsBefore, 'no pod of the chart restarted');
+});
+
+step('restart of the node plugin while a pod uses a volume: the volume stays usable, unpublish later works', 8 * MIN, async () => {
+  const pvName = await k(['get', 'pvc', '-n', APP, 'pvc-a', '-o', 'jsonpath={.spec.volumeName}']);
+  const old = await jsonOf(['get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/component=node']);
+  await k(['delete', 'pod', '-n', NS, old.items[0].metadata.name, '--wait=true', '--timeout=120s'], { timeoutMs: 130_000 });
+  await k(['rollout', 'status', '-n', NS, 'daemonset/poolcsi-node', '--timeout=180s'], { timeoutMs: 190_000 });
+  await waitFor(async () => {
+    const csinode = await jsonOf(['get', 'csinode', NODE]);
+    return (csinode.spec.drivers ?? []).find((d: any) => d.name === 'poolcsi.io');
+  }, { timeoutMs: 2 * MIN, maxIntervalMs: 2000, what: 'poolcsi.io registered again' });
+  assert.equal((await execIn('reader', ['sh', '-c', 'echo after-restart > /data/r && cat /data/r /data/file'])).trim(), 'after-restart\nhello-from-lane');
+  await deletePod('reader');
+  const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => l.includes(pvName));
+  assert.deepEqual(mounts, [], `the volume ${pvName} is unmounted from the node`);
+});
+
+step('restart of the controller mid-provisioning: the claim binds once, no volume leaks', 8 * MIN, async () => {
+  await apply(pvc('pvc-c'));
+  await apply(pod('writer-c', 'pvc-c', 'echo c > /data/file'));
+  const ctl = await jsonOf(['get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/component=controller']);
+  await k(['delete', 'pod', '-n', NS, ctl.items[0].metadata.name, '--wait=false']);
+  await podReady('writer-c', 5 * MIN);
+  await deletePod('writer-c');
+  const pvs = (await jsonOf(['get', 'pv'])).items.filter((p: any) => p.spec.storageClassName === 'lane-a');
+  assert.equal(pvs.filter((p: any) => p.spec.claimRef?.name === 'pvc-c').length, 1);
+  // Every volume in the pool belongs to a PV (the driver's state files: <pool>/volumes/<name>.json).
+  const onDisk = (await readdir(join(POOLS, 'a', 'volumes'))).filter((f) => f.endsWith('.json')).sort();
+  assert.equal(onDisk.length, pvs.length, `volumes on disk ${onDisk.join(', ')} vs PVs ${pvs.map((p: any) => p.metadata.name).join(', ')}`);
 });
 
 step('no RBAC denial in any log of the chart\'s pods', 3 * MIN, async () => {
