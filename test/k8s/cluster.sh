@@ -15,6 +15,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/versions.env"
 CACHE=${POOLCSI_K8S_CACHE:-/var/tmp/poolcsi-cache/k8s}
 STATE=${POOLCSI_K8S_STATE:-/var/tmp/poolcsi-k8s}
+export PATH=$PATH:/usr/local/go/bin
 NODE=${POOLCSI_K8S_NODE:-poolcsi-node-1}
 BRIDGE=poolcsik8s0
 NODE_IP=10.244.0.1
