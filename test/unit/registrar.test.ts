@@ -49,13 +49,13 @@ test('registrar: the kubelet gets the driver name and host socket; a refusal sto
     `--registration-dir=${regDir}`, `--http-endpoint=127.0.0.1:${port}`, '--log-level=silent']);
   try {
     const sock = join(regDir, 'poolcsi.io-reg.sock');
-    await waitFor(() => existsSync(sock), { timeoutMs: 20_000, what: 'the registration socket' });
+    await waitFor(() => existsSync(sock), { timeoutMs: 90_000, what: 'the registration socket' });
     const Registration = loadRegistration();
     const client = new Registration(`unix://${sock}`, grpc.credentials.createInsecure());
     const info = await call(client, 'GetInfo', {});
     assert.deepEqual({ ...info }, { type: 'CSIPlugin', name: 'poolcsi.io', endpoint: '/var/lib/kubelet/plugins/poolcsi.io/csi.sock', supported_versions: ['1.0.0'] });
     await call(client, 'NotifyRegistrationStatus', { plugin_registered: true, error: '' });
-    assert.equal(await waitFor(async () => (await healthz(port)) === 200 || undefined, { timeoutMs: 10_000, what: 'healthz 200' }), true);
+    assert.equal(await waitFor(async () => (await healthz(port)) === 200 || undefined, { timeoutMs: 60_000, what: 'healthz 200' }), true);
     await call(client, 'NotifyRegistrationStatus', { plugin_registered: false, error: 'version mismatch' });
     client.close();
     assert.equal(await exited, 1);
@@ -69,11 +69,11 @@ test('health: /healthz is the driver\'s CSI Probe', async () => {
   const port = await freePort();
   const { child, exited } = run(['health', `--csi-address=${h.socket}`, `--http-endpoint=127.0.0.1:${port}`]);
   try {
-    assert.equal(await waitFor(async () => (await healthz(port).catch(() => 0)) === 200 || undefined, { timeoutMs: 20_000, what: 'healthz 200' }), true);
+    assert.equal(await waitFor(async () => (await healthz(port).catch(() => 0)) === 200 || undefined, { timeoutMs: 90_000, what: 'healthz 200' }), true);
     const dead = await freePort();
     const other = run(['health', `--csi-address=${join(h.dir, 'no-such.sock')}`, `--http-endpoint=127.0.0.1:${dead}`, '--probe-timeout-seconds=1']);
     try {
-      assert.equal(await waitFor(async () => { const s = await healthz(dead).catch(() => 0); return s === 500 || undefined; }, { timeoutMs: 20_000, what: 'healthz 500' }), true);
+      assert.equal(await waitFor(async () => { const s = await healthz(dead).catch(() => 0); return s === 500 || undefined; }, { timeoutMs: 90_000, what: 'healthz 500' }), true);
     } finally { other.child.kill('SIGTERM'); await other.exited; }
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
