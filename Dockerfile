@@ -16,7 +16,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates \
       lvm2 thin-provisioning-tools \
-      e2fsprogs xfsprogs btrfs-progs \
+      e2fsprogs xfsprogs btrfs-progs quota \
       util-linux mount kmod \
       open-iscsi multipath-tools \
       nfs-common \

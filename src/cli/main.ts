@@ -7,6 +7,8 @@ import { VERSION } from '../csi/identity.js';
 import { scanCommand } from './scan.js';
 import { DEFAULT_ENDPOINT, serve, SERVE_HELP, StartError, type Mode } from './serve.js';
 import { volumesCommand } from './volumes.js';
+import { registrarCommand } from './registrar.js';
+import { healthCommand } from './health.js';
 
 const HELP = `poolcsi ${VERSION}: a CSI driver for storage pools
 
@@ -18,6 +20,8 @@ Commands:
   volumes list --pool ID list a pool's volumes on this node (size, owner PVC, origin)
   scan lvm               list this node's LVM volume groups and thin pools
   scan rbd --pool ID     list an rbd pool's images: size, parent, owner, state; and its trash
+  registrar              register the driver with the kubelet (plugins_registry socket)
+  health                 serve /healthz from the driver's CSI Probe (liveness)
   version                print the version
 
 Run "poolcsi <command> --help" for a command's options.
@@ -117,6 +121,8 @@ export async function main(argv: string[]): Promise<number> {
         process.stderr.write('Usage: poolcsi pools validate FILE\n');
         return 2;
       case 'volumes': return await volumesCommand(rest);
+      case 'registrar': return await registrarCommand(rest);
+      case 'health': return await healthCommand(rest);
       case 'scan': return await scanCommand(rest);
       case 'version': case '--version': process.stdout.write(`${VERSION}\n`); return 0;
       case undefined: case 'help': case '--help': case '-h': process.stdout.write(HELP); return cmd ? 0 : 2;

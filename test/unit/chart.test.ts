@@ -555,3 +555,44 @@ describe('Dockerfile', () => {
     }
   });
 });
+
+describe('registrar and liveness probe', () => {
+  test('implementation: poolcsi — the driver image registers with the kubelet and answers liveness (poolcsi registrar, poolcsi health)', () => {
+    const objs = render({ sidecars: { livenessProbe: { implementation: 'poolcsi' }, nodeDriverRegistrar: { implementation: 'poolcsi' } } });
+    const ds = one(objs, 'DaemonSet');
+    const driver = container(ds, 'poolcsi').image;
+    const reg = container(ds, 'node-driver-registrar');
+    assert.equal(reg.image, driver);
+    assert.equal(reg.args[0], 'registrar');
+    assert.ok(reg.args.includes('--kubelet-registration-path=/var/lib/kubelet/plugins/poolcsi.io/csi.sock'));
+    assert.ok(reg.args.includes('--registration-dir=/registration'));
+    assert.ok(reg.volumeMounts.some((m: Obj) => m.mountPath === '/registration'));
+    // The image's user is 65532; plugins_registry and the driver's socket on the node are root's.
+    assert.equal(reg.securityContext.runAsUser, 0);
+    assert.equal(container(ds, 'liveness-probe').securityContext.runAsUser, 0);
+    for (const o of [ds, one(objs, 'Deployment')]) {
+      const lp = container(o, 'liveness-probe');
+      assert.equal(lp.image, driver);
+      assert.equal(lp.args[0], 'health');
+    }
+  });
+
+  test('by default (implementation: upstream) the kubernetes-csi images run', () => {
+    const objs = render({});
+    const ds = one(objs, 'DaemonSet');
+    assert.match(container(ds, 'node-driver-registrar').image, /csi-node-driver-registrar:v/);
+    assert.match(container(ds, 'liveness-probe').image, /livenessprobe:v/);
+    assert.match(container(one(objs, 'Deployment'), 'liveness-probe').image, /livenessprobe:v/);
+    refused({ sidecars: { nodeDriverRegistrar: { implementation: 'mine' } } }, /implementation/);
+  });
+
+  test('the sidecar pins are the versions the k8s lane builds and runs (test/k8s/versions.env)', () => {
+    const env = Object.fromEntries(readFileSync(join(ROOT, 'test/k8s/versions.env'), 'utf8').split('\n')
+      .map((l) => /^([A-Z_]+)=(\S+)$/.exec(l)).filter((m) => m).map((m) => [m![1], m![2]]));
+    const values = parseYaml(readFileSync(join(CHART, 'values.yaml'), 'utf8'));
+    assert.equal(values.sidecars.provisioner.image.tag, env.PROVISIONER_VERSION);
+    assert.equal(values.sidecars.attacher.image.tag, env.ATTACHER_VERSION);
+    assert.equal(values.sidecars.resizer.image.tag, env.RESIZER_VERSION);
+    assert.equal(values.sidecars.snapshotter.image.tag, env.SNAPSHOTTER_VERSION);
+  });
+});

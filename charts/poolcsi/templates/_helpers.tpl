@@ -235,3 +235,23 @@ roleRef:
   kind: {{ .kind }}
   name: {{ .name }}
 {{- end }}
+
+{{/* Image and args of the liveness-probe container: `poolcsi health` from the driver's image,
+     or the upstream livenessprobe. Called with (dict "root" $ "port" N). */}}
+{{- define "poolcsi.livenessProbeContainer" -}}
+{{- $sc := .root.Values.sidecars }}
+{{- if eq $sc.livenessProbe.implementation "poolcsi" -}}
+image: {{ include "poolcsi.driverImage" .root }}
+imagePullPolicy: {{ .root.Values.image.pullPolicy }}
+args:
+  - health
+  - --csi-address={{ include "poolcsi.socketPath" .root }}
+  - --http-endpoint=:{{ .port }}
+{{- else -}}
+image: {{ include "poolcsi.image" $sc.livenessProbe.image }}
+imagePullPolicy: {{ $sc.pullPolicy }}
+args:
+  - --csi-address={{ include "poolcsi.socketPath" .root }}
+  - --http-endpoint=:{{ .port }}
+{{- end }}
+{{- end }}
