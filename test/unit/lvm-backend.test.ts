@@ -211,3 +211,22 @@ test('a node without the VG holds no volumes: lists are empty, capacity is 0, a 
   assert.equal((await thick.capacity()).availableBytes, 0);
   await assert.rejects(thick.createVolume(spec('x', MiB)), (e) => e instanceof StorageError && e.kind === 'unavailable' && /fixvg|novg/.test(e.message));
 });
+
+test('issue 10 item 7: saferemove refuses an open LV (FAILED_PRECONDITION) and wipes nothing', async () => {
+  const { pools: [tk] } = parsePools('pools:\n  - {id: tk, type: lvm, vgname: fixvg, saferemove: zero}\n');
+  const r = new ScriptedRunner([[isLvsAll, fixture('lvm/lvs-open.json')], [is('blkdiscard'), ok], [is('lvremove'), ok], [is('lvchange'), ok]]);
+  const b = new LvmThickBackend(tk as LvmPool, r, 'n');
+  await assert.rejects(b.deleteVolume('pvc-striped'), (e) => e instanceof StorageError && e.kind === 'precondition' && /is open/.test(e.message));
+  assert.deepEqual(r.ran('blkdiscard'), [], 'nothing wiped');
+  assert.deepEqual(r.ran('lvremove'), [], 'nothing removed');
+  assert.deepEqual(r.ran('lvchange'), [], 'not even marked');
+});
+
+test('issue 10 item 9: expand checks limit_bytes against the rounded size before growing', async () => {
+  const r = new ScriptedRunner([[isLvsAll, fixture('lvm/lvs-healthy.json')], [is('lvextend'), ok]]);
+  const b = new LvmThinBackend(pools(', overprovision: 4').tp, r, 'n');
+  // 100 MiB + 1 byte rounds up to 104 MiB (4 MiB extents): above a limit of 100 MiB + 512.
+  await assert.rejects(b.expandVolume('pvc-thin1', 100 * MiB + 1, 100 * MiB + 512), (e) => e instanceof StorageError && e.kind === 'out-of-range');
+  assert.deepEqual(r.ran('lvextend'), [], 'not grown');
+  assert.equal((await b.expandVolume('pvc-thin1', 100 * MiB + 1, 104 * MiB)).sizeBytes, 104 * MiB);
+});

@@ -206,9 +206,9 @@ test('snapshots: idempotent, shortened names keep their request name, listing is
 test('expand grows, never shrinks; capacity from ceph df', async () => {
   const { b } = setup();
   await b.createVolume(spec('vol'), CALL);
-  assert.equal((await b.expandVolume('vol', 100 * MiB, CALL)).sizeBytes, 100 * MiB);
-  assert.equal((await b.expandVolume('vol', 10 * MiB, CALL)).sizeBytes, 100 * MiB);
-  await assert.rejects(b.expandVolume('nope', 100 * MiB, CALL), { kind: 'not-found' });
+  assert.equal((await b.expandVolume('vol', 100 * MiB, 0, CALL)).sizeBytes, 100 * MiB);
+  assert.equal((await b.expandVolume('vol', 10 * MiB, 0, CALL)).sizeBytes, 100 * MiB);
+  await assert.rejects(b.expandVolume('nope', 100 * MiB, 0, CALL), { kind: 'not-found' });
   const cap = await b.capacity(CALL);
   assert.ok(cap.availableBytes > 1e9);
 });

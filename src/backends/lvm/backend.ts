@@ -46,7 +46,7 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
   }
 
   abstract createVolume(spec: CreateSpec): Promise<VolumeRecord>;
-  abstract expandVolume(name: string, sizeBytes: number): Promise<VolumeRecord>;
+  abstract expandVolume(name: string, sizeBytes: number, limitBytes: number): Promise<VolumeRecord>;
   /** The lvcreate that makes snapshot `snapLv` of `origin` (after any refusal of the type's own). */
   protected abstract snapshotCommand(view: View, origin: string, snapLv: string, tags: readonly string[]): { cmd: Program; what: string };
   abstract capacity(): Promise<Capacity>;
@@ -176,6 +176,8 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
     if (!row || !rec || rec.name !== name) return;
     await this.beforeRemove(row);
     if (this.pool.saferemove !== 'off') {
+      // lvremove refuses an open LV; the wipe would not, and would destroy data in use.
+      if (row.open) throw precondition(`volume ${name} is in use on node ${this.nodeId} (LV ${this.where(lvName)} is open: mounted or held by a process); unmount it first`);
       // Marked first: a crash while wiping leaves a volume nobody will use, and a retry wipes again.
       if (rec.complete) await this.lvm.change(tagCmd(this.vg, lvName, [tag(K.incomplete)]), `marking ${this.where(lvName)} for removal`);
       const dev = await this.device(lvName);
