@@ -1,6 +1,7 @@
 // What `lvm` and `lvmthin` pools share: reading state back from LV tags, deleting, snapshots
 // lookups, publish records, and the node side (activate, find the device, health).
 // thick.ts and thin.ts add how volumes and snapshots are made.
+import { randomBytes } from 'node:crypto';
 import type { Runner } from '../../exec/index.js';
 import type { LvmPool, LvmThinPool } from '../../pools/schema.js';
 import { checkCompatible, recordPublish } from '../compat.js';
@@ -109,7 +110,7 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
     return volumeTags({
       pool: this.pool.id, name: spec.name, requestName: spec.requestName, mode: spec.mode, params,
       ...(spec.source ? { source: spec.source } : {}), ...(spec.pvc ? { pvc: spec.pvc } : {}),
-    });
+    }, randomBytes(8).toString('hex'));
   }
 
   /** The record of a volume just created as `spec` asked, without reading it back. */
@@ -217,9 +218,18 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
     const snapLv = snapshotLvName(volume, name);
     const view = await this.lvm.view();
     const existing = this.existingSnapshot(view.get(snapLv), volume, name);
-    if (existing) return existing;
     const src = this.sourceVolume(view, volume);
-    const { cmd, what } = this.snapshotCommand(view, src.row.name, snapLv, snapshotTags(this.pool.id, volume, name, requestName));
+    const volUid = first(parseTags(src.row.tags), K.uid);
+    if (existing) {
+      // Thin snapshots outlive their volume: one of an earlier volume of this name is not this one's.
+      const snapRow = view.get(snapLv)!;
+      const snapUid = first(parseTags(snapRow.tags), K.srcUid);
+      const earlier = snapUid !== undefined && volUid !== undefined ? snapUid !== volUid
+        : !!(snapRow.createdAt && src.row.createdAt && Date.parse(snapRow.createdAt) < Date.parse(src.row.createdAt));
+      if (earlier) throw exists(`snapshot ${volume}@${name} already exists and was taken of an earlier volume named ${volume}, not of the current one`);
+      return existing;
+    }
+    const { cmd, what } = this.snapshotCommand(view, src.row.name, snapLv, snapshotTags(this.pool.id, volume, name, requestName, volUid));
     await this.lvm.change(cmd, `creating ${what} ${this.where(snapLv)} of ${src.row.name}`);
     return { volume, name, requestName, sizeBytes: src.row.sizeBytes, createdAt: new Date().toISOString(), ready: true };
   }
