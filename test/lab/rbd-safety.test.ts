@@ -39,7 +39,7 @@ function startController(logName: string): Promise<NodeDriver> {
 const rbd = async (...args: string[]) => (await node.run(['rbd', ...args])).stdout;
 
 test('item 4: concurrent deletes of a deleted volume\'s last two snapshots remove its hidden image', async (t) => {
-  for (let round = 1; round <= 3; round++) {
+  for (let round = 1; round <= 2; round++) {
     const name = `gone-${round}`;
     const v = await must(controller, 'Controller.CreateVolume', {
       name, capacity_range: { required_bytes: String(16 * MiB) }, volume_capabilities: [MOUNT_RWO], parameters: { pool: 'ceph' }, secrets: secrets(),
@@ -55,8 +55,10 @@ test('item 4: concurrent deletes of a deleted volume\'s last two snapshots remov
     // retried as the CO would, until both answered OK.
     let pending = snaps;
     for (let attempt = 0; pending.length && attempt < 10; attempt++) {
-      const results = await Promise.all(pending.map((id) => controller.call('Controller.DeleteSnapshot', { snapshot_id: id, secrets: secrets() })));
-      for (const r of results.filter((x) => !x.ok)) t.diagnostic(`round ${round}: DeleteSnapshot refused (${r.code}: ${r.details}); retried`);
+      // A call the client gave up on (a loaded lab) counts as refused too: the CO retries those.
+      const results = await Promise.all(pending.map((id) => controller.call('Controller.DeleteSnapshot', { snapshot_id: id, secrets: secrets() })
+        .catch((e: Error) => ({ ok: false as const, code: -1, details: e.message }))));
+      for (const r of results) if (!r.ok) t.diagnostic(`round ${round}: DeleteSnapshot not answered OK (${r.code}: ${r.details}); retried`);
       pending = pending.filter((_, i) => !results[i]!.ok);
     }
     assert.deepEqual(pending, [], 'both deletes answered OK');

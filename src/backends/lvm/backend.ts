@@ -178,7 +178,7 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
     await this.beforeRemove(row);
     if (this.pool.saferemove !== 'off') {
       // lvremove refuses an open LV; the wipe would not, and would destroy data in use.
-      if (row.open) throw precondition(`volume ${name} is in use on node ${this.nodeId} (LV ${this.where(lvName)} is open: mounted or held by a process); unmount it first`);
+      if (row.open) throw precondition(`volume ${name} is in use: LV ${this.where(lvName)} is open (mounted or held by a process); unmount it first`);
       // Marked first: a crash while wiping leaves a volume nobody will use, and a retry wipes again.
       if (rec.complete) await this.lvm.change(tagCmd(this.vg, lvName, [tag(K.incomplete)]), `marking ${this.where(lvName)} for removal`);
       const dev = await this.device(lvName);
