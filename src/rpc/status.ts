@@ -39,7 +39,9 @@ export function toStatus(e: unknown): { code: status; message: string } {
   // A malformed id reaching this point came from a request field: the request is malformed.
   if (e instanceof IdError) return { code: status.INVALID_ARGUMENT, message: e.message };
   if (e instanceof ExecError) {
-    const code = e.reason === 'timeout' ? status.DEADLINE_EXCEEDED : e.reason === 'not-found' ? status.FAILED_PRECONDITION : status.INTERNAL;
+    // 'spawn': the program could not be started, e.g. its storage host is unreachable over SSH.
+    const code = e.reason === 'timeout' ? status.DEADLINE_EXCEEDED : e.reason === 'not-found' ? status.FAILED_PRECONDITION
+      : e.reason === 'spawn' ? status.UNAVAILABLE : status.INTERNAL;
     return { code, message: e.message };
   }
   return { code: status.INTERNAL, message: e instanceof Error ? `internal error: ${e.message}` : 'internal error' };
