@@ -9,7 +9,7 @@ import { checkCapabilities, parseCapabilities, parseCapability, READ_ONLY_MODES,
 import {
   callOf, findVolume, lookupVolumeRef, paginate, requireField, topologyOf, withLocks, TOPOLOGY_KEY, type DriverContext,
 } from './context.js';
-import { failedPrecondition, invalidArgument, isNotFound, notFound } from './errors.js';
+import { failedPrecondition, invalidArgument, isNotFound, notFound, quote } from './errors.js';
 import { resolveParams } from './params.js';
 import type { Handler, Req } from './rpc.js';
 import { snapshotHandlers } from './snapshots.js';
@@ -42,7 +42,7 @@ function poolForCreate(ctx: DriverContext, params: Record<string, string>): Pool
   if (!id) throw invalidArgument('StorageClass parameter "pool" is required: it names the pool to create the volume in');
   const entry = ctx.registry.get(id);
   const known = ctx.registry.list().map((p) => p.id).join(', ') || 'none';
-  if (!entry || entry.retired) throw invalidArgument(`unknown pool "${id}" (pools: ${known})`);
+  if (!entry || entry.retired) throw invalidArgument(`unknown pool ${quote(id)} (pools: ${known})`);
   if (entry.pool.disable) throw failedPrecondition(`pool "${id}" is disabled: it takes no new volumes`);
   return entry.pool;
 }
@@ -210,7 +210,7 @@ export function controllerHandlers(ctx: DriverContext): Record<string, Handler> 
       let pools = ctx.registry.list().filter((p) => !p.disable);
       if (raw.pool) {
         pools = pools.filter((p) => p.id === raw.pool);
-        if (!pools.length) throw invalidArgument(`unknown pool "${raw.pool}"`);
+        if (!pools.length) throw invalidArgument(`unknown pool ${quote(raw.pool)}`);
         resolveParams(pools[0]!, raw);
       }
       if (req.volume_capabilities?.length) {
