@@ -16,7 +16,7 @@ export function loadAgentService(): grpc.ServiceClientConstructor {
  * them), with their number of arguments before the CallOptions.
  */
 export const AGENT_ARITY = {
-  createVolume: 1, deleteVolume: 1, getVolume: 1, listVolumes: 0, expandVolume: 2,
+  createVolume: 1, deleteVolume: 1, getVolume: 1, listVolumes: 0, expandVolume: 3,
   createSnapshot: 3, deleteSnapshot: 2, getSnapshot: 2, listSnapshots: 0, capacity: 0, publish: 3, unpublish: 2,
 } as const;
 export type AgentMethod = keyof typeof AGENT_ARITY;

@@ -86,7 +86,7 @@ export class RemoteBackend implements Backend {
   deleteVolume(name: string, c?: CallOptions) { return this.call<void>('deleteVolume', [name], c); }
   getVolume(name: string, c?: CallOptions) { return this.call<VolumeRecord | null>('getVolume', [name], c).then((v) => v ?? undefined); }
   listVolumes(c?: CallOptions) { return this.call<VolumeRecord[]>('listVolumes', [], c); }
-  expandVolume(name: string, size: number, c?: CallOptions) { return this.call<VolumeRecord>('expandVolume', [name, size], c); }
+  expandVolume(name: string, size: number, limit: number, c?: CallOptions) { return this.call<VolumeRecord>('expandVolume', [name, size, limit], c); }
   createSnapshot(volume: string, name: string, requestName: string, c?: CallOptions) {
     return this.call<SnapshotRecord>('createSnapshot', [volume, name, requestName], c);
   }

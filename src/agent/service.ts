@@ -10,7 +10,8 @@ import { VERSION } from '../rpc/version.js';
 import { logger } from '../observe/log.js';
 import type { PoolRegistry } from '../pools/registry.js';
 import type { LocalBackends } from './agents.js';
-import { AGENT_ARITY, AGENT_METHODS, CONTROLLER_TLS_NAME, ERROR_KIND_KEY, loadAgentService, type AgentMethod } from './proto.js';
+import { agentArgs } from './args.js';
+import { AGENT_METHODS, CONTROLLER_TLS_NAME, ERROR_KIND_KEY, loadAgentService, type AgentMethod } from './proto.js';
 import { certificateNames, serverCredentials, type TlsFiles } from './tls.js';
 
 export interface AgentServiceOptions {
@@ -37,10 +38,7 @@ export async function runAgentCall(o: AgentServiceOptions, req: CallRequest): Pr
   } catch {
     throw new StorageError('invalid', 'args_json is not JSON');
   }
-  const arity = AGENT_ARITY[req.method as AgentMethod];
-  if (!Array.isArray(args) || args.length > arity) throw new StorageError('invalid', `args_json must be a JSON array of at most ${arity} values`);
-  // JSON has no undefined: an absent optional argument (unpublish's node) arrives as null.
-  const positional = Array.from({ length: arity }, (_, i) => args[i] ?? undefined);
+  const positional = agentArgs(req.method as AgentMethod, args);
   const backend = o.backends.get(pool);
   const call = Object.keys(req.secrets ?? {}).length ? { secrets: req.secrets } : {};
   const fn = backend[req.method as AgentMethod] as (...a: unknown[]) => Promise<unknown>;

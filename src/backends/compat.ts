@@ -1,5 +1,5 @@
 // Idempotency rules shared by every backend: what "the same request again" means.
-import { exists } from './errors.js';
+import { exists, precondition } from './errors.js';
 import type { CreateSpec, PublishOptions, VolumeRecord } from './types.js';
 
 /** Same name again: fine when it is the same request, an ALREADY_EXISTS conflict otherwise. */
@@ -13,8 +13,15 @@ export function checkCompatible(existing: VolumeRecord, spec: CreateSpec): void 
   if (problems.length) throw exists(`volume ${existing.name} already exists and does not match: ${problems.join('; ')}`);
 }
 
-/** Adds `node` to the record's publications; the same node with another read-only flag conflicts. */
+/**
+ * Adds `node` to the record's publications; the same node with another read-only flag conflicts,
+ * and a single-node access mode refuses a second node while the first still has the volume.
+ */
 export function recordPublish(rec: VolumeRecord, node: string, opts: PublishOptions): void {
+  const others = Object.keys(rec.published ?? {}).filter((n) => n !== node);
+  if (!opts.multiNode && others.length) {
+    throw precondition(`volume ${rec.name} is published to node ${others.join(', ')}; its access mode allows one node at a time, so it cannot be published to ${node} until it is unpublished there`);
+  }
   const prior = rec.published?.[node];
   if (prior && prior.readonly !== opts.readonly) {
     throw exists(`volume ${rec.name} is already published to node ${node} ${prior.readonly ? 'read-only' : 'read-write'}`);

@@ -26,4 +26,8 @@ export const outOfRange = (m: string) => new StorageError('out-of-range', m);
 export const exhausted = (m: string) => new StorageError('exhausted', m);
 export const precondition = (m: string) => new StorageError('precondition', m);
 export const unsupported = (m: string) => new StorageError('unsupported', m);
+/** The refusal when growing to `size` would pass the request's limit (checked before growing). */
+export function checkGrowLimit(name: string, size: number, limitBytes: number): void {
+  if (limitBytes > 0 && size > limitBytes) throw outOfRange(`growing ${name} to ${size} bytes would pass limit_bytes ${limitBytes}`);
+}
 export const unavailable = (m: string, cause?: unknown) => new StorageError('unavailable', m, { cause });

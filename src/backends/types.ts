@@ -100,7 +100,9 @@ export interface Store {
   deleteVolume(name: string, call?: CallOptions): Promise<void>;
   getVolume(name: string, call?: CallOptions): Promise<VolumeRecord | undefined>;
   listVolumes(call?: CallOptions): Promise<VolumeRecord[]>;
-  expandVolume(name: string, sizeBytes: number, call?: CallOptions): Promise<VolumeRecord>;
+  /** Grows to at least sizeBytes; OUT_OF_RANGE, with nothing changed, when the size it would
+   * make (rounded up to the backend's unit) exceeds limitBytes (0 = no limit). */
+  expandVolume(name: string, sizeBytes: number, limitBytes: number, call?: CallOptions): Promise<VolumeRecord>;
 
   createSnapshot(volume: string, name: string, requestName: string, call?: CallOptions): Promise<SnapshotRecord>;
   /** Succeeds when the snapshot does not exist. */

@@ -4,13 +4,13 @@ import { traitsOf, isLocal } from '../backends/index.js';
 import { StorageError } from '../backends/errors.js';
 import type { Backend, VolumeRecord, VolumeSource } from '../backends/types.js';
 import { buildVolumeContext } from '../node/context.js';
-import { deriveName, MAX_VOLUME_NAME, parseSnapshotId, parseVolumeId, volumeId } from '../pools/ids.js';
+import { deriveName, MAX_VOLUME_NAME, parseSnapshotId, parseVolumeId, snapshotId, volumeId } from '../pools/ids.js';
 import type { Pool } from '../pools/schema.js';
 import { checkCapabilities, parseCapabilities, parseCapability, READ_ONLY_MODES, unsupportedReason } from './capability.js';
 import {
   callOf, findVolume, lookupVolumeRef, paginate, requireField, topologyOf, withLocks, TOPOLOGY_KEY, type DriverContext,
 } from './context.js';
-import { failedPrecondition, invalidArgument, notFound, quote } from './errors.js';
+import { failedPrecondition, invalidArgument, isNotFound, notFound, quote } from './errors.js';
 import { resolveParams } from './params.js';
 import type { Handler, Req } from './rpc.js';
 import { snapshotHandlers } from './snapshots.js';
@@ -120,7 +120,10 @@ export function controllerHandlers(ctx: DriverContext): Record<string, Handler> 
       const name = deriveName(req.name, MAX_VOLUME_NAME);
       const source = contentSource(pool, req.volume_content_source);
       const id = volumeId({ pool: pool.id, name });
-      return withLocks(ctx, [`name:${req.name}`, id], async () => {
+      // The source is held too: deleting it while it is being copied would leave a half-made clone.
+      const sourceKey = source?.kind === 'snapshot' ? snapshotId({ pool: pool.id, volume: source.volume, name: source.snapshot })
+        : source ? volumeId({ pool: pool.id, name: source.volume }) : undefined;
+      return withLocks(ctx, [`name:${req.name}`, id, ...(sourceKey ? [sourceKey] : [])], async () => {
         // A clone or restore of a node-local volume is made where its source lives.
         let routed;
         if (source && isLocal(pool)) {
@@ -145,7 +148,7 @@ export function controllerHandlers(ctx: DriverContext): Record<string, Handler> 
       try { ref = lookupVolumeRef(req.volume_id); } catch { return {}; }
       const entry = ctx.registry.get(ref.pool);
       if (!entry) return {};
-      return withLocks(ctx, [req.volume_id], async () => {
+      return withLocks(ctx, [volumeId(ref)], async () => {
         const routed = await ctx.router.forExisting(entry.pool, ref.name, callOf(req));
         // Not found complete anywhere: a create may have been abandoned half way; every
         // backend of the pool deletes its half-made copy (a no-op where there is none).
@@ -177,9 +180,15 @@ export function controllerHandlers(ctx: DriverContext): Record<string, Handler> 
     async ControllerUnpublishVolume(req) {
       requireField(req.volume_id, 'volume_id');
       let v;
-      try { v = await findVolume(ctx, req.volume_id, callOf(req)); } catch { return {}; }
-      return withLocks(ctx, [req.volume_id], async () => {
-        await v.backend.unpublish(v.ref.name, req.node_id || undefined, callOf(req));
+      // Only a volume that is gone is unpublished already; any other failure (agent or storage
+      // unreachable) must reach the CO, which retries, or access would be left granted.
+      try { v = await findVolume(ctx, req.volume_id, callOf(req)); } catch (e) { if (isNotFound(e)) return {}; throw e; }
+      return withLocks(ctx, [volumeId(v.ref)], async () => {
+        try {
+          await v.backend.unpublish(v.ref.name, req.node_id || undefined, callOf(req));
+        } catch (e) {
+          if (!isNotFound(e)) throw e;
+        }
         return {};
       });
     },
@@ -243,8 +252,10 @@ export function controllerHandlers(ctx: DriverContext): Record<string, Handler> 
       if (required === 0) throw invalidArgument('capacity_range.required_bytes must be set to the new size');
       const v = await findVolume(ctx, req.volume_id, callOf(req));
       if (!traitsOf(v.pool.type).expand) throw invalidArgument(`pool type ${v.pool.type} cannot expand volumes`);
-      return withLocks(ctx, [req.volume_id], async () => {
-        const rec = await v.backend.expandVolume(v.ref.name, required, callOf(req));
+      // Checked before growing: a volume already bigger than the limit is refused, and nothing changes.
+      if (limit > 0 && v.record.sizeBytes > limit) throw new StorageError('out-of-range', `volume is ${v.record.sizeBytes} bytes, above limit_bytes ${limit}`);
+      return withLocks(ctx, [volumeId(v.ref)], async () => {
+        const rec = await v.backend.expandVolume(v.ref.name, required, limit, callOf(req));
         if (limit > 0 && rec.sizeBytes > limit) throw new StorageError('out-of-range', `volume is ${rec.sizeBytes} bytes, above limit_bytes ${limit}`);
         const nodeExpansion = traitsOf(v.pool.type).nodeExpand && rec.mode === 'filesystem';
         return { capacity_bytes: String(rec.sizeBytes), node_expansion_required: nodeExpansion };

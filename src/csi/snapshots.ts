@@ -40,7 +40,10 @@ export function snapshotHandlers(ctx: DriverContext): Record<string, Handler> {
       if (!traitsOf(v.pool.type).snapshots) throw invalidArgument(`pool "${v.pool.id}" (type ${v.pool.type}) has no snapshots`);
       checkSnapshotParams(req.parameters);
       const name = deriveName(req.name, MAX_SNAPSHOT_NAME);
-      return withLocks(ctx, [`snapname:${req.name}`, req.source_volume_id], async () => {
+      // The source is held against its delete while the snapshot is made, and the snapshot's
+      // own id against a DeleteSnapshot racing the create.
+      const snapKey = snapshotId({ pool: v.pool.id, volume: v.ref.name, name });
+      return withLocks(ctx, [`snapname:${req.name}`, volumeId(v.ref), snapKey], async () => {
         // Snapshot names are unique per driver: the same name on another volume is a conflict.
         const clash = (await allSnapshots(ctx, [v.pool], callOf(req))).find((s) => s.snap.requestName === req.name && s.snap.volume !== v.ref.name);
         if (clash) {
@@ -58,9 +61,12 @@ export function snapshotHandlers(ctx: DriverContext): Record<string, Handler> {
       try { ref = parseSnapshotId(req.snapshot_id); } catch (e) { if (e instanceof IdError) return {}; throw e; }
       const entry = ctx.registry.get(ref.pool);
       if (!entry) return {};
-      return withLocks(ctx, [req.snapshot_id], async () => {
+      return withLocks(ctx, [snapshotId(ref)], async () => {
         const routed = await ctx.router.forSnapshot(entry.pool, ref.volume, ref.name, callOf(req));
-        if (routed) await routed.backend.deleteSnapshot(ref.volume, ref.name, callOf(req));
+        // Not found ready anywhere: a create or delete may have been cut short half way; every
+        // backend of the pool removes its leftover (a no-op where there is none).
+        const targets = routed ? [routed] : ctx.router.everywhere(entry.pool);
+        for (const t of targets) await t.backend.deleteSnapshot(ref.volume, ref.name, callOf(req));
         ctx.router.locator.forget(ref.pool, `${ref.volume}@${ref.name}`);
         return {};
       });

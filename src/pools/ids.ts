@@ -27,6 +27,11 @@ function checkName(kind: string, name: string, max: number): void {
   if (name.length > max) throw new IdError(`${kind} name "${name}" is longer than ${max} characters`);
 }
 
+/** Whether `name` is a valid volume name (what a volume id carries after the pool). */
+export const isVolumeName = (name: string): boolean => NAME.test(name) && !name.includes('..') && name.length <= MAX_VOLUME_NAME;
+/** Whether `name` is a valid snapshot name (what a snapshot id carries after the "@"). */
+export const isSnapshotName = (name: string): boolean => NAME.test(name) && !name.includes('..') && name.length <= MAX_SNAPSHOT_NAME;
+
 function checkIdLength(id: string): void {
   if (Buffer.byteLength(id) > MAX_ID_BYTES) throw new IdError(`id is longer than ${MAX_ID_BYTES} bytes`);
 }

@@ -74,4 +74,7 @@ function statusOf(e: unknown): { code: status; message: string } {
   return { code: status.INTERNAL, message: e instanceof Error ? `internal error: ${e.message}` : 'internal error' };
 }
 
+/** Whether a failure says the object does not exist (the only failure some calls may treat as done). */
+export const isNotFound = (e: unknown): boolean => toStatus(e).code === status.NOT_FOUND;
+
 export const codeName = (code: status): string => status[code] ?? String(code);

@@ -55,7 +55,7 @@ test('the controller calls a node\'s backend through the agent; results and erro
     await assert.rejects(b.publish('v1', 'node1', { readonly: true, multiNode: false }), (e) => e instanceof StorageError && e.kind === 'exists');
     await b.unpublish('v1');
     assert.equal((await b.getVolume('v1'))?.published?.node1, undefined);
-    await assert.rejects(b.expandVolume('nope', 10), (e) => e instanceof StorageError && e.kind === 'not-found');
+    await assert.rejects(b.expandVolume('nope', 10, 0), (e) => e instanceof StorageError && e.kind === 'not-found');
     await b.deleteVolume('v1');
     assert.equal(await b.getVolume('v1'), undefined);
     // A pool that does not exist on that node is refused by the agent itself.

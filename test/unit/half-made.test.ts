@@ -15,16 +15,15 @@ test('DeleteVolume removes a half-made volume; a create retry completes one', as
   const h = await startPoolcsi();
   try {
     const vols = join(h.dir, 'pool', 'volumes');
-    await mkdir(join(vols, 'pvc-half'), { recursive: true });
-    await writeFile(join(vols, 'pvc-half.json'), JSON.stringify(halfMade('pvc-half')));
+    await mkdir(join(vols, 'pvc-half', 'data'), { recursive: true });
+    await writeFile(join(vols, 'pvc-half', 'state.json'), JSON.stringify(halfMade('pvc-half')));
     const listed = await h.controller('ListVolumes', {});
     assert.equal(listed.entries.length, 0, 'a half-made volume is not listed');
     await h.controller('DeleteVolume', { volume_id: 'local:pvc-half' });
     assert.equal(existsSync(join(vols, 'pvc-half')), false);
-    assert.equal(existsSync(join(vols, 'pvc-half.json')), false);
 
-    await mkdir(join(vols, 'pvc-retry'), { recursive: true });
-    await writeFile(join(vols, 'pvc-retry.json'), JSON.stringify(halfMade('pvc-retry')));
+    await mkdir(join(vols, 'pvc-retry', 'data'), { recursive: true });
+    await writeFile(join(vols, 'pvc-retry', 'state.json'), JSON.stringify(halfMade('pvc-retry')));
     const r = await h.controller('CreateVolume', {
       name: 'pvc-retry', volume_capabilities: [MOUNT_CAP], parameters: { pool: 'local' }, capacity_range: { required_bytes: '1048576' },
     });

@@ -211,3 +211,47 @@ test('a node without the VG holds no volumes: lists are empty, capacity is 0, a 
   assert.equal((await thick.capacity()).availableBytes, 0);
   await assert.rejects(thick.createVolume(spec('x', MiB)), (e) => e instanceof StorageError && e.kind === 'unavailable' && /fixvg|novg/.test(e.message));
 });
+
+test('issue 10 item 7: saferemove refuses an open LV (FAILED_PRECONDITION) and wipes nothing', async () => {
+  const { pools: [tk] } = parsePools('pools:\n  - {id: tk, type: lvm, vgname: fixvg, saferemove: zero}\n');
+  const r = new ScriptedRunner([[isLvsAll, fixture('lvm/lvs-open.json')], [is('blkdiscard'), ok], [is('lvremove'), ok], [is('lvchange'), ok]]);
+  const b = new LvmThickBackend(tk as LvmPool, r, 'n');
+  await assert.rejects(b.deleteVolume('pvc-striped'), (e) => e instanceof StorageError && e.kind === 'precondition' && /is open/.test(e.message));
+  assert.deepEqual(r.ran('blkdiscard'), [], 'nothing wiped');
+  assert.deepEqual(r.ran('lvremove'), [], 'nothing removed');
+  assert.deepEqual(r.ran('lvchange'), [], 'not even marked');
+});
+
+test('issue 10 item 9: expand checks limit_bytes against the rounded size before growing', async () => {
+  const r = new ScriptedRunner([[isLvsAll, fixture('lvm/lvs-healthy.json')], [is('lvextend'), ok]]);
+  const b = new LvmThinBackend(pools(', overprovision: 4').tp, r, 'n');
+  // 100 MiB + 1 byte rounds up to 104 MiB (4 MiB extents): above a limit of 100 MiB + 512.
+  await assert.rejects(b.expandVolume('pvc-thin1', 100 * MiB + 1, 100 * MiB + 512), (e) => e instanceof StorageError && e.kind === 'out-of-range');
+  assert.deepEqual(r.ran('lvextend'), [], 'not grown');
+  assert.equal((await b.expandVolume('pvc-thin1', 100 * MiB + 1, 104 * MiB)).sizeBytes, 104 * MiB);
+});
+
+test('issue 10 item 18: thin: a snapshot left by an earlier volume of the same name is ALREADY_EXISTS, not the answer', async () => {
+  const healthy = fixture('lvm/lvs-healthy.json');
+  const snap = (tags: string) => new LvmThinBackend(pools(', overprovision: 4').tp, new ScriptedRunner([[isLvsAll, tags]]), 'n');
+  const isEarlier = (e: unknown) => e instanceof StorageError && e.kind === 'exists' && /earlier volume/.test(e.message);
+  // Recorded volume and snapshot; the volume re-created after the snapshot (a later lv_time).
+  const recreated = healthy.replace('"lv_time":"2026-11-21 06:32:56 +0000"', '"lv_time":"2026-11-21 07:00:00 +0000"');
+  assert.notEqual(recreated, healthy);
+  await assert.rejects(snap(recreated).createSnapshot('pvc-thin1', 'snapshot-1', 'snapshot-1'), isEarlier);
+  // The recorded pair as it is: the snapshot of this volume is the answer.
+  assert.equal((await snap(healthy).createSnapshot('pvc-thin1', 'snapshot-1', 'snapshot-1')).name, 'snapshot-1');
+  // With the incarnation tags the times do not matter.
+  const tagged = (volUid: string, snapUid: string) => healthy
+    .replace('poolcsi.io/vol=pvc-thin1"', `poolcsi.io/vol=pvc-thin1,poolcsi.io/uid=${volUid}"`)
+    .replace('poolcsi.io/snap=snapshot-1,poolcsi.io/vol=pvc-thin1', `poolcsi.io/snap=snapshot-1,poolcsi.io/srcuid=${snapUid},poolcsi.io/vol=pvc-thin1`);
+  await assert.rejects(snap(tagged('0a0a', '0b0b')).createSnapshot('pvc-thin1', 'snapshot-1', 'snapshot-1'), isEarlier);
+  assert.equal((await snap(tagged('0a0a', '0a0a')).createSnapshot('pvc-thin1', 'snapshot-1', 'snapshot-1')).name, 'snapshot-1');
+});
+
+test('issue 10 item 18: a new volume LV carries an incarnation id tag', async () => {
+  const r = new ScriptedRunner([[isLvsAll, fixture('lvm/lvs-healthy.json')], [is('vgs'), fixture('lvm/vgs.json')], [is('lvcreate'), ok]]);
+  const b = new LvmThinBackend(pools(', overprovision: 4').tp, r, 'n');
+  await b.createVolume(spec('pvc-uid', 8 * MiB));
+  assert.ok(r.ran('lvcreate')[0]!.some((a) => /^poolcsi\.io\/uid=[0-9a-f]{16}$/.test(a)));
+});

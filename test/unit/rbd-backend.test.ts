@@ -8,6 +8,7 @@ import { connectionArgs } from '../../src/backends/rbd/cli.js';
 import { FLATTEN_KEY, STATE_KEY } from '../../src/backends/rbd/state.js';
 import type { CreateSpec } from '../../src/backends/types.js';
 import { ExecError } from '../../src/exec/errors.js';
+import type { RunOptions, RunResult } from '../../src/exec/index.js';
 import { waitFor } from '../../src/exec/wait.js';
 import { CALL, FakeRbd, KEY, rbdPool } from './rbd-helpers.js';
 
@@ -206,9 +207,9 @@ test('snapshots: idempotent, shortened names keep their request name, listing is
 test('expand grows, never shrinks; capacity from ceph df', async () => {
   const { b } = setup();
   await b.createVolume(spec('vol'), CALL);
-  assert.equal((await b.expandVolume('vol', 100 * MiB, CALL)).sizeBytes, 100 * MiB);
-  assert.equal((await b.expandVolume('vol', 10 * MiB, CALL)).sizeBytes, 100 * MiB);
-  await assert.rejects(b.expandVolume('nope', 100 * MiB, CALL), { kind: 'not-found' });
+  assert.equal((await b.expandVolume('vol', 100 * MiB, 0, CALL)).sizeBytes, 100 * MiB);
+  assert.equal((await b.expandVolume('vol', 10 * MiB, 0, CALL)).sizeBytes, 100 * MiB);
+  await assert.rejects(b.expandVolume('nope', 100 * MiB, 0, CALL), { kind: 'not-found' });
   const cap = await b.capacity(CALL);
   assert.ok(cap.availableBytes > 1e9);
 });
@@ -231,4 +232,32 @@ test('credentials refused by Ceph surface as denied, no credentials at all as de
   fake.failWith = new ExecError('rbd', [], 13, 'rbd: couldn\'t connect to the cluster!\nrbd: listing images failed: (13) Permission denied\n', '', 'exit');
   await assert.rejects(b.createVolume(spec('vol'), CALL), { kind: 'denied', message: /Ceph refused client\.admin/ });
   await assert.rejects(b.getVolume('vol', {}), { kind: 'denied', message: /no CSI secrets/ });
+});
+
+test('issue 10 item 4: the last two snapshots of a deleted volume, deleted at once, take its hidden image with them', async () => {
+  // The race made certain: every `snap rm` waits until both deletes have listed the snapshots.
+  class ListsFirst extends FakeRbd {
+    lists = 0;
+    private ready!: () => void;
+    private readonly bothListed = new Promise<void>((r) => { this.ready = r; });
+    armed = false;
+    override async run(program: string, args: readonly string[], opts?: RunOptions): Promise<RunResult> {
+      if (this.armed && args.includes('snap') && args.includes('ls') && ++this.lists === 2) this.ready();
+      if (this.armed && args.includes('snap') && args.includes('rm')) await this.bothListed;
+      return super.run(program, args, opts);
+    }
+  }
+  const fake = new ListsFirst();
+  const b = new RbdBackend(rbdPool(), fake, 'node-a');
+  await b.createVolume(spec('vol'), CALL);
+  await b.createSnapshot('vol', 'snap-1', 'snap-1', CALL);
+  await b.createSnapshot('vol', 'snap-2', 'snap-2', CALL);
+  await b.deleteVolume('vol', CALL);
+  assert.ok(fake.byName('vol'), 'kept, hidden, for its snapshots');
+  // Both read the image before either removed its snapshot: each must still see the other's go.
+  fake.armed = true;
+  await Promise.all([b.deleteSnapshot('vol', 'snap-1', CALL), b.deleteSnapshot('vol', 'snap-2', CALL)]);
+  assert.equal(fake.byName('vol'), undefined, 'the hidden image is gone');
+  assert.deepEqual(fake.trash, []);
+  assert.equal(fake.images.size, 0);
 });

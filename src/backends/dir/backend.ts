@@ -1,13 +1,18 @@
 // The `dir` pool: a filesystem volume is a subdirectory of the pool's path on its node.
-//   <path>/volumes/<name>/            data          <path>/volumes/<name>.json      state
-//   <path>/snapshots/<vol>@<snap>/    snapshot data  <path>/snapshots/<vol>@<snap>.json
+//   <path>/volumes/<name>/data/              volume data     <path>/volumes/<name>/state.json
+//   <path>/snapshots/<vol>@<snap>/data/      snapshot data   <path>/snapshots/<vol>@<snap>/state.json
+// Each object owns one directory named after it; data and state are fixed names inside it, so
+// no volume or snapshot name (no "/", pools/ids.ts) can reach another object's data or state.
 // Snapshots and clones are `cp -a --reflink=auto` copies: instant on btrfs/xfs-reflink, full
-// copies elsewhere. State files carry a "complete" marker so a crashed create is redone.
-import { mkdir, rm, readdir, statfs, stat } from 'node:fs/promises';
+// copies elsewhere. A crash leaves a state file saying how far the object got: "complete"/"ready"
+// false while a create is half done (the retry finishes it, a delete removes it), "deleting"
+// once a delete started (every later call finishes the delete first).
+import { chmod, mkdir, readdir, rm, stat, statfs } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { DirPool } from '../../pools/schema.js';
 import type { Runner } from '../../exec/index.js';
-import { exhausted, notFound, outOfRange, StorageError } from '../errors.js';
+import { checkGrowLimit, exhausted, exists, notFound, outOfRange, StorageError } from '../errors.js';
 import { checkCompatible, recordPublish } from '../compat.js';
 import { readState, removeState, writeState } from '../statefile.js';
 import type {
@@ -28,18 +33,43 @@ export const dirTraits: TypeTraits = {
   params: [],
 };
 
-interface DirVolumeState extends VolumeRecord { projectId?: number }
+/**
+ * Mode of a new volume's data directory: writable by any uid, so pods running as non-root
+ * without fsGroup can write (a volume is reached only through its bind mount: the pool's
+ * `volumes/` is 0700). Set with chmod after mkdir, since mkdir's mode is cut by the umask.
+ */
+export const VOLUME_DIR_MODE = 0o777;
+/** A `*.tmp` state file older than this is a crash leftover (a live write takes milliseconds). */
+const STALE_TMP_MS = 10 * 60_000;
+
+interface DirVolumeState extends VolumeRecord {
+  projectId?: number;
+  /** Identity of this incarnation of the volume: a re-created volume of the same name gets a new one. */
+  uid?: string;
+  deleting?: boolean;
+}
+
+interface DirSnapshotState extends SnapshotRecord {
+  /** uid of the volume incarnation the snapshot was taken of. */
+  volumeUid?: string;
+  deleting?: boolean;
+}
+
+type Area = 'volumes' | 'snapshots';
 
 export class DirBackend implements Backend {
   readonly traits = dirTraits;
   private quota?: Promise<QuotaSupport>;
+  private swept = false;
 
   constructor(readonly pool: DirPool, private readonly runner: Runner, private readonly nodeId: string) {}
 
+  private volHome(name: string) { return join(this.pool.path, 'volumes', name); }
   private volDir(name: string) { return volumeDataDir(this.pool, name); }
-  private volState(name: string) { return join(this.pool.path, 'volumes', `${name}.json`); }
-  private snapDir(vol: string, snap: string) { return join(this.pool.path, 'snapshots', `${vol}@${snap}`); }
-  private snapState(vol: string, snap: string) { return join(this.pool.path, 'snapshots', `${vol}@${snap}.json`); }
+  private volState(name: string) { return join(this.volHome(name), 'state.json'); }
+  private snapHome(vol: string, snap: string) { return join(this.pool.path, 'snapshots', `${vol}@${snap}`); }
+  private snapDir(vol: string, snap: string) { return join(this.snapHome(vol, snap), 'data'); }
+  private snapState(vol: string, snap: string) { return join(this.snapHome(vol, snap), 'state.json'); }
 
   private async ensureLayout(): Promise<void> {
     try {
@@ -50,6 +80,37 @@ export class DirBackend implements Backend {
     }
     await mkdir(join(this.pool.path, 'volumes'), { recursive: true, mode: 0o700 });
     await mkdir(join(this.pool.path, 'snapshots'), { recursive: true, mode: 0o700 });
+    if (!this.swept) {
+      this.swept = true;
+      await this.sweepTmp();
+    }
+  }
+
+  /** Removes state temp files that crashes left behind (writeState's `<file>.<hex>.tmp`). */
+  private async sweepTmp(): Promise<void> {
+    const now = Date.now();
+    for (const area of ['volumes', 'snapshots'] as const) {
+      for (const home of await this.homes(area)) {
+        for (const f of await readdir(home).catch(() => [] as string[])) {
+          if (!/^state\.json\.[0-9a-f]+\.tmp$/.test(f)) continue;
+          const file = join(home, f);
+          const s = await stat(file).catch(() => undefined);
+          if (s && now - s.mtimeMs > STALE_TMP_MS) await rm(file, { force: true });
+        }
+      }
+    }
+  }
+
+  /** The object directories of an area (entries that are not directories are not ours). */
+  private async homes(area: Area): Promise<string[]> {
+    let entries;
+    try {
+      entries = await readdir(join(this.pool.path, area), { withFileTypes: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    return entries.filter((e) => e.isDirectory()).map((e) => join(this.pool.path, area, e.name));
   }
 
   private quotaSupport(): Promise<QuotaSupport> {
@@ -73,7 +134,12 @@ export class DirBackend implements Backend {
   async createVolume(spec: CreateSpec): Promise<VolumeRecord> {
     await this.ensureLayout();
     const file = this.volState(spec.name);
-    const existing = await readState<DirVolumeState>(file);
+    let existing = await readState<DirVolumeState>(file);
+    if (existing?.deleting) {
+      // A delete of the same name was cut short: finish it, then create afresh.
+      await this.deleteVolume(spec.name);
+      existing = undefined;
+    }
     if (existing?.complete) {
       checkCompatible(existing, spec);
       return existing;
@@ -110,17 +176,21 @@ export class DirBackend implements Backend {
       complete: false,
       node: this.nodeId,
       createdAt: existing?.createdAt ?? new Date().toISOString(),
+      uid: existing?.uid ?? randomUUID(),
       ...(spec.source ? { source: spec.source } : {}),
       ...(spec.pvc ? { pvc: spec.pvc } : {}),
       ...(q.kind !== 'none' ? { projectId: projectId(this.pool.id, spec.name) } : {}),
     };
+    // State first (the intent), then the data: data never exists without a state saying whose it is.
+    await mkdir(this.volHome(spec.name), { recursive: true, mode: 0o700 });
     await writeState(file, state);
     const dir = this.volDir(spec.name);
     if (sourceDir) {
       await this.copyTree(sourceDir, dir);
     } else {
       await rm(dir, { recursive: true, force: true });
-      await mkdir(dir, { mode: 0o2777 });
+      await mkdir(dir);
+      await chmod(dir, VOLUME_DIR_MODE);
     }
     await this.limit(state);
     state.complete = true;
@@ -128,29 +198,39 @@ export class DirBackend implements Backend {
     return state;
   }
 
+  /** Marks an object deleting, removes its data, then its state, then its directory. */
+  private async removeObject<T extends { deleting?: boolean }>(home: string, stateFile: string, mark: (s: T) => T): Promise<void> {
+    const state = await readState<T>(stateFile).catch(() => undefined);
+    if (!state && !(await stat(home).catch(() => undefined))) return;
+    if (state && !state.deleting) await writeState(stateFile, { ...mark(state), deleting: true });
+    await rm(join(home, 'data'), { recursive: true, force: true });
+    await removeState(stateFile);
+    await rm(home, { recursive: true, force: true });
+  }
+
   async deleteVolume(name: string): Promise<void> {
-    const file = this.volState(name);
-    const state = await readState<DirVolumeState>(file);
-    if (!state) return;
-    await writeState(file, { ...state, complete: false });
-    await rm(this.volDir(name), { recursive: true, force: true });
-    await removeState(file);
+    await this.removeObject<DirVolumeState>(this.volHome(name), this.volState(name), (s) => ({ ...s, complete: false }));
+  }
+
+  private async volumeState(name: string): Promise<DirVolumeState | undefined> {
+    const s = await readState<DirVolumeState>(this.volState(name));
+    return s?.complete && !s.deleting ? s : undefined;
   }
 
   async getVolume(name: string): Promise<VolumeRecord | undefined> {
-    const s = await readState<DirVolumeState>(this.volState(name));
-    return s?.complete ? s : undefined;
+    return this.volumeState(name);
   }
 
   async listVolumes(): Promise<VolumeRecord[]> {
-    return (await this.readAll<DirVolumeState>('volumes')).filter((v) => v.complete);
+    return (await this.readAll<DirVolumeState>('volumes')).filter((v) => v.complete && !v.deleting);
   }
 
-  async expandVolume(name: string, sizeBytes: number): Promise<VolumeRecord> {
+  async expandVolume(name: string, sizeBytes: number, limitBytes: number): Promise<VolumeRecord> {
     const file = this.volState(name);
-    const state = await readState<DirVolumeState>(file);
-    if (!state?.complete) throw notFound(`volume ${name} does not exist in pool "${this.pool.id}"`);
+    const state = await this.volumeState(name);
+    if (!state) throw notFound(`volume ${name} does not exist in pool "${this.pool.id}"`);
     if (sizeBytes <= state.sizeBytes) return state;
+    checkGrowLimit(name, sizeBytes, limitBytes);
     const cap = await this.capacity();
     if (sizeBytes - state.sizeBytes > cap.availableBytes) {
       throw exhausted(`pool "${this.pool.id}" has ${cap.availableBytes} bytes free; growing ${name} to ${sizeBytes} needs more`);
@@ -164,49 +244,45 @@ export class DirBackend implements Backend {
   async createSnapshot(volume: string, name: string, requestName: string): Promise<SnapshotRecord> {
     await this.ensureLayout();
     const file = this.snapState(volume, name);
-    const existing = await readState<SnapshotRecord>(file);
-    if (existing?.ready) return existing;
-    const vol = await this.getVolume(volume);
+    let existing = await readState<DirSnapshotState>(file);
+    if (existing?.deleting) {
+      await this.deleteSnapshot(volume, name);
+      existing = undefined;
+    }
+    const vol = await this.volumeState(volume);
     if (!vol) throw notFound(`source volume ${volume} does not exist in pool "${this.pool.id}"`);
-    const snap: SnapshotRecord = {
+    // A snapshot of an earlier volume of the same name (deleted, then re-created) is not this one's.
+    if (existing && (existing.volumeUid ?? '') !== (vol.uid ?? '')) {
+      throw exists(`snapshot ${volume}@${name} already exists and was taken of an earlier volume named ${volume}, not of the current one`);
+    }
+    if (existing?.ready) return publicSnapshot(existing);
+    const snap: DirSnapshotState = {
       volume, name, requestName, sizeBytes: vol.sizeBytes, createdAt: existing?.createdAt ?? new Date().toISOString(), ready: false,
+      ...(vol.uid ? { volumeUid: vol.uid } : {}),
     };
+    await mkdir(this.snapHome(volume, name), { recursive: true, mode: 0o700 });
     await writeState(file, snap);
     await this.copyTree(this.volDir(volume), this.snapDir(volume, name));
     snap.ready = true;
     await writeState(file, snap);
-    return snap;
+    return publicSnapshot(snap);
   }
 
   async deleteSnapshot(volume: string, name: string): Promise<void> {
-    const file = this.snapState(volume, name);
-    const snap = await readState<SnapshotRecord>(file);
-    if (!snap) return;
-    await writeState(file, { ...snap, ready: false });
-    await rm(this.snapDir(volume, name), { recursive: true, force: true });
-    await removeState(file);
+    await this.removeObject<DirSnapshotState>(this.snapHome(volume, name), this.snapState(volume, name), (s) => ({ ...s, ready: false }));
   }
 
   async getSnapshot(volume: string, name: string): Promise<SnapshotRecord | undefined> {
-    const s = await readState<SnapshotRecord>(this.snapState(volume, name));
-    return s?.ready ? s : undefined;
+    const s = await readState<DirSnapshotState>(this.snapState(volume, name));
+    return s?.ready && !s.deleting ? publicSnapshot(s) : undefined;
   }
 
   async listSnapshots(): Promise<SnapshotRecord[]> {
-    return (await this.readAll<SnapshotRecord>('snapshots')).filter((s) => s.ready);
+    return (await this.readAll<DirSnapshotState>('snapshots')).filter((s) => s.ready && !s.deleting).map(publicSnapshot);
   }
 
-  private async readAll<T>(sub: 'volumes' | 'snapshots'): Promise<T[]> {
-    let names: string[];
-    try {
-      names = await readdir(join(this.pool.path, sub));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw e;
-    }
-    const states = await Promise.all(
-      names.filter((n) => n.endsWith('.json')).map((n) => readState<T>(join(this.pool.path, sub, n))),
-    );
+  private async readAll<T>(area: Area): Promise<T[]> {
+    const states = await Promise.all((await this.homes(area)).map((h) => readState<T>(join(h, 'state.json'))));
     return states.filter((s): s is Awaited<T> => s !== undefined) as T[];
   }
 
@@ -226,24 +302,27 @@ export class DirBackend implements Backend {
   }
 
   async publish(name: string, node: string, opts: PublishOptions): Promise<Record<string, string>> {
-    const file = this.volState(name);
-    const state = await readState<DirVolumeState>(file);
-    if (!state?.complete) throw notFound(`volume ${name} does not exist in pool "${this.pool.id}"`);
+    const state = await this.volumeState(name);
+    if (!state) throw notFound(`volume ${name} does not exist in pool "${this.pool.id}"`);
     recordPublish(state, node, opts);
-    await writeState(file, state);
+    await writeState(this.volState(name), state);
     return {};
   }
 
   async unpublish(name: string, node?: string): Promise<void> {
-    const file = this.volState(name);
-    const state = await readState<DirVolumeState>(file);
-    if (!state?.complete || !state.published) return;
+    const state = await this.volumeState(name);
+    if (!state?.published) return;
     if (node === undefined) delete state.published;
     else delete state.published[node];
-    await writeState(file, state);
+    await writeState(this.volState(name), state);
   }
 
   nodeContext(rec: VolumeRecord): NodeContext {
     return dirNodeContext(this.pool, rec.name);
   }
+}
+
+/** A snapshot record without the backend's bookkeeping. */
+function publicSnapshot(s: DirSnapshotState): SnapshotRecord {
+  return { volume: s.volume, name: s.name, requestName: s.requestName, sizeBytes: s.sizeBytes, createdAt: s.createdAt, ready: s.ready };
 }

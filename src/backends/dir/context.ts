@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import type { DirPool } from '../../pools/schema.js';
 import type { NodeContext } from '../types.js';
 
-/** The data directory of volume `name` (the node bind-mounts exactly this). */
+/** The data directory of volume `name` (the node bind-mounts exactly this); its state file sits
+ * beside it in volumes/<name>/, out of the pod's reach. */
 export function volumeDataDir(pool: DirPool, name: string): string {
-  return join(pool.path, 'volumes', name);
+  return join(pool.path, 'volumes', name, 'data');
 }
 
 export function dirNodeContext(pool: DirPool, name: string): NodeContext {

@@ -1,6 +1,7 @@
 // What `lvm` and `lvmthin` pools share: reading state back from LV tags, deleting, snapshots
 // lookups, publish records, the node context (transport `lvm`) and the device for saferemove.
 // thick.ts and thin.ts add how volumes and snapshots are made.
+import { randomBytes } from 'node:crypto';
 import type { Runner } from '../../exec/index.js';
 import { devicePath } from '../../node/device.js';
 import { NodeError } from '../../node/errors.js';
@@ -47,7 +48,7 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
   }
 
   abstract createVolume(spec: CreateSpec): Promise<VolumeRecord>;
-  abstract expandVolume(name: string, sizeBytes: number): Promise<VolumeRecord>;
+  abstract expandVolume(name: string, sizeBytes: number, limitBytes: number): Promise<VolumeRecord>;
   /** The lvcreate that makes snapshot `snapLv` of `origin` (after any refusal of the type's own). */
   protected abstract snapshotCommand(view: View, origin: string, snapLv: string, tags: readonly string[]): { cmd: Program; what: string };
   abstract capacity(): Promise<Capacity>;
@@ -110,7 +111,7 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
     return volumeTags({
       pool: this.pool.id, name: spec.name, requestName: spec.requestName, mode: spec.mode, params,
       ...(spec.source ? { source: spec.source } : {}), ...(spec.pvc ? { pvc: spec.pvc } : {}),
-    });
+    }, randomBytes(8).toString('hex'));
   }
 
   /** The record of a volume just created as `spec` asked, without reading it back. */
@@ -177,6 +178,8 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
     if (!row || !rec || rec.name !== name) return;
     await this.beforeRemove(row);
     if (this.pool.saferemove !== 'off') {
+      // lvremove refuses an open LV; the wipe would not, and would destroy data in use.
+      if (row.open) throw precondition(`volume ${name} is in use: LV ${this.where(lvName)} is open (mounted or held by a process); unmount it first`);
       // Marked first: a crash while wiping leaves a volume nobody will use, and a retry wipes again.
       if (rec.complete) await this.lvm.change(tagCmd(this.vg, lvName, [tag(K.incomplete)]), `marking ${this.where(lvName)} for removal`);
       const dev = await this.device(lvName);
@@ -216,9 +219,18 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
     const snapLv = snapshotLvName(volume, name);
     const view = await this.lvm.view();
     const existing = this.existingSnapshot(view.get(snapLv), volume, name);
-    if (existing) return existing;
     const src = this.sourceVolume(view, volume);
-    const { cmd, what } = this.snapshotCommand(view, src.row.name, snapLv, snapshotTags(this.pool.id, volume, name, requestName));
+    const volUid = first(parseTags(src.row.tags), K.uid);
+    if (existing) {
+      // Thin snapshots outlive their volume: one of an earlier volume of this name is not this one's.
+      const snapRow = view.get(snapLv)!;
+      const snapUid = first(parseTags(snapRow.tags), K.srcUid);
+      const earlier = snapUid !== undefined && volUid !== undefined ? snapUid !== volUid
+        : !!(snapRow.createdAt && src.row.createdAt && Date.parse(snapRow.createdAt) < Date.parse(src.row.createdAt));
+      if (earlier) throw exists(`snapshot ${volume}@${name} already exists and was taken of an earlier volume named ${volume}, not of the current one`);
+      return existing;
+    }
+    const { cmd, what } = this.snapshotCommand(view, src.row.name, snapLv, snapshotTags(this.pool.id, volume, name, requestName, volUid));
     await this.lvm.change(cmd, `creating ${what} ${this.where(snapLv)} of ${src.row.name}`);
     return { volume, name, requestName, sizeBytes: src.row.sizeBytes, createdAt: new Date().toISOString(), ready: true };
   }

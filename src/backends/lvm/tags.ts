@@ -29,6 +29,10 @@ export const K = {
   incomplete: 'incomplete',
   /** A temporary LV of the driver (the copy-on-write source of a thick clone). */
   temp: 'temp',
+  /** On a volume LV: a random id of this incarnation (a volume re-created under its name gets another). */
+  uid: 'uid',
+  /** On a snapshot LV: the uid of the volume it was taken of. */
+  srcUid: 'srcuid',
 } as const;
 
 /** Per-volume parameters are kept as "p.<name>". */
@@ -91,8 +95,9 @@ export interface VolumeTags {
   params: Record<string, string>;
 }
 
-export function volumeTags(v: VolumeTags): string[] {
+export function volumeTags(v: VolumeTags, uid?: string): string[] {
   const tags = [tag(K.pool, v.pool), tag(K.vol, v.name), tag(K.req, v.requestName), tag(K.mode, v.mode)];
+  if (uid) tags.push(tag(K.uid, uid));
   if (v.source) {
     tags.push(tag(K.srcVol, v.source.volume));
     if (v.source.kind === 'snapshot') tags.push(tag(K.srcSnap, v.source.snapshot));
@@ -107,8 +112,8 @@ export function volumeTags(v: VolumeTags): string[] {
   return tags;
 }
 
-export function snapshotTags(pool: string, volume: string, name: string, requestName: string): string[] {
-  return [tag(K.pool, pool), tag(K.vol, volume), tag(K.snap, name), tag(K.req, requestName)];
+export function snapshotTags(pool: string, volume: string, name: string, requestName: string, volumeUid?: string): string[] {
+  return [tag(K.pool, pool), tag(K.vol, volume), tag(K.snap, name), tag(K.req, requestName), ...(volumeUid ? [tag(K.srcUid, volumeUid)] : [])];
 }
 
 export function volumeFromTags(m: TagMap): VolumeTags | undefined {

@@ -4,7 +4,7 @@
 // from a temporary snapshot so a volume in use is copied at one point in time.
 import type { Runner } from '../../exec/index.js';
 import type { LvmPool } from '../../pools/schema.js';
-import { invalid, notFound, outOfRange, precondition } from '../errors.js';
+import { checkGrowLimit, invalid, notFound, outOfRange, precondition } from '../errors.js';
 import type { Capacity, CreateSpec, VolumeRecord } from '../types.js';
 import { LvmBackendBase, lvmTraits } from './backend.js';
 import { lvmSize, thickCapacity } from './capacity.js';
@@ -127,13 +127,14 @@ export class LvmThickBackend extends LvmBackendBase<LvmPool> {
     }
   }
 
-  async expandVolume(name: string, sizeBytes: number): Promise<VolumeRecord> {
+  async expandVolume(name: string, sizeBytes: number, limitBytes: number): Promise<VolumeRecord> {
     const lvName = volumeLvName(name);
     const row = (await this.lvm.view()).get(lvName);
     const rec = this.volumeRecord(row);
     if (!row || !rec?.complete || rec.name !== name) throw notFound(`volume ${name} does not exist in pool "${this.pool.id}"`);
     const size = lvmSize(sizeBytes, await this.extentBytes(), Number(rec.params.stripes ?? 1));
     if (size <= rec.sizeBytes) return rec;
+    checkGrowLimit(name, size, limitBytes);
     if (isCowOrigin(row)) throw precondition(`volume ${name} has copy-on-write snapshots; LVM cannot grow an active snapshot origin. Delete its snapshots first`);
     await this.lvm.change(extendCmd(this.vg, lvName, size), `growing ${this.where(lvName)} to ${size} bytes`);
     return { ...rec, sizeBytes: size };

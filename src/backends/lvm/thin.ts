@@ -3,7 +3,7 @@
 // and so are clones and restores, at any size at least the source's (grown with lvextend).
 import type { Runner } from '../../exec/index.js';
 import type { LvmThinPool } from '../../pools/schema.js';
-import { exhausted, notFound, outOfRange, StorageError } from '../errors.js';
+import { checkGrowLimit, exhausted, notFound, outOfRange, StorageError } from '../errors.js';
 import type { Capacity, CreateSpec, VolumeRecord } from '../types.js';
 import { LvmBackendBase, lvmTraits } from './backend.js';
 import { thinBudget, thinCapacity, thinPhysicalRefusal, thinPoolState, lvmSize, type ThinPoolState } from './capacity.js';
@@ -159,17 +159,18 @@ export class LvmThinBackend extends LvmBackendBase<LvmThinPool> {
     return this.createdRecord(spec, Math.max(size, current), params);
   }
 
-  async expandVolume(name: string, sizeBytes: number): Promise<VolumeRecord> {
-    return this.serial(() => this.expand(name, sizeBytes));
+  async expandVolume(name: string, sizeBytes: number, limitBytes: number): Promise<VolumeRecord> {
+    return this.serial(() => this.expand(name, sizeBytes, limitBytes));
   }
 
-  private async expand(name: string, sizeBytes: number): Promise<VolumeRecord> {
+  private async expand(name: string, sizeBytes: number, limitBytes: number): Promise<VolumeRecord> {
     const lvName = volumeLvName(name);
     const view = await this.lvm.view();
     const rec = this.volumeRecord(view.get(lvName));
     if (!rec?.complete || rec.name !== name) throw notFound(`volume ${name} does not exist in pool "${this.pool.id}"`);
     const size = lvmSize(sizeBytes, await this.extentBytes(view));
     if (size <= rec.sizeBytes) return rec;
+    checkGrowLimit(name, size, limitBytes);
     this.checkRoom(this.poolState(view), size - rec.sizeBytes, `growing ${name} to ${size} bytes`);
     await this.lvm.change(extendCmd(this.vg, lvName, size), `growing ${this.where(lvName)} to ${size} bytes`);
     this.account(size - rec.sizeBytes);

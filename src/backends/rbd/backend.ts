@@ -223,6 +223,8 @@ export class RbdBackend implements Backend {
           const base: VolumeState = state ?? { v: 1, request: name, mode: 'filesystem', params: {}, created: new Date().toISOString(), complete: false };
           await img.setMeta(name, STATE_KEY, encodeState({ ...base, deleted: new Date().toISOString() }));
           this.log.info({ image: name, snapshots: kept.length }, 'volume deleted; image kept for its snapshots');
+          // The last snapshot may have gone meanwhile, read before the tombstone was there.
+          await this.removeIfOrphaned(img, name);
           return;
         }
       }
@@ -250,12 +252,12 @@ export class RbdBackend implements Backend {
     });
   }
 
-  async expandVolume(name: string, sizeBytes: number, call?: CallOptions): Promise<VolumeRecord> {
+  async expandVolume(name: string, sizeBytes: number, limitBytes: number, call?: CallOptions): Promise<VolumeRecord> {
     return this.session(call, async (img) => {
       const cur = await this.describe(img, name);
       if (!cur?.state?.complete || cur.state.deleted) throw notFound(`volume ${name} does not exist in pool "${this.pool.id}"`);
-      const size = imageSize(sizeBytes, 0);
       if (cur.info.size >= sizeBytes) return toRecord(name, cur.info, cur.state);
+      const size = imageSize(sizeBytes, limitBytes);
       await img.resize(name, size);
       return toRecord(name, { ...cur.info, size }, cur.state);
     });
@@ -287,11 +289,22 @@ export class RbdBackend implements Backend {
       // With clones, clone v2 keeps the snapshot in the trash namespace until they are gone.
       if (before.some((s) => s.name === name)) await img.snapRemove(volume, name);
       if (cur.meta[`${SNAP_REQUEST_PREFIX}${name}`] !== undefined) await img.removeMeta(volume, `${SNAP_REQUEST_PREFIX}${name}`);
-      if (cur.state?.deleted && !before.some((s) => s.name !== name)) {
-        await removeImage(img, volume, cur.info.parent, this.log);
-        this.log.info({ image: volume }, 'last snapshot of a deleted volume gone; image removed (or trashed for its clones)');
-      }
+      await this.removeIfOrphaned(img, volume);
     });
+  }
+
+  /**
+   * Removes a deleted volume's image once its last CSI snapshot is gone. Read after this call's
+   * own change (never from a listing taken before it): of two deletes racing on the last two
+   * snapshots, or a DeleteVolume racing the last DeleteSnapshot, the later reader sees nothing
+   * left and removes the image; both may, and removal is idempotent.
+   */
+  private async removeIfOrphaned(img: Images, volume: string): Promise<void> {
+    const cur = await this.describe(img, volume);
+    if (!cur?.state?.deleted) return;
+    if (userSnaps((await img.snaps(volume)) ?? []).length) return;
+    await removeImage(img, volume, cur.info.parent, this.log);
+    this.log.info({ image: volume }, 'last snapshot of a deleted volume gone; image removed (or trashed for its clones)');
   }
 
   async getSnapshot(volume: string, name: string, call?: CallOptions): Promise<SnapshotRecord | undefined> {
