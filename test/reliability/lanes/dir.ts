@@ -32,3 +32,29 @@ export async function dirLane(root?: string): Promise<DirSetup> {
   };
   return { lane, driver, root: dir, otherPool: other };
 }
+
+/** Fuzz settings for the dir lane: bait trees beside the pools, argv only under the scratch root. */
+export async function dirFuzzSetup(s: DirSetup): Promise<import('../core/suite.js').FuzzSetup> {
+  const bait = join(s.root, 'outside');
+  await mkdir(join(bait, 'keep'), { recursive: true });
+  await writeFile(join(bait, 'keep', 'file'), 'must survive the fuzz\n');
+  const stage = s.lane.stagingRoot!;
+  return {
+    pools: ['local', 'other'],
+    nodeIds: ['rel-node', 'other-node', ''],
+    goodPaths: [join(stage, 'fuzz'), join(stage, 'fuzz-target')],
+    baitPaths: [bait, join(bait, 'keep'), join(bait, 'keep', 'file'), '/etc', '/tmp', join(s.root, 'pool', 'volumes')],
+    areas: {
+      trees: [s.root],
+      skip: [join(s.root, 'pool'), join(s.root, 'other'), stage, join(s.root, 'driver.log'), join(s.root, 'csi.sock')],
+      stable: ['/', '/etc', '/var'],
+      busy: ['/tmp', '/var/tmp', '/run'],
+      mountRoots: [stage],
+    },
+    argv: {
+      programs: ['cp', 'mount', 'umount', 'blkid', 'btrfs', 'resize2fs', 'xfs_growfs', 'xfs_quota', 'xfs_info', 'findmnt', 'stat', 'df', 'du', 'rm', 'mkdir', 'chmod'],
+      roots: [s.root, '/dev', '/proc', '/sys'],
+    },
+    boundMs: 10_000,
+  };
+}
