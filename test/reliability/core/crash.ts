@@ -10,7 +10,7 @@ import { MiB, type Lane } from './lane.js';
 import { Rng } from './rng.js';
 
 interface VolBelief { req: string; id: string; name: string; sizeBytes: number; published: boolean }
-interface SnapBelief { req: string; id: string; key: string; source: string }
+interface SnapBelief { req: string; id: string; key: string; source: string; sizeBytes: number }
 
 export type OpKind = 'create' | 'restore' | 'clone' | 'snapshot' | 'expand' | 'deleteVolume' | 'deleteSnapshot' | 'publish' | 'unpublish';
 
@@ -158,7 +158,8 @@ export async function runCrash(lane: Lane, driver: DriverProcess, o: CrashOption
       }
       case 'restore': {
         const s = rng.pick(sortedSnaps());
-        const r = await send('Controller.CreateVolume', createReq(req, Math.max(...lane.sizesMiB) * 2, { snapshot: { snapshot_id: s.id } }));
+        // As big as the snapshot, sometimes bigger (a restore that grows).
+        const r = await send('Controller.CreateVolume', createReq(req, Math.ceil(s.sizeBytes / MiB) + (rng.chance(0.5) ? 0 : rng.pick(lane.sizesMiB)), { snapshot: { snapshot_id: s.id } }));
         await created(kind, req, r);
         break;
       }
@@ -167,7 +168,7 @@ export async function runCrash(lane: Lane, driver: DriverProcess, o: CrashOption
         const r = await send('Controller.CreateSnapshot', { name: `snapshot-${o.seed}-${opIndex}`, source_volume_id: src.id, ...base() });
         if (r.ok) {
           const id = r.response.snapshot.snapshot_id as string;
-          snaps.set(req, { req, id, key: snapKey(id), source: src.id });
+          snaps.set(req, { req, id, key: snapKey(id), source: src.id, sizeBytes: Number(r.response.snapshot.size_bytes) });
           if (!r.response.snapshot.ready_to_use) note(kind, `snapshot ${id} not ready_to_use`);
         } else if (r.code !== 'RESOURCE_EXHAUSTED') note(kind, `${r.code}: ${r.details}`);
         break;

@@ -55,7 +55,7 @@ export class DriverProcess {
       if (!existsSync(this.o.socket)) return undefined;
       const r = await this.client.call('Identity.Probe', {}, 2_000);
       return r.ok ? true : undefined;
-    }, { timeoutMs: 60_000, what: `the driver on ${this.o.socket}`, maxIntervalMs: 100 });
+    }, { timeoutMs: 180_000, what: `the driver on ${this.o.socket}`, maxIntervalMs: 100 });
   }
 
   /** SIGKILL, as the OOM killer or a node reboot would. */

@@ -35,6 +35,8 @@ export async function runLane(lane: Lane, driver: DriverProcess, o: {
   if (o.ops > 0) {
     log(`${lane.type}: crash run, ${o.ops} operations, seed ${o.seed}`);
     rep.crash = await runCrash(lane, driver, { ops: o.ops, seed: o.seed, stageRounds: o.stageRounds, log, ...(o.killRate !== undefined ? { killRate: o.killRate } : {}) });
+    // The crash figures at once, so a fuzz that runs out of time does not take them along.
+    log(`CRASH ${JSON.stringify({ ...rep.crash, problems: problems({ type: lane.type, crash: rep.crash }) })}`);
   }
   if (o.fuzz > 0 && o.fuzzSetup) {
     const f = o.fuzzSetup;

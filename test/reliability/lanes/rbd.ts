@@ -10,12 +10,12 @@ import { RbdTruth } from '../truth/rbd.js';
 export interface RbdSetup { lane: Lane; driver: DriverProcess; root: string }
 
 /** `secretsDir` must hold poolcsi/ceph-client/{userID,userKey} (written by the lab test). */
-export async function rbdLane(o: { pool: string; monhost: string; nodeId: string; root?: string | undefined; secretsDir?: string }): Promise<RbdSetup> {
+export async function rbdLane(o: { pool: string; monhost: string; nodeId: string; root?: string | undefined; secretsDir?: string; timeoutSeconds?: number }): Promise<RbdSetup> {
   const root = o.root ?? await mkdtemp('/tmp/poolcsi-rel-rbd-');
   const stage = join(root, 'stage');
   await mkdir(stage, { recursive: true });
   const poolsFile = join(root, 'pools.yaml');
-  await writeFile(poolsFile, `pools:\n  - id: ceph\n    type: rbd\n    monhost: [${o.monhost}]\n    pool: ${o.pool}\n    secretRef: {name: ceph-client, namespace: poolcsi}\n`
+  await writeFile(poolsFile, `pools:\n  - id: ceph\n    type: rbd\n    monhost: [${o.monhost}]\n    pool: ${o.pool}\n    secretRef: {name: ceph-client, namespace: poolcsi}\n${o.timeoutSeconds ? `    timeoutSeconds: ${o.timeoutSeconds}\n` : ''}`
     + '  - {id: local, type: dir, path: ' + join(root, 'dirpool') + '}\n');
   await mkdir(join(root, 'dirpool'), { recursive: true });
   const driver = new DriverProcess({
