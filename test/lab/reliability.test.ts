@@ -20,6 +20,8 @@ const NODE = 'rel';
 const SCALE = Number(process.env.REL_LAB_SCALE ?? 1);
 const sized = (ops: number, fuzz: number, stage: number) =>
   ['--ops', String(Math.round(ops * SCALE)), '--fuzz', String(Math.round(fuzz * SCALE)), '--stage-rounds', String(Math.max(1, Math.round(stage * SCALE)))];
+/** Lanes written but not yet run green in a lab (the session ran out of lab time): REL_UNVERIFIED=1 runs them. */
+const UNVERIFIED = process.env.REL_UNVERIFIED === '1' ? false : 'not yet run green; REL_UNVERIFIED=1 runs it';
 let lab: Lab;
 let node: LabNode;
 
@@ -55,17 +57,17 @@ test('lvm: no leak, loss, stray or crash under SIGKILL and fuzz', { timeout: 30 
   await lane(t, 'lvm', sized(40, 300, 2), 25 * 60_000);
 });
 
-test('lvmthin: no leak, loss, stray or crash under SIGKILL and fuzz', { timeout: 30 * 60_000 }, async (t) => {
+test('lvmthin: no leak, loss, stray or crash under SIGKILL and fuzz', { timeout: 30 * 60_000, skip: UNVERIFIED }, async (t) => {
   await lane(t, 'lvmthin', sized(40, 300, 2), 25 * 60_000);
 });
 
-test('rbd: no leak, loss, stray or crash under SIGKILL and fuzz', { timeout: 40 * 60_000 }, async (t) => {
+test('rbd: no leak, loss, stray or crash under SIGKILL and fuzz', { timeout: 40 * 60_000, skip: UNVERIFIED }, async (t) => {
   await writeSecretDir(node, '/run/lab/rbd/secrets', await cephKey(node));
   await startMgr(node);
   await lane(t, 'rbd', sized(40, 300, 2), 35 * 60_000);
 });
 
-test('rbd: monitors down at rest and mid-operation answer UNAVAILABLE in bounded time; other pools go on; back without a restart', { timeout: 15 * 60_000 }, async (t) => {
+test('rbd: monitors down at rest and mid-operation answer UNAVAILABLE in bounded time; other pools go on; back without a restart', { timeout: 15 * 60_000, skip: UNVERIFIED }, async (t) => {
   const json = join(node.runDir, 'rel-outage-rbd.json');
   const r = await node.exec([process.execPath, OUTAGE_JS, '--type', 'rbd', '--timeout-seconds', '5', '--json', json,
     '--down', JSON.stringify(['pkill', '-x', 'ceph-mon']),
