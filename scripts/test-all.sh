@@ -10,7 +10,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 # The host suites mount on the host (csi-sanity), so they never overlap the lab's teardown checks.
-node --test --test-reporter=tap dist/test/unit/ dist/test/sanity/ | tee "$out/host.tap"
+node --test --test-reporter=tap dist/test/unit/ dist/test/sanity/ dist/test/reliability/dir.test.js | tee "$out/host.tap"
 host=${PIPESTATUS[0]}
 
 long=dist/test/lab/rbd-sanity.test.js

@@ -1,0 +1,32 @@
+// The reliability harness against a dir pool on this machine (root: bind mounts), CI-sized:
+// crash consistency with SIGKILLs, NodeStage/NodeUnstage killed mid-call, and the proto-driven
+// fuzz. Larger runs: npm run test:reliability -- --types dir --ops N --seed S.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { problems, runLane } from './core/suite.js';
+import { unmountUnder } from './core/cleanup.js';
+import { dirFuzzSetup, dirLane } from './lanes/dir.js';
+import { classify, KNOWN } from './known.js';
+
+const SEED = Number(process.env.REL_SEED ?? 20261201);
+
+test('dir pool: no leak, loss, stray or crash under SIGKILL and fuzz', { timeout: 20 * 60_000 }, async (t) => {
+  const s = await dirLane();
+  const fuzzSetup = await dirFuzzSetup(s);
+  try {
+    const r = await runLane(s.lane, s.driver, { seed: SEED, ops: 100, killRate: 0.25, stageRounds: 4, fuzz: 1500, fuzzSetup, log: (m) => t.diagnostic(m) });
+    const c = r.crash!;
+    const f = r.fuzz!;
+    t.diagnostic(`dir seed ${SEED}: ${c.ops} ops, ${c.kills} kills, ${c.retries} retries, ${c.leaks.length} leaks, ${c.losses.length} losses, ${c.stageRounds} stage rounds; `
+      + `fuzz ${f.requests} requests, ${f.execs} programs run, slowest ${f.slowest.ms} ms (${(c.wallMs / 1000).toFixed(0)} s crash)`);
+    const { known, fresh, unused } = classify(problems(r));
+    for (const k of known) t.diagnostic(`known defect ${k.id}: ${k.problem}`);
+    for (const u of unused) t.diagnostic(`known defect ${u} (${KNOWN.find((k) => k.id === u)!.what.slice(0, 60)}...) did not show this run`);
+    assert.ok(c.kills >= 10, `only ${c.kills} kills`);
+    assert.ok(f.requests === 1500);
+    assert.deepEqual(fresh, [], `problems (scratch ${s.root}, driver log ${s.driver.o.logFile})`);
+  } finally {
+    await s.driver.stop();
+    unmountUnder(s.lane.stagingRoot!);
+  }
+});

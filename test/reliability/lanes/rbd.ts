@@ -1,0 +1,61 @@
+// The rbd lane, run inside a lab node with the lab's Ceph (mon + memstore OSD + mgr): the driver
+// with --mode all, the pool's cephx key from --secrets-dir, krbd with noudev.
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DriverProcess } from '../core/proc.js';
+import type { Lane } from '../core/lane.js';
+import type { FuzzSetup } from '../core/suite.js';
+import { RbdTruth } from '../truth/rbd.js';
+
+export interface RbdSetup { lane: Lane; driver: DriverProcess; root: string }
+
+/** `secretsDir` must hold poolcsi/ceph-client/{userID,userKey} (written by the lab test). */
+export async function rbdLane(o: { pool: string; monhost: string; nodeId: string; root?: string | undefined; secretsDir?: string; timeoutSeconds?: number }): Promise<RbdSetup> {
+  const root = o.root ?? await mkdtemp('/tmp/poolcsi-rel-rbd-');
+  const stage = join(root, 'stage');
+  await mkdir(stage, { recursive: true });
+  const poolsFile = join(root, 'pools.yaml');
+  await writeFile(poolsFile, `pools:\n  - id: ceph\n    type: rbd\n    monhost: [${o.monhost}]\n    pool: ${o.pool}\n    secretRef: {name: ceph-client, namespace: poolcsi}\n${o.timeoutSeconds ? `    timeoutSeconds: ${o.timeoutSeconds}\n` : ''}`
+    + '  - {id: local, type: dir, path: ' + join(root, 'dirpool') + '}\n');
+  await mkdir(join(root, 'dirpool'), { recursive: true });
+  const driver = new DriverProcess({
+    socket: join(root, 'csi.sock'), poolsFile, nodeId: o.nodeId, logFile: join(root, 'driver.log'),
+    args: ['--path-prefix', stage, '--secrets-dir', o.secretsDir ?? '/run/lab/rbd/secrets'],
+  });
+  const lane: Lane = {
+    type: 'rbd', pool: 'ceph', nodeId: o.nodeId,
+    capability: { mount: { fs_type: 'ext4', mount_flags: [] }, access_mode: { mode: 'SINGLE_NODE_WRITER' } },
+    sizesMiB: [8, 16],
+    features: { snapshots: true, clones: true, expand: true, stage: true },
+    killWindowMs: 3000,
+    callTimeoutMs: 120_000,
+    truth: new RbdTruth(o.pool, 'rel-'),
+    stagingRoot: stage,
+  };
+  return { lane, driver, root };
+}
+
+export async function rbdFuzzSetup(s: RbdSetup): Promise<FuzzSetup> {
+  const bait = join(s.root, 'outside');
+  await mkdir(join(bait, 'keep'), { recursive: true });
+  await writeFile(join(bait, 'keep', 'file'), 'must survive the fuzz\n');
+  const stage = s.lane.stagingRoot!;
+  return {
+    pools: ['ceph', 'local'],
+    nodeIds: [s.lane.nodeId, 'other-node', ''],
+    goodPaths: [join(stage, 'fuzz'), join(stage, 'fuzz-target')],
+    baitPaths: [bait, join(bait, 'keep'), join(bait, 'keep', 'file'), '/etc/ceph', '/dev/rbd0'],
+    areas: {
+      trees: [s.root],
+      skip: [stage, join(s.root, 'dirpool'), join(s.root, 'driver.log'), join(s.root, 'csi.sock')],
+      stable: ['/', '/etc'],
+      busy: ['/tmp', '/run'],
+      mountRoots: [stage],
+    },
+    argv: {
+      programs: ['rbd', 'ceph', 'mount', 'umount', 'blkid', 'mkfs.ext4', 'mkfs.xfs', 'mkfs', 'resize2fs', 'xfs_growfs', 'e2fsck', 'fsck', 'blockdev', 'cp', 'wipefs'],
+      roots: [s.root, '/dev', '/proc', '/sys', '/run', '/etc/ceph'],
+    },
+    boundMs: 60_000,
+  };
+}

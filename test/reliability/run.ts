@@ -1,0 +1,60 @@
+// The reliability harness from the command line, for one lane on this machine (the host for dir;
+// inside a lab node for lvm, lvmthin and rbd, where soak.ts starts it):
+//   node dist/test/reliability/run.js --type dir --ops 200 --seed 7 --fuzz 10000 [--stage-rounds 6] [--json FILE]
+// Prints progress, then every problem found (one line each) and a summary; exit 1 on problems.
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { problems, runLane, type LaneReport } from './core/suite.js';
+import { dirFuzzSetup, dirLane } from './lanes/dir.js';
+import { lvmLane, lvmFuzzSetup } from './lanes/lvm.js';
+import { rbdLane, rbdFuzzSetup } from './lanes/rbd.js';
+import { unmountUnder } from './core/cleanup.js';
+
+const { values: a } = parseArgs({
+  options: {
+    type: { type: 'string', default: 'dir' },
+    ops: { type: 'string', default: '200' },
+    seed: { type: 'string', default: '1' },
+    fuzz: { type: 'string', default: '2000' },
+    'stage-rounds': { type: 'string', default: '6' },
+    'kill-rate': { type: 'string' },
+    json: { type: 'string' },
+    // lab lanes: where the pool lives
+    vg: { type: 'string', default: 'labvg' },
+    thinpool: { type: 'string', default: 'thinpool' },
+    'rbd-pool': { type: 'string', default: 'rbd' },
+    monhost: { type: 'string', default: '127.0.0.1:6789' },
+    'node-id': { type: 'string' },
+    root: { type: 'string' },
+  },
+});
+
+const seed = Number(a.seed);
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const setup = a.type === 'dir' ? await dirLane(a.root)
+  : a.type === 'lvm' || a.type === 'lvmthin' ? await lvmLane({ type: a.type, vg: a.vg!, thinpool: a.thinpool!, nodeId: a['node-id'] ?? 'rel-node', root: a.root })
+  : a.type === 'rbd' ? await rbdLane({ pool: a['rbd-pool']!, monhost: a.monhost!, nodeId: a['node-id'] ?? 'rel-node', root: a.root })
+  : undefined;
+if (!setup) throw new Error(`no lane for type ${a.type}`);
+const fuzzSetup = a.type === 'dir' ? await dirFuzzSetup(setup as Awaited<ReturnType<typeof dirLane>>)
+  : a.type === 'rbd' ? await rbdFuzzSetup(setup as Awaited<ReturnType<typeof rbdLane>>)
+  : await lvmFuzzSetup(setup as Awaited<ReturnType<typeof lvmLane>>);
+let report: LaneReport;
+try {
+  report = await runLane(setup.lane, setup.driver, {
+    seed, ops: Number(a.ops), fuzz: Number(a.fuzz), stageRounds: Number(a['stage-rounds']), fuzzSetup, log,
+    ...(a['kill-rate'] ? { killRate: Number(a['kill-rate']) } : {}),
+  });
+} finally {
+  await setup.driver.stop();
+  unmountUnder(setup.lane.stagingRoot!);
+}
+const found = problems(report);
+if (a.json) writeFileSync(a.json, `${JSON.stringify({ report, problems: found, root: setup.root }, null, 1)}\n`);
+for (const p of found) log(`PROBLEM ${p}`);
+const c = report.crash;
+const f = report.fuzz;
+log(`${a.type} seed ${seed}: ${c ? `${c.ops} ops, ${c.kills} kills, ${c.retries} retries, ${c.leaks.length} leaks, ${c.losses.length} losses, ${c.strays.length} strays, ${c.afterDrain.length} left after drain, ${c.stageRounds} stage rounds; ` : ''}`
+  + `${f ? `fuzz ${f.requests} requests (${f.raw} raw), ${f.execs} programs run, ${f.findings.length} bad answers, ${f.argvFindings.length} bad argv, ${f.fsCreated.length + f.fsRemoved.length} fs changes, crashes ${f.crashes.length}, slowest ${f.slowest.ms} ms; ` : ''}`
+  + `${found.length} problems (scratch ${setup.root})`);
+process.exitCode = found.length ? 1 : 0;
