@@ -1,5 +1,5 @@
 // `poolcsi pools status`: every pool with its state, capacity (from the same backends and the
-// same selection GetCapacity adds up), volume count, health notes and identity keys.
+// same selection GetCapacity adds up), volume count, the store's notes and identity keys.
 import { parseArgs } from 'node:util';
 import { isLocal } from '../backends/index.js';
 import { capacityBackends } from '../csi/controller.js';
@@ -11,9 +11,9 @@ import { loadRegistry, localDriver, nodeIdOf, type LocalDriver } from './local.j
 export const POOLS_STATUS_HELP = `Usage: poolcsi pools status [--pools-file FILE | --pools-configmap NS/NAME] [--node-id NAME] [--json]
 
 Shows every pool: type, nodes, state (active, disabled, retired), total, used and available
-bytes (what GetCapacity adds up, asked of the same backends), volume count, health notes (thin
-pool data and metadata use, degraded legs, storage that cannot be reached) and the pool's
-identity keys. Node-local pools are read on this node only: run it on the node that has them.
+bytes (what GetCapacity adds up, asked of the same backends), volume count, the store's notes
+(thin pool data and metadata use, raid copies, a missing volume group, quota state) or why it
+could not be read, and the pool's identity keys. Node-local pools are read on this node only: run it on the node that has them.
 
   --pools-file       the pools.yaml (default: $POOLCSI_POOLS_FILE, then /etc/poolcsi/pools.yaml)
   --pools-configmap  read the pools from this ConfigMap (key pools.yaml) instead
