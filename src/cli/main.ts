@@ -9,6 +9,10 @@ import { DEFAULT_ENDPOINT, serve, SERVE_HELP, StartError, type Mode } from './se
 import { volumesCommand } from './volumes.js';
 import { registrarCommand } from './registrar.js';
 import { healthCommand } from './health.js';
+import { poolsStatus } from './pools-status.js';
+import { CliUsage } from './volume-admin.js';
+import { printable } from './format.js';
+import { createLogger, setLogger } from '../observe/log.js';
 
 const HELP = `poolcsi ${VERSION}: a CSI driver for storage pools
 
@@ -17,7 +21,12 @@ Usage: poolcsi <command> [options]
 Commands:
   serve                  run the CSI plugin (controller, node or both)
   pools validate FILE    check a pools.yaml; exit 1 with one line per problem
+  pools status           every pool: state, capacity, volume count, health notes, identity
   volumes list --pool ID list a pool's volumes on this node (size, owner PVC, origin)
+  volumes alloc          create a volume as CreateVolume would (--pv: a static PV for it)
+  volumes free ID        delete a volume as DeleteVolume would; refuses while it is in use
+  volumes path ID        this node's device or directory of a volume, and its stage state
+  volumes info ID        a volume's size, origin, PVC, snapshots, clones, publications
   scan lvm               list this node's LVM volume groups and thin pools
   scan rbd --pool ID     list an rbd pool's images: size, parent, owner, state; and its trash
   registrar              register the driver with the kubelet (plugins_registry socket)
@@ -113,12 +122,16 @@ class UsageError extends Error {
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  // The admin commands run the driver's handlers in this process: their log lines are for
+  // trouble only (serve sets its own logger).
+  if (cmd !== 'serve') setLogger(createLogger({ level: process.env.POOLCSI_LOG_LEVEL ?? 'warn' }));
   try {
     switch (cmd) {
       case 'serve': return await serveCommand(rest);
       case 'pools':
         if (rest[0] === 'validate') return await poolsValidate(rest.slice(1));
-        process.stderr.write('Usage: poolcsi pools validate FILE\n');
+        if (rest[0] === 'status') return await poolsStatus(rest.slice(1));
+        process.stderr.write('Usage: poolcsi pools validate FILE | poolcsi pools status [options]\n');
         return 2;
       case 'volumes': return await volumesCommand(rest);
       case 'registrar': return await registrarCommand(rest);
@@ -133,11 +146,17 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     // serve logged it already, as a JSON line like everything else it logs.
     if (e instanceof StartError) return 1;
+    if (e instanceof CliUsage) { process.stderr.write(`poolcsi: ${e.message}\n\n${e.help}`); return 2; }
     if (e instanceof UsageError) { process.stderr.write(`poolcsi: ${e.message}\n\n${e.help}`); return 2; }
-    if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) { process.stderr.write(`poolcsi: ${(e as Error).message}\n`); return 2; }
-    process.stderr.write(`poolcsi: ${(e as Error).message}\n`);
+    if (String((e as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS')) { process.stderr.write(`poolcsi: ${(e as Error).message}\n`); return 2; }
+    process.stderr.write(`poolcsi: ${printable(oneLine(e))}\n`);
     return 1;
   }
+}
+
+/** A failure as one line (CSI and storage errors may carry several). */
+function oneLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n').map((l) => l.trim()).filter(Boolean).join('; ');
 }
 
 main(process.argv.slice(2)).then((code) => { process.exitCode = code; });

@@ -8,6 +8,9 @@ import type { SnapshotRecord, VolumeRecord } from '../backends/types.js';
 import { local } from '../exec/index.js';
 import { parsePools } from '../pools/validate.js';
 import { humanBytes, printableJson, table } from './format.js';
+import { allocCommand, freeCommand, infoCommand, pathCommand } from './volume-admin.js';
+
+const VOLUMES_HELP = `Usage: poolcsi volumes list|alloc|free|path|info ... ("poolcsi volumes <sub> --help" for each)\n`;
 
 export const VOLUMES_LIST_HELP = `Usage: poolcsi volumes list --pool ID [--pools-file FILE] [--node-id NAME] [--json]
 
@@ -40,8 +43,14 @@ export function formatVolumes(vols: VolumeRecord[], snaps: SnapshotRecord[]): st
 
 export async function volumesCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
+  switch (sub) {
+    case 'alloc': return allocCommand(rest);
+    case 'free': return freeCommand(rest);
+    case 'path': return pathCommand(rest);
+    case 'info': return infoCommand(rest);
+  }
   if (sub !== 'list' || rest.includes('--help') || rest.includes('-h')) {
-    process[sub === 'list' ? 'stdout' : 'stderr'].write(VOLUMES_LIST_HELP);
+    process[sub === 'list' ? 'stdout' : 'stderr'].write(sub === 'list' ? VOLUMES_LIST_HELP : `${VOLUMES_HELP}\n${VOLUMES_LIST_HELP}`);
     return sub === 'list' ? 0 : 2;
   }
   const { values } = parseArgs({

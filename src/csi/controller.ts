@@ -1,5 +1,6 @@
 // The Controller service: volumes (create, delete, publish, validate, list, expand, capacity).
 // Snapshots are in snapshots.ts. No backend knowledge here: the router picks the backend.
+import type { Routed } from '../agent/router.js';
 import { traitsOf, isLocal } from '../backends/index.js';
 import { StorageError } from '../backends/errors.js';
 import type { Backend, VolumeRecord, VolumeSource } from '../backends/types.js';
@@ -100,6 +101,12 @@ function volumeMessage(pool: Pool, rec: VolumeRecord, node: string | undefined, 
     ...(source ? { content_source: source } : {}),
     accessible_topology: topologyOf(node ?? rec.node),
   };
+}
+
+/** The backends whose capacity GetCapacity adds up for `pool` (seen from `node` when given). */
+export function capacityBackends(ctx: DriverContext, pool: Pool, node?: string): Routed[] {
+  if (isLocal(pool)) return ctx.router.nodesOf(pool).filter((n) => !node || n === node).map((n) => ctx.router.onNode(pool, n));
+  return (!node || !pool.nodes || pool.nodes.includes(node)) ? ctx.router.everywhere(pool) : [];
 }
 
 export function controllerHandlers(ctx: DriverContext): Record<string, Handler> {
@@ -233,10 +240,7 @@ export function controllerHandlers(ctx: DriverContext): Record<string, Handler> 
       let available = 0;
       let maximum = 0;
       for (const pool of pools) {
-        const backends: Backend[] = isLocal(pool)
-          ? ctx.router.nodesOf(pool).filter((n) => !node || n === node).map((n) => ctx.router.onNode(pool, n).backend)
-          : (!node || !pool.nodes || pool.nodes.includes(node)) ? ctx.router.everywhere(pool).map((r) => r.backend) : [];
-        for (const b of backends) {
+        for (const { backend: b } of capacityBackends(ctx, pool, node)) {
           const c = await b.capacity(callOf(req));
           available += c.availableBytes;
           maximum = Math.max(maximum, c.maxVolumeBytes ?? c.availableBytes);
