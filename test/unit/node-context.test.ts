@@ -88,7 +88,7 @@ test("every pool type's controller context passes the node's checks (round trip)
     { id: 'r', type: 'rbd', monhost: ['10.0.0.1', 'mon2:6789'], pool: 'kube', mapOptions: ['ms_mode=prefer-crc'], udev: 'off' },
   ] });
   const want: Record<string, Record<string, string>> = {
-    d: { path: '/var/lib/poolcsi/d/volumes/pvc-1' },
+    d: { path: '/var/lib/poolcsi/d/volumes/pvc-1/data' },
     l: { vg: 'vg0', lv: 'pvc-1' },
     t: { vg: 'vg0', lv: 'pvc-1', thinpool: 'thin' },
     r: { monhost: '10.0.0.1,mon2:6789', pool: 'kube', image: 'pvc-1', mapOptions: 'ms_mode=prefer-crc', udev: 'off' },
