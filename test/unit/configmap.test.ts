@@ -45,7 +45,7 @@ test('the ConfigMap informer applies valid versions and refuses invalid ones', {
   const logs: string[] = [];
   const log = createLogger({ level: 'info', destination: new Writable({ write(c, _e, cb) { logs.push(String(c)); cb(); } }) as never });
   const registry = new PoolRegistry();
-  const stop = await watchConfigMap(registry, 'storage', 'poolcsi-pools', log);
+  const { stop } = await watchConfigMap(registry, 'storage', 'poolcsi-pools', log);
   try {
     await waitFor(() => registry.loaded, { timeoutMs: 10_000, what: 'initial pools' });
     assert.deepEqual(registry.list().map((p) => p.id), ['a']);
