@@ -21,7 +21,7 @@ export class RetiredPools {
   /** Whether the retired pool holds nothing anywhere; undefined when that cannot be told now. */
   async empty(id: string): Promise<boolean | undefined> {
     const entry = this.registry.get(id);
-    if (!entry?.retired) return undefined;
+    if (!entry?.retired || !this.registry.loaded) return undefined;
     try {
       for (const { backend } of this.router.everyCandidate(entry.pool)) {
         if ((await backend.listVolumes()).length) return false;
@@ -52,7 +52,9 @@ export class RetiredPools {
     return run;
   }
 
+  /** Checks every retired pool, once pools are loaded (until then restored pools all look retired). */
   checkAll(): Promise<void> {
+    if (!this.registry.loaded) return Promise.resolve();
     return Promise.all(this.registry.listRetired().map((p) => this.check(p.id))).then(() => undefined);
   }
 
