@@ -19,7 +19,7 @@ const cm = (rv: string, pools: string) => ({
   data: { 'pools.yaml': pools },
 });
 
-test('the ConfigMap informer applies valid versions and refuses invalid ones', { timeout: 30_000 }, async () => {
+test('the ConfigMap informer applies valid versions and refuses invalid ones', { timeout: 90_000 }, async () => {
   const events: unknown[] = [];
   let watcher: ServerResponse | undefined;
   const api = createServer((req, res) => {
@@ -47,18 +47,18 @@ test('the ConfigMap informer applies valid versions and refuses invalid ones', {
   const registry = new PoolRegistry();
   const { stop } = await watchConfigMap(registry, 'storage', 'poolcsi-pools', log);
   try {
-    await waitFor(() => registry.loaded, { timeoutMs: 10_000, what: 'initial pools' });
+    await waitFor(() => registry.loaded, { timeoutMs: 20_000, what: 'initial pools' });
     assert.deepEqual(registry.list().map((p) => p.id), ['a']);
-    await waitFor(() => watcher, { timeoutMs: 10_000, what: 'watch request' });
+    await waitFor(() => watcher, { timeoutMs: 20_000, what: 'watch request' });
 
     watcher!.write(`${JSON.stringify({ type: 'MODIFIED', object: cm('2', 'pools:\n  - {id: B, type: dir, path: rel}\n') })}\n`);
-    await waitFor(() => events.length > 0, { timeoutMs: 10_000, what: 'an Event for the invalid pools' });
+    await waitFor(() => events.length > 0, { timeoutMs: 20_000, what: 'an Event for the invalid pools' });
     assert.deepEqual(registry.list().map((p) => p.id), ['a'], 'the last good pools stay in force');
     assert.match(JSON.stringify(events[0]), /InvalidPools/);
     assert.match(logs.join(''), /pool \\"B\\" field id/);
 
     watcher!.write(`${JSON.stringify({ type: 'MODIFIED', object: cm('3', 'pools:\n  - {id: b, type: dir, path: /srv/b}\n') })}\n`);
-    await waitFor(() => registry.get('b') !== undefined, { timeoutMs: 10_000, what: 'the valid update' });
+    await waitFor(() => registry.get('b') !== undefined, { timeoutMs: 20_000, what: 'the valid update' });
     assert.deepEqual(registry.list().map((p) => p.id), ['b']);
     assert.equal(registry.get('a')?.retired, true, 'the removed pool stays usable for its volumes');
   } finally {
@@ -136,7 +136,7 @@ async function configMapApi(initial: { pools: string; annotations?: Record<strin
   };
 }
 
-test('the controller keeps the pool memory in an annotation of the pools ConfigMap and restores it after a restart', { timeout: 30_000 }, async () => {
+test('the controller keeps the pool memory in an annotation of the pools ConfigMap and restores it after a restart', { timeout: 90_000 }, async () => {
   const logs: string[] = [];
   const log = createLogger({ level: 'info', destination: new Writable({ write(c, _e, cb) { logs.push(String(c)); cb(); } }) as never });
   const api = await configMapApi({ pools: 'pools:\n  - {id: a, type: dir, path: /srv/a}\n  - {id: b, type: dir, path: /srv/b}\n' });
@@ -144,12 +144,12 @@ test('the controller keeps the pool memory in an annotation of the pools ConfigM
     const registry = new PoolRegistry();
     const { stop } = await watchConfigMap(registry, 'storage', 'poolcsi-pools', log, { remember: true });
     try {
-      await waitFor(() => api.obj.metadata.annotations?.[MEMORY_ANNOTATION], { timeoutMs: 10_000, what: 'the memory annotation' });
+      await waitFor(() => api.obj.metadata.annotations?.[MEMORY_ANNOTATION], { timeoutMs: 20_000, what: 'the memory annotation' });
       assert.ok(api.puts.length >= 2, 'the conflicting write was read again and retried');
       assert.equal(api.obj.data['pools.yaml'].includes('id: a'), true, 'the data is untouched');
       api.edit('pools:\n  - {id: b, type: dir, path: /srv/b}\n');
-      await waitFor(() => (registry.get('a')?.retired ? true : undefined), { timeoutMs: 10_000, what: 'a retired' });
-      await waitFor(() => (JSON.parse(api.obj.metadata.annotations[MEMORY_ANNOTATION]).retired.length === 1 ? true : undefined), { timeoutMs: 10_000, what: 'a remembered' });
+      await waitFor(() => (registry.get('a')?.retired ? true : undefined), { timeoutMs: 20_000, what: 'a retired' });
+      await waitFor(() => (JSON.parse(api.obj.metadata.annotations[MEMORY_ANNOTATION]).retired.length === 1 ? true : undefined), { timeoutMs: 20_000, what: 'a remembered' });
     } finally {
       stop();
     }
@@ -158,12 +158,12 @@ test('the controller keeps the pool memory in an annotation of the pools ConfigM
     const after = new PoolRegistry();
     const second = await watchConfigMap(after, 'storage', 'poolcsi-pools', log, { remember: true });
     try {
-      await waitFor(() => after.loaded, { timeoutMs: 10_000, what: 'pools after the restart' });
+      await waitFor(() => after.loaded, { timeoutMs: 20_000, what: 'pools after the restart' });
       assert.deepEqual(after.get('a'), { pool: { id: 'a', type: 'dir', path: '/srv/a', disable: false, quota: 'auto' }, retired: true });
       assert.deepEqual(after.list().map((p) => p.id), ['b']);
       // An identity change is refused against the remembered definition.
       api.edit('pools:\n  - {id: a, type: dir, path: /srv/other}\n  - {id: b, type: dir, path: /srv/b}\n');
-      await waitFor(() => (logs.some((l) => l.includes('field path: cannot change')) ? true : undefined), { timeoutMs: 10_000, what: 'the refusal' });
+      await waitFor(() => (logs.some((l) => l.includes('field path: cannot change')) ? true : undefined), { timeoutMs: 20_000, what: 'the refusal' });
       assert.deepEqual(after.list().map((p) => p.id), ['b']);
       assert.equal(after.get('a')?.retired, true);
     } finally {
@@ -176,7 +176,7 @@ test('the controller keeps the pool memory in an annotation of the pools ConfigM
     const node = new PoolRegistry();
     const third = await watchConfigMap(node, 'storage', 'poolcsi-pools', log);
     try {
-      await waitFor(() => node.loaded, { timeoutMs: 10_000, what: 'node pools' });
+      await waitFor(() => node.loaded, { timeoutMs: 20_000, what: 'node pools' });
       assert.equal(node.get('a'), undefined);
       assert.equal(api.puts.length, puts);
     } finally {
@@ -187,7 +187,7 @@ test('the controller keeps the pool memory in an annotation of the pools ConfigM
   }
 });
 
-test('an unreadable memory annotation holds the pools back (an Event says why)', { timeout: 30_000 }, async () => {
+test('an unreadable memory annotation holds the pools back (an Event says why)', { timeout: 90_000 }, async () => {
   const api = await configMapApi({ pools: 'pools:\n  - {id: a, type: dir, path: /srv/a}\n', annotations: { [MEMORY_ANNOTATION]: '{"version":1,"active":"x"}' } });
   const logs: string[] = [];
   const log = createLogger({ level: 'info', destination: new Writable({ write(c, _e, cb) { logs.push(String(c)); cb(); } }) as never });
@@ -195,7 +195,7 @@ test('an unreadable memory annotation holds the pools back (an Event says why)',
     const registry = new PoolRegistry();
     const { stop } = await watchConfigMap(registry, 'storage', 'poolcsi-pools', log, { remember: true });
     try {
-      await waitFor(() => (logs.join('').includes('pool memory unreadable') ? true : undefined), { timeoutMs: 10_000, what: 'the refusal' });
+      await waitFor(() => (logs.join('').includes('pool memory unreadable') ? true : undefined), { timeoutMs: 20_000, what: 'the refusal' });
       assert.equal(registry.loaded, false);
     } finally {
       stop();
