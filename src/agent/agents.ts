@@ -1,22 +1,24 @@
 // Delegation of node-local pools (DESIGN §3). The controller never touches a node-local
 // pool itself: it asks the agent of the node that owns the volume. An agent exposes the
 // same Backend contract, so the controller code is the same for local and shared pools.
+// Which agents exist and where they are is placement's business (src/placement/directory.ts).
 import type { Pool } from '../pools/schema.js';
 import type { Backend } from '../backends/types.js';
 import { createBackend } from '../backends/index.js';
 import type { Runner } from '../exec/index.js';
 
+export interface BackendOptions {
+  /**
+   * The controller serves the pool as retired (removed from its pools list): a remote agent
+   * is handed the definition so it can still reach the pool's existing volumes.
+   */
+  retired?: boolean;
+}
+
 /** The agent of one node: gives the backend for a pool on that node. */
 export interface Agent {
   readonly node: string;
-  backend(pool: Pool): Backend;
-}
-
-/** Where the controller finds agents. */
-export interface AgentDirectory {
-  forNode(node: string): Agent | undefined;
-  /** Nodes with a reachable agent. */
-  nodes(): string[];
+  backend(pool: Pool, opts?: BackendOptions): Backend;
 }
 
 /** Backends built on this machine, one per pool definition (rebuilt when the definition changes). */
@@ -38,11 +40,4 @@ export class LocalBackends {
 export class InProcessAgent implements Agent {
   constructor(readonly node: string, private readonly backends: LocalBackends) {}
   backend(pool: Pool): Backend { return this.backends.get(pool); }
-}
-
-/** A directory with just the in-process agent. */
-export class SingleNodeDirectory implements AgentDirectory {
-  constructor(private readonly agent: Agent) {}
-  forNode(node: string): Agent | undefined { return node === this.agent.node ? this.agent : undefined; }
-  nodes(): string[] { return [this.agent.node]; }
 }

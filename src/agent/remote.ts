@@ -7,7 +7,7 @@ import type {
   Backend, CallOptions, Capacity, CreateSpec, NodeContext, PublishOptions, SnapshotRecord, TypeTraits, VolumeRecord,
 } from '../backends/types.js';
 import type { Pool } from '../pools/schema.js';
-import type { Agent, AgentDirectory } from './agents.js';
+import type { Agent, BackendOptions } from './agents.js';
 import { AGENT_TLS_NAME, ERROR_KIND_KEY, loadAgentService, type AgentMethod } from './proto.js';
 import { clientCredentials, type TlsFiles } from './tls.js';
 
@@ -45,12 +45,14 @@ export class RemoteAgent implements Agent {
     this.client = new Ctor(address, clientCredentials(tls), { 'grpc.ssl_target_name_override': serverName, 'grpc.default_authority': serverName }) as unknown as Client;
   }
 
-  backend(pool: Pool): Backend { return new RemoteBackend(this, pool); }
+  backend(pool: Pool, opts: BackendOptions = {}): Backend { return new RemoteBackend(this, pool, opts.retired ?? false); }
 
-  call(pool: string, method: AgentMethod, args: unknown[], opts: CallOptions = {}): Promise<unknown> {
+  /** `retired`: the pool's definition, sent when the controller serves it as retired. */
+  call(pool: string, method: AgentMethod, args: unknown[], opts: CallOptions = {}, retired?: Pool): Promise<unknown> {
     const deadline = new Date(Date.now() + (LONG_METHODS.has(method) ? LONG_MS : SHORT_MS));
     return new Promise((resolve, reject) => {
-      this.client.Call({ pool, method, args_json: JSON.stringify(args), secrets: opts.secrets ?? {} }, new grpc.Metadata(), { deadline }, (e, r) => {
+      const req = { pool, method, args_json: JSON.stringify(args), secrets: opts.secrets ?? {}, retired_pool_json: retired ? JSON.stringify(retired) : '' };
+      this.client.Call(req, new grpc.Metadata(), { deadline }, (e, r) => {
         if (e) { reject(remoteError(this.node, e)); return; }
         try {
           resolve(JSON.parse(r?.result_json ?? 'null'));
@@ -74,12 +76,12 @@ export class RemoteAgent implements Agent {
 export class RemoteBackend implements Backend {
   readonly traits: TypeTraits;
 
-  constructor(private readonly agent: RemoteAgent, readonly pool: Pool) {
+  constructor(private readonly agent: RemoteAgent, readonly pool: Pool, private readonly retired = false) {
     this.traits = traitsOf(pool.type);
   }
 
   private call<T>(method: AgentMethod, args: unknown[], opts?: CallOptions): Promise<T> {
-    return this.agent.call(this.pool.id, method, args, opts) as Promise<T>;
+    return this.agent.call(this.pool.id, method, args, opts, this.retired ? this.pool : undefined) as Promise<T>;
   }
 
   createVolume(spec: CreateSpec, c?: CallOptions) { return this.call<VolumeRecord>('createVolume', [spec], c); }
@@ -101,31 +103,4 @@ export class RemoteBackend implements Backend {
 
   /** Decided by the pool definition and the name alone: no round trip to the agent. */
   nodeContext(rec: VolumeRecord): NodeContext { return nodeContextOf(this.pool, rec.name); }
-}
-
-/** Agents at fixed addresses (--agents node=host:port,...), plus optionally this process's own. */
-export class StaticAgentDirectory implements AgentDirectory {
-  private readonly remote = new Map<string, RemoteAgent>();
-
-  constructor(addresses: Record<string, string>, tls: TlsFiles, private readonly local?: Agent) {
-    for (const [node, address] of Object.entries(addresses)) {
-      if (node !== local?.node) this.remote.set(node, new RemoteAgent(node, address, tls));
-    }
-  }
-
-  forNode(node: string): Agent | undefined { return node === this.local?.node ? this.local : this.remote.get(node); }
-  nodes(): string[] { return [...(this.local ? [this.local.node] : []), ...this.remote.keys()]; }
-  close(): void { for (const a of this.remote.values()) a.close(); }
-}
-
-/** Parses --agents "node1=host:port,node2=host:port". */
-export function parseAgentMap(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
-    const m = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)=([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):([0-9]{1,5})$/.exec(part);
-    if (!m) throw new Error(`--agents: "${part}" is not NODE=HOST:PORT`);
-    if (out[m[1]!]) throw new Error(`--agents: node ${m[1]} is listed twice`);
-    out[m[1]!] = `${m[3]}:${m[4]}`;
-  }
-  return out;
 }

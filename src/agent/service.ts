@@ -9,6 +9,7 @@ import { toStatus } from '../rpc/status.js';
 import { VERSION } from '../rpc/version.js';
 import { logger } from '../observe/log.js';
 import type { PoolRegistry } from '../pools/registry.js';
+import { PoolSchema, type Pool } from '../pools/schema.js';
 import type { LocalBackends } from './agents.js';
 import { agentArgs } from './args.js';
 import { AGENT_METHODS, CONTROLLER_TLS_NAME, ERROR_KIND_KEY, loadAgentService, type AgentMethod } from './proto.js';
@@ -22,13 +23,29 @@ export interface AgentServiceOptions {
   clientNames?: string[];
 }
 
-interface CallRequest { pool: string; method: string; args_json: string; secrets: Record<string, string> }
+interface CallRequest { pool: string; method: string; args_json: string; secrets: Record<string, string>; retired_pool_json?: string }
+
+/**
+ * The pool a call is for: this node's own definition, else the one the controller sent for a
+ * pool it serves as retired (this node may have restarted since the pool left the list).
+ */
+function poolOf(o: AgentServiceOptions, req: CallRequest): Pool {
+  const entry = o.registry.get(req.pool);
+  if (entry) return entry.pool;
+  if (!req.retired_pool_json) throw new StorageError('not-found', `pool "${req.pool}" is not defined on node ${o.nodeId}`);
+  let parsed;
+  try {
+    parsed = PoolSchema.safeParse(JSON.parse(req.retired_pool_json));
+  } catch {
+    throw new StorageError('invalid', 'retired_pool_json is not JSON');
+  }
+  if (!parsed.success || parsed.data.id !== req.pool) throw new StorageError('invalid', `retired_pool_json is not a valid definition of pool "${req.pool}"`);
+  return parsed.data;
+}
 
 /** Runs one call: the pool must be node-local and exist on this node, the method one the controller may call. */
 export async function runAgentCall(o: AgentServiceOptions, req: CallRequest): Promise<string> {
-  const entry = o.registry.get(req.pool);
-  if (!entry) throw new StorageError('not-found', `pool "${req.pool}" is not defined on node ${o.nodeId}`);
-  const pool = entry.pool;
+  const pool = poolOf(o, req);
   if (!isLocal(pool)) throw new StorageError('invalid', `pool "${pool.id}" is not node-local; the controller serves it itself`);
   if (pool.nodes && !pool.nodes.includes(o.nodeId)) throw new StorageError('not-found', `pool "${pool.id}" does not exist on node ${o.nodeId}`);
   if (!(AGENT_METHODS as readonly string[]).includes(req.method)) throw new StorageError('invalid', `"${req.method}" is not an agent method`);

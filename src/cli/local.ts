@@ -4,8 +4,9 @@
 // (the in-process agent); on the controller side they would need the agents (docs/cli.md).
 import { hostname } from 'node:os';
 import { readFile } from 'node:fs/promises';
-import { InProcessAgent, LocalBackends, SingleNodeDirectory } from '../agent/agents.js';
-import { Router } from '../agent/router.js';
+import { InProcessAgent, LocalBackends } from '../agent/agents.js';
+import { SingleNodeDirectory } from '../placement/directory.js';
+import { Router } from '../placement/router.js';
 import type { DriverContext } from '../csi/context.js';
 import { controllerHandlers } from '../csi/controller.js';
 import { KeyedLocks } from '../csi/locks.js';

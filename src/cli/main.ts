@@ -83,6 +83,7 @@ async function serveCommand(args: string[]): Promise<number> {
       agents: { type: 'string' },
       'agent-client-name': { type: 'string', multiple: true },
       'secrets-dir': { type: 'string' },
+      'state-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -107,6 +108,7 @@ async function serveCommand(args: string[]): Promise<number> {
     ...(values.agents ? { agents: values.agents } : {}),
     ...(values['agent-client-name']?.length ? { agentClientNames: values['agent-client-name'] } : {}),
     ...(values['secrets-dir'] ? { secretsDir: values['secrets-dir'] } : {}),
+    ...(values['state-dir'] ? { stateDir: values['state-dir'] } : {}),
   });
   await new Promise<void>((resolve) => {
     const stop = () => { void running.stop().then(resolve); };

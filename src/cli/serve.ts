@@ -1,11 +1,12 @@
 // `poolcsi serve`: the controller plugin, the node plugin, or both in one process.
 import { hostname } from 'node:os';
-import { InProcessAgent, LocalBackends, SingleNodeDirectory, type AgentDirectory } from '../agent/agents.js';
-import { Router } from '../agent/router.js';
-import { parseAgentMap, StaticAgentDirectory } from '../agent/remote.js';
+import { InProcessAgent, LocalBackends } from '../agent/agents.js';
 import { startAgentServer } from '../agent/service.js';
 import { readTlsDir } from '../agent/tls.js';
-import { KubeNodeAgentDirectory, parseNodesPort } from '../agent/nodes.js';
+import { NO_AGENTS, parseAgentMap, SingleNodeDirectory, StaticAgentDirectory, type AgentDirectory } from '../placement/directory.js';
+import { KubeNodeAgentDirectory, parseNodesPort } from '../placement/nodes.js';
+import { RetiredPools } from '../placement/retired.js';
+import { Router } from '../placement/router.js';
 import { controllerHandlers } from '../csi/controller.js';
 import { parseEndpoint } from '../csi/endpoint.js';
 import { identityHandlers } from '../csi/identity.js';
@@ -20,13 +21,16 @@ import { local } from '../exec/index.js';
 import { createLogger, setLogger, type Logger } from '../observe/log.js';
 import { serveMetrics } from '../observe/metrics.js';
 import { PoolRegistry } from '../pools/registry.js';
-import { applyPools, loadPoolsFile, reloadOnHangup, watchConfigMap } from '../pools/source.js';
+import { FileMemory, type MemoryStore } from '../pools/memory.js';
+import { applyPools, forgetPool, loadPoolsFile, reloadOnHangup, restoreMemory, watchConfigMap } from '../pools/source.js';
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 
 /** Where the embedded default `dir` pool keeps its volumes. */
 export const DEFAULT_DIR_POOL = process.env.POOLCSI_DEFAULT_DIR ?? '/var/lib/poolcsi/local';
 export const DEFAULT_ENDPOINT = 'unix:///run/poolcsi/csi.sock';
+/** Where the controller keeps the pool memory with --pools-file (known-pools.json). */
+export const DEFAULT_STATE_DIR = '/var/lib/poolcsi';
 
 export type Mode = 'controller' | 'node' | 'all';
 
@@ -50,6 +54,8 @@ export interface ServeOptions {
   agentClientNames?: string[];
   /** Read pools' secretRefs from <dir>/<namespace>/<name>/<key> instead of the Kubernetes API. */
   secretsDir?: string;
+  /** Controller with --pools-file: where the pool memory (retired pools, identities) is kept. */
+  stateDir?: string;
 }
 
 export const SERVE_HELP = `Usage: poolcsi serve --mode controller|node|all [--endpoint unix:///path.sock]
@@ -58,7 +64,7 @@ export const SERVE_HELP = `Usage: poolcsi serve --mode controller|node|all [--en
                      [--path-prefix DIR ...] [--max-volumes-per-node N]
                      [--agent-listen HOST:PORT] [--agents nodes:PORT|NODE=HOST:PORT,...]
                      [--agent-tls-dir DIR] [--agent-client-name NAME ...]
-                     [--secrets-dir DIR]
+                     [--secrets-dir DIR] [--state-dir DIR]
 
 Serves the CSI Identity service plus:
   controller  the Controller service (shared pools directly, node-local pools through agents)
@@ -91,6 +97,10 @@ Serves the CSI Identity service plus:
                        may carry (repeatable; default poolcsi-controller)
   --secrets-dir        read the Secrets that pools name in secretRef from DIR/NAMESPACE/NAME/KEY
                        (e.g. Secrets mounted as volumes) instead of the Kubernetes API
+  --state-dir          controller, all with --pools-file: keep the pool memory (pools removed
+                       from the list but still holding volumes, and each pool's identity) in
+                       DIR/known-pools.json (default /var/lib/poolcsi). With --pools-configmap
+                       it is an annotation on that ConfigMap instead
 `;
 
 /** A start-up failure already written to the log as a JSON line. */
@@ -155,30 +165,48 @@ async function start(o: ServeOptions, log: Logger, started: Array<() => Promise<
     started.push(() => dir.close());
     agents = dir;
   }
-  else agents = o.mode === 'controller' ? { forNode: () => undefined, nodes: () => [] } : new SingleNodeDirectory(agent);
+  else agents = o.mode === 'controller' ? NO_AGENTS : new SingleNodeDirectory(agent);
+  const router = new Router(agents, backends, (id) => registry.get(id)?.retired === true);
+  // The controller remembers pools across restarts (pools/memory.ts); the node plugin does not
+  // need to: its agent gets a retired pool's definition from the controller with each call.
+  const remember = o.mode !== 'node';
+  let memory: MemoryStore | undefined;
   const ctx: DriverContext = {
     nodeId,
     registry,
-    router: new Router(agents, backends),
+    router,
     locks: new KeyedLocks(),
     local: backends,
+    retiredPoolTouched: (id) => { void retired.check(id); },
     knownNode: (n) => agents.nodes().includes(n) || (o.mode === 'controller' && /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(n)),
     pathPrefixes: o.pathPrefixes ?? [],
   };
 
+  const retired = new RetiredPools(registry, router, (id) => forgetPool(registry, id, log, memory), log);
   let stopWatch: (() => void) | undefined;
   if (!o.poolsFile && !o.poolsConfigMap) {
     // The embedded default: one `dir` pool, enough to try poolcsi (and csi-sanity) anywhere.
     await mkdir(DEFAULT_DIR_POOL, { recursive: true, mode: 0o700 });
-    applyPools(registry, `pools:\n  - id: local\n    type: dir\n    path: ${DEFAULT_DIR_POOL}\n`, 'embedded default', log);
+    await applyPools(registry, `pools:\n  - id: local\n    type: dir\n    path: ${DEFAULT_DIR_POOL}\n`, 'embedded default', log);
   } else if (o.poolsFile) {
-    await loadPoolsFile(registry, o.poolsFile, log);
-    reloadOnHangup(registry, o.poolsFile, log);
+    if (remember) {
+      memory = new FileMemory(o.stateDir ?? DEFAULT_STATE_DIR);
+      await restoreMemory(registry, memory, log);
+    }
+    await loadPoolsFile(registry, o.poolsFile, log, memory);
+    reloadOnHangup(registry, o.poolsFile, log, memory);
   } else {
     const [ns, name] = o.poolsConfigMap!.split('/');
     if (!ns || !name) throw new Error('--pools-configmap must be NAMESPACE/NAME');
-    stopWatch = await watchConfigMap(registry, ns, name, log);
+    const watch = await watchConfigMap(registry, ns, name, log, { remember });
+    stopWatch = watch.stop;
     started.push(() => stopWatch?.());
+    memory = watch.memory;
+  }
+  if (remember && memory) {
+    retired.start();
+    started.push(() => retired.stop());
+    void retired.checkAll();
   }
 
   const csi = loadCsi();
@@ -202,7 +230,8 @@ async function start(o: ServeOptions, log: Logger, started: Array<() => Promise<
       stopWatch?.();
       metrics?.close();
       if (agentServer) await stopServer({ server: agentServer });
-      if (agents instanceof StaticAgentDirectory || agents instanceof KubeNodeAgentDirectory) agents.close();
+      retired.stop();
+      agents.close?.();
       await stopServer(running);
     },
   };

@@ -1,11 +1,11 @@
 // What the CSI services share: the pools, the routing to backends, the locks.
 import type { LocalBackends } from '../agent/agents.js';
-import type { Router } from '../agent/router.js';
+import type { Router } from '../placement/router.js';
 import type { Backend, CallOptions, VolumeRecord } from '../backends/types.js';
 import { IdError, parseSnapshotId, parseVolumeId, type SnapshotRef, type VolumeRef } from '../pools/ids.js';
 import type { PoolRegistry } from '../pools/registry.js';
 import type { Pool } from '../pools/schema.js';
-import { aborted, invalidArgument, notFound, quote } from './errors.js';
+import { aborted, failedPrecondition, invalidArgument, notFound, quote, type CsiError } from './errors.js';
 import type { KeyedLocks } from './locks.js';
 
 export const TOPOLOGY_KEY = 'topology.poolcsi.io/node';
@@ -17,6 +17,8 @@ export interface DriverContext {
   locks: KeyedLocks;
   /** This node's backends (node service). */
   local: LocalBackends;
+  /** Called after a delete in a retired pool: the pool may now be empty and can be forgotten. */
+  retiredPoolTouched?(pool: string): void;
   /** Whether `node` is a node this driver can serve. */
   knownNode(node: string): boolean;
   /** Staging and target paths must lie under one of these (empty = any absolute path). */
@@ -61,6 +63,16 @@ export function poolOf(ctx: DriverContext, poolId: string, what: string): Pool {
   const entry = ctx.registry.get(poolId);
   if (!entry) throw notFound(`${what} not found: pool "${poolId}" is not defined`);
   return entry.pool;
+}
+
+/**
+ * A well-formed id in a pool this driver neither serves nor remembers as retired: whether the
+ * volume still exists cannot be told, so a delete must not answer OK (see docs/troubleshooting.md).
+ */
+export function unknownPool(id: string, poolId: string): CsiError {
+  return failedPrecondition(`${id} is in pool "${poolId}", which is not in the pools list and not remembered as retired: `
+    + `poolcsi cannot tell whether it still exists. Add pool "${poolId}" back to the pools list with its old definition `
+    + `(it is then served as before), or, if its storage is known to be gone, set the PersistentVolume's reclaim policy to Retain and delete it`);
 }
 
 export interface FoundVolume { pool: Pool; ref: VolumeRef; backend: Backend; node?: string; record: VolumeRecord }

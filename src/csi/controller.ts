@@ -1,6 +1,6 @@
 // The Controller service: volumes (create, delete, publish, validate, list, expand, capacity).
 // Snapshots are in snapshots.ts. No backend knowledge here: the router picks the backend.
-import type { Routed } from '../agent/router.js';
+import type { Routed } from '../placement/router.js';
 import { traitsOf, isLocal } from '../backends/index.js';
 import { StorageError } from '../backends/errors.js';
 import type { Backend, VolumeRecord, VolumeSource } from '../backends/types.js';
@@ -9,7 +9,7 @@ import { deriveName, MAX_VOLUME_NAME, parseSnapshotId, parseVolumeId, snapshotId
 import type { Pool } from '../pools/schema.js';
 import { checkCapabilities, parseCapabilities, parseCapability, READ_ONLY_MODES, unsupportedReason } from './capability.js';
 import {
-  callOf, findVolume, lookupVolumeRef, paginate, requireField, topologyOf, withLocks, TOPOLOGY_KEY, type DriverContext,
+  callOf, findVolume, lookupVolumeRef, paginate, requireField, topologyOf, unknownPool, withLocks, TOPOLOGY_KEY, type DriverContext,
 } from './context.js';
 import { failedPrecondition, invalidArgument, isNotFound, notFound, quote } from './errors.js';
 import { resolveParams } from './params.js';
@@ -154,14 +154,16 @@ export function controllerHandlers(ctx: DriverContext): Record<string, Handler> 
       let ref;
       try { ref = lookupVolumeRef(req.volume_id); } catch { return {}; }
       const entry = ctx.registry.get(ref.pool);
-      if (!entry) return {};
+      if (!entry) throw unknownPool(req.volume_id, ref.pool);
       return withLocks(ctx, [volumeId(ref)], async () => {
+        // UNAVAILABLE (thrown) when a node that may hold the volume cannot be asked.
         const routed = await ctx.router.forExisting(entry.pool, ref.name, callOf(req));
         // Not found complete anywhere: a create may have been abandoned half way; every
         // backend of the pool deletes its half-made copy (a no-op where there is none).
-        const targets = routed ? [routed] : ctx.router.everywhere(entry.pool);
+        const targets = routed ? [routed] : ctx.router.everyCandidate(entry.pool);
         for (const t of targets) await t.backend.deleteVolume(ref.name, callOf(req));
         ctx.router.locator.forget(ref.pool, ref.name);
+        if (entry.retired) ctx.retiredPoolTouched?.(ref.pool);
         return {};
       });
     },
@@ -213,8 +215,9 @@ export function controllerHandlers(ctx: DriverContext): Record<string, Handler> 
     async ListVolumes(req) {
       const entries: Array<{ id: string; msg: object }> = [];
       for (const { pool } of ctx.registry.all()) {
-        for (const routed of ctx.router.everywhere(pool)) {
-          for (const rec of await routed.backend.listVolumes(callOf(req))) {
+        // A node that does not answer is left out (logged): see Router.gather.
+        for (const { routed, value } of await ctx.router.gather(pool, (b) => b.listVolumes(callOf(req)))) {
+          for (const rec of value) {
             const msg = volumeMessage(pool, rec, routed.node, routed.backend);
             entries.push({ id: volumeId({ pool: pool.id, name: rec.name }), msg });
           }
@@ -240,8 +243,9 @@ export function controllerHandlers(ctx: DriverContext): Record<string, Handler> 
       let available = 0;
       let maximum = 0;
       for (const pool of pools) {
-        for (const { backend: b } of capacityBackends(ctx, pool, node)) {
-          const c = await b.capacity(callOf(req));
+        // A node-local pool's node that does not answer counts as no capacity (Router.gather).
+        if (!isLocal(pool) && node && pool.nodes && !pool.nodes.includes(node)) continue;
+        for (const { value: c } of await ctx.router.gather(pool, (b) => b.capacity(callOf(req)), isLocal(pool) ? node : undefined)) {
           available += c.availableBytes;
           maximum = Math.max(maximum, c.maxVolumeBytes ?? c.availableBytes);
         }

@@ -3,7 +3,7 @@ import { traitsOf } from '../backends/index.js';
 import type { CallOptions, SnapshotRecord } from '../backends/types.js';
 import { deriveName, IdError, MAX_SNAPSHOT_NAME, parseSnapshotId, snapshotId, volumeId } from '../pools/ids.js';
 import type { Pool } from '../pools/schema.js';
-import { callOf, findVolume, paginate, requireField, withLocks, type DriverContext } from './context.js';
+import { callOf, findVolume, paginate, requireField, unknownPool, withLocks, type DriverContext } from './context.js';
 import { invalidArgument, CsiError } from './errors.js';
 import { status } from '@grpc/grpc-js';
 import { checkSnapshotParams } from './params.js';
@@ -24,8 +24,9 @@ async function allSnapshots(ctx: DriverContext, pools: Pool[], call: CallOptions
   const out: Array<{ pool: Pool; snap: SnapshotRecord }> = [];
   for (const pool of pools) {
     if (!traitsOf(pool.type).snapshots) continue;
-    for (const r of ctx.router.everywhere(pool)) {
-      for (const snap of await r.backend.listSnapshots(call)) out.push({ pool, snap });
+    // A node that does not answer is left out (logged): see Router.gather.
+    for (const { value } of await ctx.router.gather(pool, (b) => b.listSnapshots(call))) {
+      for (const snap of value) out.push({ pool, snap });
     }
   }
   return out;
@@ -60,14 +61,16 @@ export function snapshotHandlers(ctx: DriverContext): Record<string, Handler> {
       let ref;
       try { ref = parseSnapshotId(req.snapshot_id); } catch (e) { if (e instanceof IdError) return {}; throw e; }
       const entry = ctx.registry.get(ref.pool);
-      if (!entry) return {};
+      if (!entry) throw unknownPool(req.snapshot_id, ref.pool);
       return withLocks(ctx, [snapshotId(ref)], async () => {
+        // UNAVAILABLE (thrown) when a node that may hold the snapshot cannot be asked.
         const routed = await ctx.router.forSnapshot(entry.pool, ref.volume, ref.name, callOf(req));
         // Not found ready anywhere: a create or delete may have been cut short half way; every
         // backend of the pool removes its leftover (a no-op where there is none).
-        const targets = routed ? [routed] : ctx.router.everywhere(entry.pool);
+        const targets = routed ? [routed] : ctx.router.everyCandidate(entry.pool);
         for (const t of targets) await t.backend.deleteSnapshot(ref.volume, ref.name, callOf(req));
         ctx.router.locator.forget(ref.pool, `${ref.volume}@${ref.name}`);
+        if (entry.retired) ctx.retiredPoolTouched?.(ref.pool);
         return {};
       });
     },

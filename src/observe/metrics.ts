@@ -22,7 +22,7 @@ export const rpcSeconds = new Histogram({
 
 export const poolReloads = new Counter({
   name: 'poolcsi_pools_reload_total',
-  help: 'Pool definition loads, by result (ok or invalid)',
+  help: 'Pool definition loads, by result (ok, invalid, or unsaved: the pool memory could not be written)',
   labelNames: ['result'] as const,
   registers: [registry],
 });
@@ -30,6 +30,12 @@ export const poolReloads = new Counter({
 export const poolsActive = new Gauge({
   name: 'poolcsi_pools_active',
   help: 'Pools in force',
+  registers: [registry],
+});
+
+export const poolsRetired = new Gauge({
+  name: 'poolcsi_pools_retired',
+  help: 'Pools removed from the list that still serve their existing volumes (forgotten once empty)',
   registers: [registry],
 });
 

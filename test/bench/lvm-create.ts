@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     ...(values.thinpool ? [`  - {id: benchthin, type: lvmthin, vgname: ${vg}, thinpool: ${values.thinpool}, overprovision: 100}`] : []),
   ].join('\n') + '\n');
   const driver = execa(process.execPath, [DRIVER, 'serve', '--mode', 'all', '--endpoint', `unix://${socket}`, '--node-id', 'bench',
-    '--pools-file', join(dir, 'pools.yaml'), '--log-level', 'warn'], { reject: false, stdio: ['ignore', 'inherit', 'inherit'] });
+    '--pools-file', join(dir, 'pools.yaml'), '--state-dir', join(dir, 'state'), '--log-level', 'warn'], { reject: false, stdio: ['ignore', 'inherit', 'inherit'] });
   const csi = loadCsi();
   const client = new csi.Controller(`unix://${socket}`, grpc.credentials.createInsecure());
   try {

@@ -21,7 +21,7 @@ export async function startDriver(poolsYaml: (dir: string) => string, extraArgs:
   const log = join(dir, 'driver.log');
   await writeFile(join(dir, 'pools.yaml'), poolsYaml(dir));
   const proc = execa('node', [MAIN, 'serve', '--mode', 'all', '--endpoint', `unix://${socket}`, '--node-id', 'sanity-node',
-    '--pools-file', join(dir, 'pools.yaml'), '--log-level', 'debug', ...extraArgs], { stdout: { file: log }, stderr: { file: log }, reject: false });
+    '--pools-file', join(dir, 'pools.yaml'), '--state-dir', join(dir, 'state'), '--log-level', 'debug', ...extraArgs], { stdout: { file: log }, stderr: { file: log }, reject: false });
   await waitFor(() => existsSync(socket) || (proc.exitCode !== null ? Promise.reject(new Error('driver exited')) : undefined),
     { timeoutMs: 20_000, what: `driver socket ${socket}` });
   return {

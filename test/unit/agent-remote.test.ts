@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { LocalBackends } from '../../src/agent/agents.js';
-import { parseAgentMap, RemoteAgent, StaticAgentDirectory } from '../../src/agent/remote.js';
+import { RemoteAgent } from '../../src/agent/remote.js';
+import { parseAgentMap, StaticAgentDirectory } from '../../src/placement/directory.js';
 import { startAgentServer } from '../../src/agent/service.js';
 import { readTlsDir } from '../../src/agent/tls.js';
 import { StorageError } from '../../src/backends/errors.js';
@@ -103,7 +104,7 @@ test('--agents parses NODE=HOST:PORT lists', async () => {
 });
 
 test('--agents nodes:PORT: each Ready Kubernetes Node\'s InternalIP', async () => {
-  const { KubeNodeAgentDirectory, nodeAgentAddress, parseNodesPort } = await import('../../src/agent/nodes.js');
+  const { KubeNodeAgentDirectory, nodeAgentAddress, parseNodesPort } = await import('../../src/placement/nodes.js');
   const { createLogger } = await import('../../src/observe/log.js');
   assert.equal(parseNodesPort('nodes:9825'), 9825);
   assert.equal(parseNodesPort('w1=a:1'), undefined);
@@ -117,15 +118,19 @@ test('--agents nodes:PORT: each Ready Kubernetes Node\'s InternalIP', async () =
   });
   assert.equal(nodeAgentAddress(node('w1', '10.0.0.1', true), 9825), '10.0.0.1:9825');
   assert.equal(nodeAgentAddress(node('w1', 'fd00::1', true), 9825), '[fd00::1]:9825');
-  assert.equal(nodeAgentAddress(node('w1', '10.0.0.1', false), 9825), undefined);
+  assert.equal(nodeAgentAddress(node('w1', '10.0.0.1', false), 9825), '10.0.0.1:9825', 'a NotReady node\'s agent may still answer');
   assert.equal(nodeAgentAddress(node('w1', undefined, true), 9825), undefined);
   const d = new KubeNodeAgentDirectory(9825, await readTlsDir(pki.controller), createLogger({ level: 'silent' }));
   d.apply(node('w1', '10.0.0.1', true));
   d.apply(node('w2', '10.0.0.2', false));
-  assert.deepEqual(d.nodes(), ['w1']);
+  d.apply(node('w3', undefined, true));
+  assert.deepEqual(d.nodes(), ['w1'], 'only Ready nodes with an address take new volumes');
+  assert.deepEqual(d.known().sort(), ['w1', 'w2', 'w3'], 'NotReady and addressless nodes stay candidates for existing volumes');
+  assert.equal(d.forNode('w3'), undefined);
   d.apply(node('w2', '10.0.0.2', true));
   d.apply(node('w1', '10.0.0.1', true), true);
   assert.deepEqual(d.nodes(), ['w2']);
+  assert.deepEqual(d.known().sort(), ['w2', 'w3'], 'a deleted Node is no longer a candidate');
   assert.equal((d.forNode('w2') as RemoteAgent).address, '10.0.0.2:9825');
   d.close();
 });

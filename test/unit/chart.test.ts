@@ -326,6 +326,17 @@ describe('RBAC', () => {
     });
   }
 
+  test('the controller may update the pools ConfigMap (its pool memory annotation) and no other ConfigMap', () => {
+    const g = grants(render(), 'poolcsi-controller');
+    const rules = g.ns.get(NS) ?? [];
+    assert.ok(allows(rules, '', 'configmaps', 'update', 'poolcsi-pools'));
+    assert.ok(!allows(rules, '', 'configmaps', 'update', 'other'), 'only the pools ConfigMap');
+    assert.ok(!allows(rules, '', 'configmaps', 'patch', 'poolcsi-pools') && !allows(rules, '', 'configmaps', 'delete', 'poolcsi-pools'));
+    const named = grants(render({ poolsConfigMap: { name: 'my-pools' } }), 'poolcsi-controller').ns.get(NS) ?? [];
+    assert.ok(allows(named, '', 'configmaps', 'update', 'my-pools'), 'follows poolsConfigMap.name');
+    assert.ok(!allows(grants(render(), 'poolcsi-node').ns.get(NS) ?? [], '', 'configmaps', 'update', 'poolcsi-pools'), 'the node plugin only reads it');
+  });
+
   test('the node plugin reads its Node and the pools ConfigMap, and nothing cluster-wide beyond that', () => {
     const g = grants(render(), 'poolcsi-node');
     assert.ok(allows(g.cluster, '', 'nodes', 'get'));

@@ -32,7 +32,7 @@ export async function startPoolcsi(opts: { pools?: (dir: string) => string; mode
   await writeFile(join(dir, 'pools.yaml'), pools);
   const socket = join(dir, 'csi.sock');
   const running = await serve({
-    mode: opts.mode ?? 'all', endpoint: `unix://${socket}`, nodeId: 'node-a', poolsFile: join(dir, 'pools.yaml'), logLevel: 'silent',
+    mode: opts.mode ?? 'all', endpoint: `unix://${socket}`, nodeId: 'node-a', poolsFile: join(dir, 'pools.yaml'), stateDir: join(dir, 'state'), logLevel: 'silent',
     ...(opts.extra ?? {}),
   });
   const csi = loadCsi();

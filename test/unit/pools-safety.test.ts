@@ -64,11 +64,11 @@ test('the pools layer\'s view of each type matches the backends\' traits', () =>
   }
 });
 
-test('a reload (SIGHUP, ConfigMap) with such a pool is refused and the last good pools stay', () => {
+test('a reload (SIGHUP, ConfigMap) with such a pool is refused and the last good pools stay', async () => {
   const registry = new PoolRegistry();
   const log = createLogger({ level: 'silent' });
-  assert.equal(applyPools(registry, 'pools:\n  - {id: a, type: dir, path: /srv/a}\n', 'test', log), true);
-  assert.equal(applyPools(registry, 'pools:\n  - {id: a, type: dir, path: /srv/a}\n  - {id: b, type: dir, path: /srv/a/b}\n', 'test', log), false);
+  assert.equal(await applyPools(registry, 'pools:\n  - {id: a, type: dir, path: /srv/a}\n', 'test', log), true);
+  assert.equal(await applyPools(registry, 'pools:\n  - {id: a, type: dir, path: /srv/a}\n  - {id: b, type: dir, path: /srv/a/b}\n', 'test', log), false);
   assert.deepEqual(registry.list().map((p) => p.id), ['a']);
 });
 

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, writeFile, lstat, mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { serve } from '../../src/cli/serve.js';
@@ -48,7 +48,7 @@ test('item 12: a second instance refuses a live socket; the first keeps serving'
   const h = await startPoolcsi();
   try {
     const { file } = await poolsFile();
-    const r = await serveExits(['--endpoint', `unix://${h.socket}`, '--pools-file', file]);
+    const r = await serveExits(['--endpoint', `unix://${h.socket}`, '--pools-file', file, '--state-dir', join(dirname(file), 'state')]);
     assert.equal(r.code, 1, r.stderr);
     assert.match(fatalLine(r.stderr).error, /another process is serving on this socket/);
     assert.ok((await lstat(h.socket)).isSocket());
@@ -62,13 +62,13 @@ test('item 12: an endpoint path that is not a socket is refused and left alone',
   const { dir, file } = await poolsFile();
   const victim = join(dir, 'notes.txt');
   await writeFile(victim, 'keep me');
-  const r = await serveExits(['--endpoint', `unix://${victim}`, '--pools-file', file]);
+  const r = await serveExits(['--endpoint', `unix://${victim}`, '--pools-file', file, '--state-dir', join(dirname(file), 'state')]);
   assert.equal(r.code, 1, r.stderr);
   assert.match(fatalLine(r.stderr).error, /is not a socket \(a regular file\); refusing to replace it/);
   assert.equal(await readFile(victim, 'utf8'), 'keep me');
   const sub = join(dir, 'adir');
   await mkdir(sub);
-  const d = await serveExits(['--endpoint', `unix://${sub}`, '--pools-file', file]);
+  const d = await serveExits(['--endpoint', `unix://${sub}`, '--pools-file', file, '--state-dir', join(dirname(file), 'state')]);
   assert.equal(d.code, 1, d.stderr);
   assert.ok((await lstat(sub)).isDirectory());
 });
@@ -83,7 +83,7 @@ test('item 12: a stale socket (its process killed) is replaced', async () => {
     c.on('error', reject);
   });
   assert.ok((await lstat(sock)).isSocket());
-  const running = await serve({ mode: 'all', endpoint: `unix://${sock}`, nodeId: 'node-a', poolsFile: file, logLevel: 'silent' });
+  const running = await serve({ mode: 'all', endpoint: `unix://${sock}`, nodeId: 'node-a', poolsFile: file, stateDir: join(dir, 'state'), logLevel: 'silent' });
   const client = new (loadCsi().Identity)(`unix://${sock}`, grpc.credentials.createInsecure());
   try {
     const r = await new Promise<any>((resolve, reject) => (client as any).Probe({}, { deadline: Date.now() + 5000 }, (e: Error | null, res: unknown) => (e ? reject(e) : resolve(res))));
@@ -101,7 +101,7 @@ test('item 13: a busy --metrics-address is a JSON log line and exit 1, before se
   try {
     const { dir, file } = await poolsFile();
     const sock = join(dir, 'csi.sock');
-    const r = await serveExits(['--endpoint', `unix://${sock}`, '--pools-file', file, '--metrics-address', `127.0.0.1:${port}`]);
+    const r = await serveExits(['--endpoint', `unix://${sock}`, '--pools-file', file, '--state-dir', join(dirname(file), 'state'), '--metrics-address', `127.0.0.1:${port}`]);
     assert.equal(r.code, 1, r.stderr);
     const line = fatalLine(r.stderr);
     assert.equal(line.level, 60);

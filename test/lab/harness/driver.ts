@@ -18,6 +18,8 @@ export interface DriverOptions {
   args?: string[];
   env?: Record<string, string>;
   logName?: string;
+  /** --state-dir (the controller's pool memory); default node-private, one per socket name. */
+  stateDir?: string;
 }
 
 export interface NodeDriver {
@@ -36,9 +38,11 @@ export async function startDriver(node: LabNode, o: DriverOptions): Promise<Node
   await node.run(['mkdir', '-p', socket.slice(0, socket.lastIndexOf('/'))]);
   // A socket left by a killed driver would look ready before the new one listens.
   await node.run(['rm', '-f', socket]);
+  // /run is a node-private tmpfs: the memory outlives a driver restart, not the lab.
+  const stateDir = o.stateDir ?? `/run/lab/state/${socket.slice(socket.lastIndexOf('/') + 1).replace(/\.sock$/, '')}`;
   const proc = await node.spawn(
     [process.execPath, DRIVER_MAIN, 'serve', '--mode', o.mode ?? 'all', '--endpoint', `unix://${socket}`,
-      '--node-id', o.nodeId, '--pools-file', o.poolsFile, '--log-level', 'debug', ...(o.args ?? [])],
+      '--node-id', o.nodeId, '--pools-file', o.poolsFile, '--state-dir', stateDir, '--log-level', 'debug', ...(o.args ?? [])],
     { env: { ...NODE_ENV, ...o.env }, logName: o.logName ?? 'driver.log' },
   );
   const down = (): LabError | undefined => {
