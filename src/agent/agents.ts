@@ -1,4 +1,4 @@
-// Delegation of node-local pools (DESIGN §3). The controller never touches a node-local
+// Delegation of node-local pools (docs/design.md §3). The controller never touches a node-local
 // pool itself: it asks the agent of the node that owns the volume. An agent exposes the
 // same Backend contract, so the controller code is the same for local and shared pools.
 // Which agents exist and where they are is placement's business (src/placement/directory.ts).

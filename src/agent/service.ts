@@ -1,5 +1,5 @@
 // The agent service of a node plugin: runs Backend calls for this node's node-local pools on
-// behalf of the controller (DESIGN §3), over mutual TLS. Only a client certificate signed by
+// behalf of the controller (docs/design.md §3), over mutual TLS. Only a client certificate signed by
 // the agent CA and naming the controller is served.
 import * as grpc from '@grpc/grpc-js';
 import { isLocal } from '../backends/index.js';

@@ -6,7 +6,7 @@ import { StorageError } from '../../src/backends/errors.js';
 import { ExecError } from '../../src/exec/errors.js';
 import { IdError } from '../../src/pools/ids.js';
 
-test('storage error kinds map to the CSI codes of DESIGN §6', () => {
+test('storage error kinds map to the CSI codes of docs/design.md §7', () => {
   const cases: Array<[ConstructorParameters<typeof StorageError>[0], status]> = [
     ['invalid', status.INVALID_ARGUMENT], ['not-found', status.NOT_FOUND], ['exists', status.ALREADY_EXISTS],
     ['out-of-range', status.OUT_OF_RANGE], ['exhausted', status.RESOURCE_EXHAUSTED], ['precondition', status.FAILED_PRECONDITION],

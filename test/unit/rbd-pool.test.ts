@@ -9,7 +9,7 @@ const problems = (yaml: string): string[] => {
   try { parsePools(yaml); return []; } catch (e) { return (e as PoolsError).problems; }
 };
 
-test('an rbd pool with defaults (DESIGN §1 example)', () => {
+test('an rbd pool with defaults (docs/design.md §1 example)', () => {
   const [p] = parsePools('pools:\n  - id: ceph\n    type: rbd\n    monhost: [10.1.1.20, 10.1.1.21]\n    pool: kube\n    secretRef: {name: ceph-client, namespace: storage}\n').pools;
   assert.equal(p!.type, 'rbd');
   if (p?.type !== 'rbd') return;

@@ -1,4 +1,4 @@
-// State of a volume or snapshot, kept as tags on its LV (DESIGN §2), so that the VG itself is
+// State of a volume or snapshot, kept as tags on its LV (docs/design.md §2), so that the VG itself is
 // the database: a crash never leaves state anywhere else, and `lvs` reads it all in one call.
 //
 // LVM accepts tag characters [A-Za-z0-9_+.-] and "/=!:&#". Every tag is
