@@ -3,7 +3,7 @@
 import { readdir, realpath } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { local, type Runner } from '../exec/index.js';
-import { mountAt, readMounts, type MountEntry } from '../node/mountinfo.js';
+import { mountAt, readMounts, type MountEntry } from '../sys/mountinfo.js';
 import { mountDir, readStash, STASH_FILE, type StageStash } from '../node/stash.js';
 import { transports } from '../node/transports/index.js';
 

@@ -1,6 +1,6 @@
 // Mounting and unmounting, through `mount`/`umount` (argv only), with state read from mountinfo.
 import type { Runner } from '../exec/index.js';
-import { mountAt, readMounts, type MountEntry } from './mountinfo.js';
+import { mountAt, readMounts, type MountEntry } from '../sys/mountinfo.js';
 
 const MOUNT_TIMEOUT = 120_000;
 

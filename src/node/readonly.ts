@@ -7,8 +7,8 @@ import { readFile, realpath } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Runner } from '../exec/index.js';
 import { NodeError } from './errors.js';
-import { readMounts } from './mountinfo.js';
-import { deviceNumbers } from './stats.js';
+import { readMounts } from '../sys/mountinfo.js';
+import { deviceNumbers } from '../sys/stats.js';
 
 const LOSETUP_TIMEOUT = 60_000;
 

@@ -11,7 +11,7 @@ import { Mounter } from './mount.js';
 import { existingKind, PathError } from './paths.js';
 import { loopOf, readonlyLoop, releaseLoop } from './readonly.js';
 import { mountDir } from './stash.js';
-import { deviceNumbers } from './stats.js';
+import { deviceNumbers } from '../sys/stats.js';
 
 /** Where the transport made the volume reachable. */
 export type Attachment = { kind: 'directory'; path: string } | { kind: 'device'; path: string };

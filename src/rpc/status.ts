@@ -4,6 +4,7 @@ import { status } from '@grpc/grpc-js';
 import { StorageError, type StorageErrorKind } from '../backends/errors.js';
 import { ExecError } from '../exec/errors.js';
 import { NodeError } from '../node/errors.js';
+import { SysError } from '../sys/errors.js';
 import { IdError } from '../pools/ids.js';
 
 export class CsiError extends Error {
@@ -62,7 +63,7 @@ export function toStatus(e: unknown): { code: status; message: string } {
 
 function statusOf(e: unknown): { code: status; message: string } {
   if (e instanceof CsiError) return { code: e.code, message: e.message };
-  if (e instanceof StorageError || e instanceof NodeError) return { code: KIND_CODE[e.kind], message: e.message };
+  if (e instanceof StorageError || e instanceof NodeError || e instanceof SysError) return { code: KIND_CODE[e.kind], message: e.message };
   // A malformed id reaching this point came from a request field: the request is malformed.
   if (e instanceof IdError) return { code: status.INVALID_ARGUMENT, message: e.message };
   if (e instanceof ExecError) {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { mountAt, mountContaining, parseMountInfo } from '../../src/node/mountinfo.js';
+import { mountAt, mountContaining, parseMountInfo } from '../../src/sys/mountinfo.js';
 import { quotaCommands, projectId } from '../../src/backends/dir/quota.js';
 import { checkPathShape, PathError } from '../../src/node/paths.js';
 

@@ -3,7 +3,7 @@
 // GetCapacity notes and `poolcsi pools status` say so.
 import { createHash } from 'node:crypto';
 import type { Runner } from '../../exec/index.js';
-import { mountContaining, readMounts } from '../../node/mountinfo.js';
+import { mountContaining, readMounts } from '../../sys/mountinfo.js';
 
 export type QuotaKind = 'xfs' | 'ext4' | 'none';
 

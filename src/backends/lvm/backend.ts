@@ -3,8 +3,8 @@
 // thick.ts and thin.ts add how volumes and snapshots are made.
 import { randomBytes } from 'node:crypto';
 import type { Runner } from '../../exec/index.js';
-import { devicePath } from '../../node/device.js';
-import { NodeError } from '../../node/errors.js';
+import { devicePath } from '../../sys/device.js';
+import { SysError } from '../../sys/errors.js';
 import type { LvmPool, LvmThinPool } from '../../pools/schema.js';
 import { checkCompatible, recordPublish } from '../compat.js';
 import { exists, notFound, precondition, StorageError } from '../errors.js';
@@ -298,7 +298,7 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
     try {
       return await devicePath(row.major, row.minor, row.dmPath, '/sys', this.runner);
     } catch (e) {
-      if (e instanceof NodeError) throw new StorageError('unavailable', e.message, { cause: e });
+      if (e instanceof SysError) throw new StorageError('unavailable', e.message, { cause: e });
       throw e;
     }
   }

@@ -5,8 +5,9 @@
 // The LV is activated when needed (lvchange -ay -K) and its device found from the kernel
 // numbers LVM reports (device.ts): no udev symlink is needed.
 import { ExecError, type Runner } from '../../exec/index.js';
-import { devicePath } from '../device.js';
+import { devicePath } from '../../sys/device.js';
 import { NodeError } from '../errors.js';
+import { SysError } from '../../sys/errors.js';
 import { checkKeys, checkValue, isValidLvName, isValidVgName } from './grammar.js';
 import { lvCondition, type LvHealth } from './lvm-health.js';
 import type { Attached, Condition, Descriptor, Stashed, Transport } from './types.js';
@@ -90,7 +91,11 @@ export class LvmTransport implements Transport {
       row = (await this.lvs(vg, [lv])).find((r) => r.name === lv);
       if (!row) throw new NodeError('not-found', `LV ${vg}/${lv} disappeared while being activated`);
     }
-    return { kind: 'device', path: await devicePath(row.major, row.minor, row.dmPath), stash: {} };
+    try {
+      return { kind: 'device', path: await devicePath(row.major, row.minor, row.dmPath), stash: {} };
+    } catch (e) {
+      throw lvmFailure(e, `finding the device of ${vg}/${lv}`);
+    }
   }
 
   /** LVs stay active after unstage: deactivating buys nothing on a node that may stage them again. */
@@ -105,6 +110,7 @@ export class LvmTransport implements Transport {
 
 function lvmFailure(e: unknown, doing: string): NodeError {
   if (e instanceof NodeError) return e;
+  if (e instanceof SysError) return new NodeError('unavailable', e.message, { cause: e });
   if (e instanceof ExecError) {
     const detail = e.stderr.trim().split('\n').filter((l) => l.trim()).slice(-2).join(' | ') || e.message;
     return new NodeError(e.reason === 'timeout' ? 'unavailable' : e.reason === 'not-found' ? 'precondition' : 'internal', `${doing}: ${detail}`, { cause: e });

@@ -5,7 +5,7 @@
 // lookup runs there.
 import { readFile, stat } from 'node:fs/promises';
 import { local, type Runner } from '../exec/index.js';
-import { NodeError } from './errors.js';
+import { SysError } from './errors.js';
 import { splitDev } from './stats.js';
 
 async function isDevice(path: string, major: number, minor: number): Promise<boolean> {
@@ -35,7 +35,7 @@ async function isRemoteDevice(runner: Runner, path: string, major: number, minor
  * fallback. Locally the files are read directly; another host is asked with cat and stat.
  */
 export async function devicePath(major: number, minor: number, dmPath: string, sysfs = '/sys', runner: Runner = local): Promise<string> {
-  if (major < 0 || minor < 0) throw new NodeError('unavailable', `device ${dmPath || '?'} is not active`);
+  if (major < 0 || minor < 0) throw new SysError(`device ${dmPath || '?'} is not active`);
   const here = runner === local;
   const uevent = `${sysfs}/dev/block/${major}:${minor}/uevent`;
   const check = (path: string) => (here ? isDevice(path, major, minor) : isRemoteDevice(runner, path, major, minor));
@@ -50,5 +50,5 @@ export async function devicePath(major: number, minor: number, dmPath: string, s
     return `/dev/${devname}`;
   }
   if (dmPath && (await check(dmPath))) return dmPath;
-  throw new NodeError('unavailable', `no device node for ${major}:${minor} (${dmPath}): neither /dev/${devname ?? 'dm-?'} nor ${dmPath} is that block device`);
+  throw new SysError(`no device node for ${major}:${minor} (${dmPath}): neither /dev/${devname ?? 'dm-?'} nor ${dmPath} is that block device`);
 }
