@@ -1,6 +1,7 @@
 // Small JSON state files beside the data (dir and nfs pools keep their state this way).
 // Writes are atomic (temp file, fsync, rename) so a crash leaves the old or the new version.
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
 export async function readState<T>(file: string): Promise<T | undefined> {
@@ -32,4 +33,17 @@ export async function writeState(file: string, value: unknown): Promise<void> {
 
 export async function removeState(file: string): Promise<void> {
   await rm(file, { force: true });
+}
+
+/**
+ * Removes what killed writes of `file` left (`<file>.<hex>.tmp`). Only for callers that hold the
+ * object's lock: a live write of the same file cannot be running then.
+ */
+export async function sweepTemps(file: string): Promise<void> {
+  const base = basename(file);
+  let names: string[];
+  try { names = await readdir(dirname(file)); } catch { return; }
+  for (const n of names) {
+    if (n.startsWith(`${base}.`) && /^\.[0-9a-f]+\.tmp$/.test(n.slice(base.length))) await rm(join(dirname(file), n), { force: true });
+  }
 }

@@ -125,3 +125,22 @@ test('item 18: a snapshot name of a deleted volume is not answered for a re-crea
     await h.stop();
   }
 });
+
+test('a state copy left by a write killed mid-way is removed by the retried call (found by the reliability run, seed 20261201)', async () => {
+  const h = await startPoolcsi();
+  try {
+    const home = join(h.dir, 'pool', 'volumes', 'vol-t');
+    await h.controller('CreateVolume', create('vol-t'));
+    // What writeState leaves when killed between writing its temporary copy and the rename.
+    await writeFile(join(home, 'state.json.208ca938.tmp'), '{"half":');
+    // The retried expand finds the size already in force (the quota was applied) and must still tidy up.
+    await h.controller('ControllerExpandVolume', { volume_id: 'local:vol-t', capacity_range: { required_bytes: '1048576' } });
+    assert.deepEqual((await readdir(home)).sort(), ['data', 'state.json']);
+    await writeFile(join(home, 'state.json.0123abcd.tmp'), '');
+    await h.controller('CreateVolume', create('vol-t'));
+    assert.deepEqual((await readdir(home)).sort(), ['data', 'state.json']);
+    await h.controller('DeleteVolume', { volume_id: 'local:vol-t' });
+  } finally {
+    await h.stop();
+  }
+});

@@ -14,7 +14,7 @@ import type { DirPool } from '../../pools/schema.js';
 import type { Runner } from '../../exec/index.js';
 import { checkGrowLimit, exhausted, exists, notFound, outOfRange, StorageError } from '../errors.js';
 import { checkCompatible, recordPublish } from '../compat.js';
-import { readState, removeState, writeState } from '../statefile.js';
+import { readState, removeState, sweepTemps, writeState } from '../statefile.js';
 import type {
   Backend, Capacity, CreateSpec, NodeContext, PublishOptions, SnapshotRecord, TypeTraits, VolumeRecord,
 } from '../types.js';
@@ -134,6 +134,8 @@ export class DirBackend implements Backend {
   async createVolume(spec: CreateSpec): Promise<VolumeRecord> {
     await this.ensureLayout();
     const file = this.volState(spec.name);
+    // A retry finishes what a killed call left, its temporary state copies included.
+    await sweepTemps(file);
     let existing = await readState<DirVolumeState>(file);
     if (existing?.deleting) {
       // A delete of the same name was cut short: finish it, then create afresh.
@@ -227,6 +229,7 @@ export class DirBackend implements Backend {
 
   async expandVolume(name: string, sizeBytes: number, limitBytes: number): Promise<VolumeRecord> {
     const file = this.volState(name);
+    await sweepTemps(file);
     const state = await this.volumeState(name);
     if (!state) throw notFound(`volume ${name} does not exist in pool "${this.pool.id}"`);
     if (sizeBytes <= state.sizeBytes) return state;
@@ -244,6 +247,7 @@ export class DirBackend implements Backend {
   async createSnapshot(volume: string, name: string, requestName: string): Promise<SnapshotRecord> {
     await this.ensureLayout();
     const file = this.snapState(volume, name);
+    await sweepTemps(file);
     let existing = await readState<DirSnapshotState>(file);
     if (existing?.deleting) {
       await this.deleteSnapshot(volume, name);
@@ -302,6 +306,7 @@ export class DirBackend implements Backend {
   }
 
   async publish(name: string, node: string, opts: PublishOptions): Promise<Record<string, string>> {
+    await sweepTemps(this.volState(name));
     const state = await this.volumeState(name);
     if (!state) throw notFound(`volume ${name} does not exist in pool "${this.pool.id}"`);
     recordPublish(state, node, opts);
@@ -310,6 +315,7 @@ export class DirBackend implements Backend {
   }
 
   async unpublish(name: string, node?: string): Promise<void> {
+    await sweepTemps(this.volState(name));
     const state = await this.volumeState(name);
     if (!state?.published) return;
     if (node === undefined) delete state.published;

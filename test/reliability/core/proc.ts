@@ -39,7 +39,9 @@ export class DriverProcess {
     rmSync(this.o.socket, { force: true });
     const fd = openSync(this.o.logFile, 'a');
     const child = spawn(process.execPath, [DRIVER_MAIN, 'serve', '--mode', this.o.mode ?? 'all', '--endpoint', `unix://${this.o.socket}`,
-      '--node-id', this.o.nodeId, '--pools-file', this.o.poolsFile, '--log-level', 'debug', ...(this.o.args ?? [])],
+      '--node-id', this.o.nodeId, '--pools-file', this.o.poolsFile, '--log-level', 'debug',
+      // The pool memory belongs to this run (kept across its kills), never the host's /var/lib/poolcsi.
+      '--state-dir', `${this.o.socket}.state`, ...(this.o.args ?? [])],
     { stdio: ['ignore', fd, fd], env: { ...process.env, ...this.o.env } });
     closeSync(fd);
     this.child = child;
