@@ -6,19 +6,40 @@ import { DirBackend, dirTraits } from './dir/backend.js';
 import { LvmThickBackend, lvmThickTraits } from './lvm/thick.js';
 import { LvmThinBackend, lvmThinTraits } from './lvm/thin.js';
 import { RbdBackend, rbdTraits } from './rbd/backend.js';
-import type { Backend, TypeTraits } from './types.js';
+import { dirNodeContext } from './dir/context.js';
+import { lvmNodeContext } from './lvm/context.js';
+import { rbdNodeContext } from './rbd/context.js';
+import type { Backend, NodeContext, TypeTraits } from './types.js';
 
 interface TypeEntry {
   traits: TypeTraits;
   create(pool: Pool, runner: Runner, nodeId: string): Backend;
+  /** How a node reaches volume `name` (pure: the pool definition and the name decide it). */
+  nodeContext(pool: Pool, name: string): NodeContext;
 }
 
 // Each entry narrows the pool by its type tag; the schema guarantees the shape.
 const TYPES: { [T in PoolType]: TypeEntry } = {
-  dir: { traits: dirTraits, create: (p, r, n) => new DirBackend(p as Extract<Pool, { type: 'dir' }>, r, n) },
-  lvm: { traits: lvmThickTraits, create: (p, r, n) => new LvmThickBackend(p as Extract<Pool, { type: 'lvm' }>, r, n) },
-  lvmthin: { traits: lvmThinTraits, create: (p, r, n) => new LvmThinBackend(p as Extract<Pool, { type: 'lvmthin' }>, r, n) },
-  rbd: { traits: rbdTraits, create: (p, r, n) => new RbdBackend(p as Extract<Pool, { type: 'rbd' }>, r, n) },
+  dir: {
+    traits: dirTraits,
+    create: (p, r, n) => new DirBackend(p as Extract<Pool, { type: 'dir' }>, r, n),
+    nodeContext: (p, name) => dirNodeContext(p as Extract<Pool, { type: 'dir' }>, name),
+  },
+  lvm: {
+    traits: lvmThickTraits,
+    create: (p, r, n) => new LvmThickBackend(p as Extract<Pool, { type: 'lvm' }>, r, n),
+    nodeContext: (p, name) => lvmNodeContext(p as Extract<Pool, { type: 'lvm' }>, name),
+  },
+  lvmthin: {
+    traits: lvmThinTraits,
+    create: (p, r, n) => new LvmThinBackend(p as Extract<Pool, { type: 'lvmthin' }>, r, n),
+    nodeContext: (p, name) => lvmNodeContext(p as Extract<Pool, { type: 'lvmthin' }>, name),
+  },
+  rbd: {
+    traits: rbdTraits,
+    create: (p, r, n) => new RbdBackend(p as Extract<Pool, { type: 'rbd' }>, r, n),
+    nodeContext: (p, name) => rbdNodeContext(p as Extract<Pool, { type: 'rbd' }>, name),
+  },
 };
 
 export function traitsOf(type: PoolType): TypeTraits { return TYPES[type].traits; }
@@ -34,4 +55,9 @@ export function modesOf(pool: Pool): string[] {
 
 export function createBackend(pool: Pool, runner: Runner, nodeId: string): Backend {
   return TYPES[pool.type].create(pool, runner, nodeId);
+}
+
+/** The transport descriptor of a volume of `pool` (what Store.nodeContext answers). */
+export function nodeContextOf(pool: Pool, name: string): NodeContext {
+  return TYPES[pool.type].nodeContext(pool, name);
 }
