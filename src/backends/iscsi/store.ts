@@ -92,7 +92,7 @@ export class IscsiBackend extends LvmThinBackend {
     await super.publish(name, node, opts);
     const ref = lunRef(this.iscsi, name);
     // A create interrupted after the LV was made but before LIO was: export again (idempotent).
-    await this.exportLv(name);
+    if (!(await this.lio.exported(ref))) await this.exportLv(name);
     const initiator = initiatorIqnFor(node);
     await this.lio.allow(ref.target, initiator);
     return { target: ref.target, lun: String(ref.lun), portals: this.iscsi.portals.join(','), initiator };
