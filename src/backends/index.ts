@@ -6,6 +6,9 @@ import { DirBackend, dirTraits } from './dir/backend.js';
 import { LvmThickBackend, lvmThickTraits } from './lvm/thick.js';
 import { LvmThinBackend, lvmThinTraits } from './lvm/thin.js';
 import { RbdBackend, rbdTraits } from './rbd/backend.js';
+import { iscsiNodeContext } from './iscsi/context.js';
+import { IscsiBackend, iscsiTraits } from './iscsi/store.js';
+import { storageHostRunner } from './iscsi/host.js';
 import { dirNodeContext } from './dir/context.js';
 import { lvmNodeContext } from './lvm/context.js';
 import { rbdNodeContext } from './rbd/context.js';
@@ -39,6 +42,14 @@ const TYPES: { [T in PoolType]: TypeEntry } = {
     traits: rbdTraits,
     create: (p, r, n) => new RbdBackend(p as Extract<Pool, { type: 'rbd' }>, r, n),
     nodeContext: (p, name) => rbdNodeContext(p as Extract<Pool, { type: 'rbd' }>, name),
+  },
+  iscsi: {
+    traits: iscsiTraits,
+    create: (p, r) => {
+      const pool = p as Extract<Pool, { type: 'iscsi' }>;
+      return new IscsiBackend(pool, storageHostRunner(pool, r));
+    },
+    nodeContext: (p, name) => iscsiNodeContext(p as Extract<Pool, { type: 'iscsi' }>, name),
   },
 };
 

@@ -9,6 +9,7 @@ export const IDENTITY_KEYS: { readonly [T in PoolType]: readonly string[] } = {
   lvm: ['vgname'],
   lvmthin: ['vgname', 'thinpool'],
   rbd: ['pool', 'monhost', 'dataPool', 'cluster'],
+  iscsi: ['portals', 'iqnPrefix', 'backing'],
 };
 
 function normalized(value: unknown): string {

@@ -1,6 +1,7 @@
 // The pool schema: the single source of the TypeScript types, the validation errors,
 // the Helm values.schema.json part (see jsonSchema()) and docs/pools.md.
 import { z } from 'zod';
+import { SshTargetSchema } from './ssh.js';
 
 export const POOL_ID = /^[a-z][a-z0-9-]{0,30}$/;
 const NODE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
@@ -100,8 +101,35 @@ export const RbdPoolSchema = z.strictObject({
   .refine((p) => !p.imageFeatures.includes('fast-diff') || p.imageFeatures.includes('object-map'), { message: 'fast-diff needs object-map', path: ['imageFeatures'] })
   .describe('Ceph RBD: an image per volume, layering clones, krbd on the node (shared)');
 
+// An iSCSI portal: host (DNS name, IPv4, [IPv6]) with an optional port (default 3260).
+const PORTAL = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)(:[0-9]{1,5})?$/;
+// iqn.yyyy-mm.reversed-domain[:more], lowercase (RFC 3720); the volume's name is appended.
+const IQN_PREFIX = /^iqn\.[0-9]{4}-[0-9]{2}\.[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[a-z0-9.-]+)?$/;
+
+export const IscsiPoolSchema = z.strictObject({
+  ...common,
+  type: z.literal('iscsi'),
+  portals: z.array(z.string().regex(PORTAL, 'a portal is host or host:port')).min(1).max(1)
+    .describe('where nodes reach the storage host\'s LIO target (host or host:port, port 3260 by default); one portal (multipath is not done yet)'),
+  iqnPrefix: z.string().regex(IQN_PREFIX, 'an IQN such as iqn.2003-01.org.example:storage (lowercase)').max(120)
+    .describe('target names are <iqnPrefix>:<pool id>.<volume name>'),
+  backing: z.strictObject({
+    type: z.literal('lvmthin'),
+    vgname: LVM_NAME.describe('volume group on the storage host'),
+    thinpool: LVM_NAME.describe('thin pool LV in that volume group'),
+    overprovision: z.number().min(0.1).max(1000).default(1)
+      .describe('refuse a volume when the virtual sizes in the thin pool would exceed pool size x this'),
+    dataPercentLimit: z.number().min(1).max(100).optional()
+      .describe('refuse new volumes while the thin pool data usage is above this percentage'),
+    saferemove: z.enum(['off', 'discard']).default('off').describe('discard the LV before removing it'),
+  }).describe('what holds the volumes on the storage host: thin LVs (snapshots and clones are thin snapshots)'),
+  ssh: SshTargetSchema.optional().describe('the storage host; omit with local: true when the controller runs on it'),
+  local: z.literal(true).optional().describe('the controller runs on the storage host itself (no SSH)'),
+}).refine((p) => (p.ssh === undefined) !== (p.local === undefined), { message: 'give exactly one of ssh and local: true', path: ['ssh'] })
+  .describe('iSCSI: a thin LV per volume on a Linux LIO storage host, a target per volume, ACLs per published node (shared; RWX block)');
+
 // Every pool type: one entry here per type, each schema defined above.
-const TYPE_SCHEMAS = [DirPoolSchema, LvmPoolSchema, LvmThinPoolSchema, RbdPoolSchema] as const;
+const TYPE_SCHEMAS = [DirPoolSchema, LvmPoolSchema, LvmThinPoolSchema, RbdPoolSchema, IscsiPoolSchema] as const;
 export const PoolSchema = z.discriminatedUnion('type', TYPE_SCHEMAS);
 export const POOL_TYPES: string[] = TYPE_SCHEMAS.map((s) => s.shape.type.value);
 export type Pool = z.infer<typeof PoolSchema>;
@@ -110,6 +138,7 @@ export type DirPool = z.infer<typeof DirPoolSchema>;
 export type LvmPool = z.infer<typeof LvmPoolSchema>;
 export type LvmThinPool = z.infer<typeof LvmThinPoolSchema>;
 export type RbdPool = z.infer<typeof RbdPoolSchema>;
+export type IscsiPool = z.infer<typeof IscsiPoolSchema>;
 
 export const PoolsFileSchema = z.strictObject({
   pools: z.array(PoolSchema),

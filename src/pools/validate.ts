@@ -37,6 +37,7 @@ export const TYPE_CAN: Record<PoolType, { modes: readonly VolumeMode[]; makesFil
   lvm: { modes: ['filesystem', 'block'], makesFilesystem: true },
   lvmthin: { modes: ['filesystem', 'block'], makesFilesystem: true },
   rbd: { modes: ['filesystem', 'block'], makesFilesystem: true },
+  iscsi: { modes: ['filesystem', 'block'], makesFilesystem: true },
 };
 
 /** Directories a dir pool must not be: the system's own, and the kubelet's. */

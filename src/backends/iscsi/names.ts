@@ -1,0 +1,24 @@
+// What a volume of an `iscsi` pool is called on the storage host: its target IQN (under the
+// pool's iqnPrefix) and its LIO backstore (the pool id and the LV name, unique on the host).
+import { createHash } from 'node:crypto';
+import { iqnUnique } from '../../node/transports/iscsi-names.js';
+import type { IscsiPool } from '../../pools/schema.js';
+import { volumeLvName } from '../lvm/names.js';
+import type { LunRef } from './lio.js';
+
+/** Every volume is LUN 0 of its own target. */
+export const VOLUME_LUN = 0;
+const MAX_BACKSTORE = 64;
+
+export function targetIqn(pool: IscsiPool, name: string): string {
+  return `${pool.iqnPrefix}:${iqnUnique(pool.iqnPrefix, `${pool.id}.${name}`)}`;
+}
+
+export function backstoreName(pool: IscsiPool, name: string): string {
+  const n = `${pool.id}.${volumeLvName(name)}`;
+  return n.length <= MAX_BACKSTORE ? n : `${pool.id}.h.${createHash('sha256').update(name).digest('hex').slice(0, 24)}`;
+}
+
+export function lunRef(pool: IscsiPool, name: string): LunRef {
+  return { target: targetIqn(pool, name), backstore: backstoreName(pool, name), lun: VOLUME_LUN };
+}

@@ -1,0 +1,179 @@
+// `iscsi`: the volume is a LUN of an iSCSI target, reached with open-iscsi.
+//   iscsi.target   target IQN
+//   iscsi.lun      LUN number
+//   iscsi.portals  host[:port] (one; multipath is not done yet)
+// publish_context.initiator: the initiator name the controller allowed (derived from the node
+// id, iscsi-names.ts); it is set on the iscsiadm interface poolcsi owns ("poolcsi"), so the
+// host's own /etc/iscsi/initiatorname.iscsi is left alone.
+// A session (target + portal + our interface) is shared by every LUN on it and logged out when
+// its last LUN is detached; the count is read from sysfs every time (iscsi-sysfs.ts).
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ExecError, type Runner } from '../../exec/index.js';
+import { waitFor } from '../../exec/wait.js';
+import { NodeError } from '../errors.js';
+import { checkKeys, checkValue, isValidHostPort } from './grammar.js';
+import { IFACE, isValidIqn } from './iscsi-names.js';
+import { iscsiSessions, type IscsiLun, type IscsiSession } from './iscsi-sysfs.js';
+import type { Attached, AttachOptions, Condition, Descriptor, Stashed, Transport } from './types.js';
+
+const TIMEOUT_MS = 120_000;
+/** iscsiadm exit codes (iscsi_err.h). */
+export const ISCSI_ERR = { SESS_EXISTS: 15, NO_OBJS_FOUND: 21 } as const;
+
+/** host:port with the iSCSI port when none is given. */
+export function portalOf(p: string): { host: string; port: number; arg: string } {
+  const m = /^(\[[^\]]+\]|[^:]+)(?::([0-9]{1,5}))?$/.exec(p);
+  if (!m) throw new NodeError('invalid', `volume_context iscsi.portals: "${p.slice(0, 80)}" is not host[:port]`);
+  const port = m[2] ? Number(m[2]) : 3260;
+  return { host: m[1]!, port, arg: `${m[1]}:${port}` };
+}
+
+export const ifaceNewArgs = () => ['-m', 'iface', '-I', IFACE, '-o', 'new'];
+export const ifaceInitiatorArgs = (initiator: string) => ['-m', 'iface', '-I', IFACE, '-o', 'update', '-n', 'iface.initiatorname', '-v', initiator];
+export const nodeNewArgs = (target: string, portal: string) => ['-m', 'node', '-T', target, '-p', portal, '-I', IFACE, '-o', 'new'];
+export const loginArgs = (target: string, portal: string) => ['-m', 'node', '-T', target, '-p', portal, '-I', IFACE, '--login'];
+export const logoutArgs = (target: string, portal: string) => ['-m', 'node', '-T', target, '-p', portal, '-I', IFACE, '--logout'];
+export const nodeDeleteArgs = (target: string, portal: string) => ['-m', 'node', '-T', target, '-p', portal, '-I', IFACE, '-o', 'delete'];
+export const rescanArgs = (sid: number) => ['-m', 'session', '-r', String(sid), '--rescan'];
+
+export interface IscsiTransportOptions {
+  sysfs?: string;
+  /** How long a LUN's disk may take to appear after login (or rescan). */
+  deviceWaitMs?: number;
+}
+
+export class IscsiTransport implements Transport {
+  readonly kind = 'iscsi';
+  private readonly sysfs: string;
+  private readonly deviceWaitMs: number;
+
+  constructor(private readonly runner: Runner, opts: IscsiTransportOptions = {}) {
+    this.sysfs = opts.sysfs ?? '/sys';
+    this.deviceWaitMs = opts.deviceWaitMs ?? 60_000;
+  }
+
+  parse(d: Descriptor): Descriptor {
+    checkKeys(d, this.kind, ['target', 'lun', 'portals']);
+    const portals = checkValue(d, 'portals', 'iscsi.portals', (v) => v.split(',').length === 1 && v.split(',').every(isValidHostPort), 'one host[:port]');
+    return {
+      target: checkValue(d, 'target', 'iscsi.target', isValidIqn, 'an iSCSI qualified name (iqn.)'),
+      lun: checkValue(d, 'lun', 'iscsi.lun', (v) => /^(0|[1-9][0-9]{0,4})$/.test(v) && Number(v) < 16384, 'a LUN number'),
+      portals,
+    };
+  }
+
+  private async iscsiadm(args: string[], doing: string, okCodes: number[] = [0]): Promise<void> {
+    try {
+      await this.runner.run('iscsiadm', args, { timeoutMs: TIMEOUT_MS, okCodes });
+    } catch (e) {
+      throw failure(e, doing);
+    }
+  }
+
+  /** Our session to target at portal, if logged in (or logging in). */
+  private async session(target: string, portal: { host: string; port: number }): Promise<IscsiSession | undefined> {
+    return (await iscsiSessions(this.sysfs)).find((s) => s.target === target && s.iface === IFACE && sameHost(s.address, portal.host) && s.port === portal.port);
+  }
+
+  async attach(raw: Descriptor, o: AttachOptions): Promise<Attached> {
+    const d = this.parse(raw);
+    const target = d.target!;
+    const lun = Number(d.lun);
+    const portal = portalOf(d.portals!);
+    const initiator = o.publishContext.initiator ?? '';
+    if (!isValidIqn(initiator)) {
+      throw new NodeError('invalid', 'publish_context "initiator" is missing or not an IQN: the volume must be published to this node (ControllerPublishVolume) first');
+    }
+    let session = await this.session(target, portal);
+    if (!session) {
+      // -o new says "added" again when the interface exists; update sets the name either way.
+      await this.iscsiadm(ifaceNewArgs(), `creating iscsiadm interface ${IFACE}`);
+      await this.iscsiadm(ifaceInitiatorArgs(initiator), `setting the initiator name of interface ${IFACE}`);
+      await this.iscsiadm(nodeNewArgs(target, portal.arg), `recording target ${target} at ${portal.arg}`);
+      await this.iscsiadm(loginArgs(target, portal.arg), `logging in to ${target} at ${portal.arg}`, [0, ISCSI_ERR.SESS_EXISTS]);
+    } else if (session.initiator && session.initiator !== initiator) {
+      throw new NodeError('precondition', `session ${session.sid} to ${target} uses initiator ${session.initiator}, not ${initiator} as published`);
+    }
+    let rescanned = false;
+    const found = await waitFor(async () => {
+      session = await this.session(target, portal);
+      const l = session?.luns.find((x) => x.lun === lun && x.disk);
+      if (l && l.state === 'running') return l;
+      // A LUN added to a session that already existed is seen after a rescan.
+      if (session && session.state === 'LOGGED_IN' && !l && !rescanned) {
+        rescanned = true;
+        await this.iscsiadm(rescanArgs(session.sid), `rescanning session ${session.sid}`);
+      }
+      return undefined;
+    }, { timeoutMs: this.deviceWaitMs, what: `LUN ${lun} of ${target} at ${portal.arg} to appear as a disk` }).catch((e: unknown) => {
+      throw e instanceof NodeError ? e : new NodeError('unavailable', (e as Error).message, { cause: e });
+    });
+    return { kind: 'device', path: `/dev/${found.disk}`, stash: { disk: found.disk! } };
+  }
+
+  /** Removes this LUN's disk, then logs the session out when no LUN is left on it. */
+  async detach(s: Stashed): Promise<void> {
+    const d = this.parse(s.descriptor);
+    const target = d.target!;
+    const lun = Number(d.lun);
+    const portal = portalOf(d.portals!);
+    const session = await this.session(target, portal);
+    if (session) {
+      const mine = session.luns.filter((l) => l.lun === lun);
+      for (const l of mine) await this.removeDisk(l);
+      const left = (await this.session(target, portal))?.luns.filter((l) => l.lun !== lun) ?? [];
+      if (left.length > 0) return;
+      await this.iscsiadm(logoutArgs(target, portal.arg), `logging out of ${target} at ${portal.arg}`, [0, ISCSI_ERR.NO_OBJS_FOUND]);
+    }
+    await this.iscsiadm(nodeDeleteArgs(target, portal.arg), `deleting the node record of ${target} at ${portal.arg}`, [0, ISCSI_ERR.NO_OBJS_FOUND]);
+  }
+
+  private async removeDisk(l: IscsiLun): Promise<void> {
+    if (l.disk) {
+      try {
+        await this.runner.run('blockdev', ['--flushbufs', `/dev/${l.disk}`], { timeoutMs: TIMEOUT_MS });
+      } catch (e) {
+        throw failure(e, `flushing /dev/${l.disk}`);
+      }
+    }
+    try {
+      await writeFile(join(l.dir, 'delete'), '1');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new NodeError('internal', `removing SCSI device ${l.hctl}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async rescan(s: Stashed): Promise<void> {
+    const d = this.parse(s.descriptor);
+    const session = await this.session(d.target!, portalOf(d.portals!));
+    if (!session) throw new NodeError('unavailable', `no session to ${d.target} at ${d.portals}`);
+    await this.iscsiadm(rescanArgs(session.sid), `rescanning session ${session.sid}`);
+  }
+
+  async condition(s: Stashed): Promise<Condition> {
+    const d = this.parse(s.descriptor);
+    const session = await this.session(d.target!, portalOf(d.portals!));
+    if (!session) return { abnormal: true, message: `not logged in to ${d.target} at ${d.portals}` };
+    if (session.state !== 'LOGGED_IN') return { abnormal: true, message: `session ${session.sid} to ${d.target} is ${session.state}` };
+    const l = session.luns.find((x) => x.lun === Number(d.lun));
+    if (!l?.disk) return { abnormal: true, message: `LUN ${d.lun} of ${d.target} has no disk` };
+    if (l.state !== 'running') return { abnormal: true, message: `disk ${l.disk} (LUN ${d.lun} of ${d.target}) is ${l.state}` };
+    return { abnormal: false, message: `logged in to ${d.target}; LUN ${d.lun} is ${l.disk}` };
+  }
+}
+
+function sameHost(a: string, b: string): boolean {
+  const strip = (h: string) => h.replace(/^\[|\]$/g, '').toLowerCase();
+  return strip(a) === strip(b);
+}
+
+function failure(e: unknown, doing: string): NodeError {
+  if (e instanceof NodeError) return e;
+  if (e instanceof ExecError) {
+    const detail = `${e.stderr}\n${e.stdout}`.trim().split('\n').filter((l) => l.trim()).slice(-2).join(' | ') || e.message;
+    const kind = e.reason === 'timeout' ? 'unavailable' : e.reason === 'not-found' ? 'precondition' : e.reason === 'exit' ? 'unavailable' : 'internal';
+    return new NodeError(kind, `${doing}: ${detail}`, { cause: e });
+  }
+  return new NodeError('internal', `${doing}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+}

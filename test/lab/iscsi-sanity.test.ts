@@ -1,0 +1,58 @@
+// csi-sanity against an `iscsi` pool inside a lab node that is its own storage host: LIO
+// (iscsi-target) with thin LVs of labvg/thin as backing, reached by the driver over SSH (the
+// node's sshd, host key pinned), and open-iscsi (iscsi-initiator) logging in through the
+// driver's own iscsiadm interface. Mount and block, each with zero failures.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { runSanity, type SanityModeResult } from './harness/index.js';
+import { SKIP_REASONS } from '../sanity/skips.js';
+
+const SIZES = ['--csi.testvolumesize=67108864', '--csi.testvolumeexpandsize=134217728'];
+
+function check(t: { diagnostic(m: string): void }, r: SanityModeResult, driverLog: string): void {
+  t.diagnostic(`csi-sanity iscsi/${r.mode}: ${r.summary}`);
+  const failures = r.specs.filter((s) => !['passed', 'skipped', 'pending'].includes(s.state));
+  assert.equal(r.failed, 0, `failed specs:\n${failures.map((f) => `- ${f.text}: ${f.failure ?? f.state}`).join('\n')}\n(output: ${r.outputFile}; driver log: ${driverLog})`);
+  assert.ok(r.passed > 50, `too few specs passed: ${r.summary}`);
+  const unexplained = r.specs.filter((s) => s.state === 'skipped' && !SKIP_REASONS.some((k) => k.match.test(s.text)));
+  assert.deepEqual(unexplained.map((s) => s.text), [], 'skipped specs without a written reason in test/sanity/skips.ts');
+}
+
+// Opt-in (POOLCSI_LAB_ISCSI=1) until it has passed once: targetcli costs seconds per call, so a
+// whole run takes far longer than CI's lab lanes allow (issue 14 stays open; docs/pools.md).
+const ISCSI_LAB = process.env.POOLCSI_LAB_ISCSI === '1';
+
+test('csi-sanity passes against an iscsi pool (thin LVs over SSH, LIO, open-iscsi) in a lab node (mount and block)', {
+  timeout: 90 * 60_000, skip: ISCSI_LAB ? false : 'opt-in: POOLCSI_LAB_ISCSI=1 (not yet run to completion; about an hour)',
+}, async (t) => {
+  let pools = '';
+  const result = await runSanity({
+    name: 'sanity-iscsi',
+    services: ['lvm', 'sshd', 'iscsi-target', 'iscsi-initiator'],
+    nodeId: 'sanity-iscsi',
+    memMiB: 1536,
+    get poolsYaml() { return pools; },
+    prepare: async (node) => {
+      const hostKey = (await node.run(['cat', '/run/lab/sshd/ssh_host_ed25519_key.pub'])).stdout.trim();
+      const key = (await node.run(['sh', '-c', 'echo "$LAB_SHARED_DIR/ssh/id_ed25519"'])).stdout.trim();
+      // JSON is YAML: no quoting of the host key line to get wrong.
+      pools = JSON.stringify({
+        pools: [{
+          id: 'iscsi',
+          type: 'iscsi',
+          portals: ['127.0.0.1:3260'],
+          iqnPrefix: 'iqn.2003-01.org.example.lab',
+          backing: { type: 'lvmthin', vgname: 'labvg', thinpool: 'thin', overprovision: 20 },
+          ssh: { host: '127.0.0.1', privateKey: { file: key }, hostKey },
+        }],
+      });
+    },
+    volumeParameters: { pool: 'iscsi' },
+    sanityArgs: SIZES,
+    modes: ['mount', 'block'],
+    timeoutMs: 40 * 60_000,
+  });
+  for (const line of result.timings) t.diagnostic(line);
+  for (const r of result.modes) check(t, r, result.driverLog);
+  for (const r of result.modes) process.stdout.write(`SANITY iscsi/${r.mode}: ${r.summary}\n`);
+});
