@@ -5,6 +5,7 @@ import type { Pool, PoolType } from '../pools/schema.js';
 import { DirBackend, dirTraits } from './dir/backend.js';
 import { LvmThickBackend, lvmThickTraits } from './lvm/thick.js';
 import { LvmThinBackend, lvmThinTraits } from './lvm/thin.js';
+import { NfsBackend, nfsTraits } from './nfs/backend.js';
 import { RbdBackend, rbdTraits } from './rbd/backend.js';
 import type { Backend, TypeTraits } from './types.js';
 
@@ -19,6 +20,7 @@ const TYPES: { [T in PoolType]: TypeEntry } = {
   lvm: { traits: lvmThickTraits, create: (p, r, n) => new LvmThickBackend(p as Extract<Pool, { type: 'lvm' }>, r, n) },
   lvmthin: { traits: lvmThinTraits, create: (p, r, n) => new LvmThinBackend(p as Extract<Pool, { type: 'lvmthin' }>, r, n) },
   rbd: { traits: rbdTraits, create: (p, r, n) => new RbdBackend(p as Extract<Pool, { type: 'rbd' }>, r, n) },
+  nfs: { traits: nfsTraits, create: (p, r, n) => new NfsBackend(p as Extract<Pool, { type: 'nfs' }>, r, n) },
 };
 
 export function traitsOf(type: PoolType): TypeTraits { return TYPES[type].traits; }

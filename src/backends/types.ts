@@ -36,6 +36,8 @@ export interface VolumeRecord {
   /** The node holding a node-local volume. */
   node?: string;
   createdAt?: string;
+  /** Transport descriptor for the node (volume_context `transport`, `<transport>.*`); not stored. */
+  nodeContext?: Record<string, string>;
   /** Nodes the volume is published to, with the read-only flag each got. */
   published?: Record<string, { readonly: boolean }>;
 }
@@ -81,6 +83,8 @@ export interface TypeTraits {
   nodeExpand: boolean;
   /** Access from several nodes at once, per volume mode. */
   multiNode: { filesystem: boolean; block: boolean };
+  /** Why the type has no block volumes, when that needs saying. */
+  blockReason?: string;
   /** StorageClass / pool-default parameters this type understands (besides the common ones). */
   params: readonly string[];
 }
@@ -116,7 +120,7 @@ export interface Backend {
   unpublish(name: string, node?: string, call?: CallOptions): Promise<void>;
 
   /** Node side: make the volume reachable on this node and say where. Idempotent. */
-  attach(name: string, call?: CallOptions & { publishContext?: Record<string, string> }): Promise<Attachment>;
+  attach(name: string, call?: CallOptions & { publishContext?: Record<string, string>; mountOptions?: string[] }): Promise<Attachment>;
   /** Node side: undo attach. Idempotent. */
   detach(name: string, call?: CallOptions): Promise<void>;
   /** Node side: health of an attached volume. */

@@ -83,7 +83,7 @@ function volumeMessage(pool: Pool, rec: VolumeRecord, node: string | undefined):
   return {
     volume_id: volumeId({ pool: pool.id, name: rec.name }),
     capacity_bytes: String(rec.sizeBytes),
-    volume_context: { pool: pool.id, type: pool.type, mode: rec.mode },
+    volume_context: { pool: pool.id, type: pool.type, mode: rec.mode, ...(rec.nodeContext ?? {}) },
     ...(source ? { content_source: source } : {}),
     accessible_topology: topologyOf(node ?? rec.node),
   };

@@ -71,12 +71,14 @@ export function nodeHandlers(ctx: DriverContext, runner: Runner, maxVolumes = 0)
         const rec = await backend.getVolume(ref.name, callOf(req));
         if (!rec) throw notFound(`volume ${req.volume_id} not found on node ${ctx.nodeId}`);
         if (rec.mode !== cap.mode) throw invalidArgument(`volume ${req.volume_id} is a ${rec.mode} volume; ${cap.mode} access was requested`);
-        const attachment = await backend.attach(ref.name, { ...callOf(req), publishContext: req.publish_context ?? {} });
+        const options = mountOptions(cap, rec.params);
+        const attachment = await backend.attach(ref.name, { ...callOf(req), publishContext: req.publish_context ?? {}, mountOptions: options });
         await staging.stage({
           attachment, stagingPath, mode: cap.mode,
           fsType: cap.fsType || rec.params.fsType || pool.defaults?.fsType || '',
           mkfsOptions: rec.params.mkfsOptions ?? '',
-          mountOptions: mountOptions(cap, rec.params),
+          // An nfs mount took the options itself; the bind onto the staging path takes none.
+          mountOptions: pool.type === 'nfs' ? [] : options,
         });
         return {};
       }));
@@ -99,7 +101,7 @@ export function nodeHandlers(ctx: DriverContext, runner: Runner, maxVolumes = 0)
       const targetPath = path(req.target_path, 'target_path');
       const cap = parseCapability(req.volume_capability);
       const stagingPath = path(req.staging_target_path, 'staging_target_path');
-      const { ref, backend } = backendFor(req.volume_id);
+      const { ref, pool, backend } = backendFor(req.volume_id);
       return withLocks(ctx, [req.volume_id], () => guarded(async () => {
         const rec = await backend.getVolume(ref.name, callOf(req));
         if (!rec) throw notFound(`volume ${req.volume_id} not found on node ${ctx.nodeId}`);
@@ -111,7 +113,7 @@ export function nodeHandlers(ctx: DriverContext, runner: Runner, maxVolumes = 0)
         await staging.publish({
           attachment, stagingPath, targetPath, mode: cap.mode,
           readonly: Boolean(req.readonly) || READ_ONLY_MODES.has(cap.access),
-          mountOptions: mountOptions(cap, rec.params),
+          mountOptions: pool.type === 'nfs' ? [] : mountOptions(cap, rec.params),
         });
         return {};
       }));

@@ -3,6 +3,34 @@ import type { Runner } from '../exec/index.js';
 import { mountAt, readMounts, type MountEntry } from './mountinfo.js';
 
 const MOUNT_TIMEOUT = 120_000;
+const UNMOUNT_STEP_TIMEOUT = 15_000;
+
+/**
+ * Unmounts everything stacked at `path` and always finishes: plain, then forced (-f: aborts
+ * RPCs to a dead NFS server), then lazy (-l: detaches now, cleans up when unused). `-c` keeps
+ * umount from stat()ing the path (which blocks on a dead hard mount) and `-i` from running
+ * umount.nfs (which calls the dead server's mountd). The mount table is read from
+ * /proc/self/mountinfo, never by touching the mount.
+ */
+export async function unmountStubborn(runner: Runner, path: string, stepTimeoutMs = UNMOUNT_STEP_TIMEOUT): Promise<void> {
+  const steps: string[][] = [[], ['-f'], ['-l']];
+  let step = 0;
+  let lastError: unknown;
+  for (let i = 0; i < 16; i++) {
+    if (!mountAt(await readMounts(), path)) return;
+    const flags = steps[Math.min(step, steps.length - 1)]!;
+    try {
+      await runner.run('umount', ['-i', '-c', ...flags, '--', path], { timeoutMs: stepTimeoutMs });
+      lastError = undefined;
+    } catch (e) {
+      lastError = e;
+      step++;
+    }
+  }
+  if (mountAt(await readMounts(), path)) {
+    throw new Error(`cannot unmount ${path}${lastError instanceof Error ? `: ${lastError.message}` : ''}`);
+  }
+}
 
 export class Mounter {
   constructor(private readonly runner: Runner) {}
@@ -32,8 +60,6 @@ export class Mounter {
 
   /** Unmounts every mount stacked at `path`; nothing to do when none. */
   async unmount(path: string): Promise<void> {
-    for (let i = 0; i < 8 && (await this.isMounted(path)); i++) {
-      await this.runner.run('umount', ['--', path], { timeoutMs: MOUNT_TIMEOUT });
-    }
+    await unmountStubborn(this.runner, path);
   }
 }

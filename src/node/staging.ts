@@ -101,9 +101,10 @@ export class Staging {
   }
 
   async unpublish(targetPath: string): Promise<void> {
+    // Unmount before looking at the path: stat() on a dead NFS server's mount never returns.
+    await this.mounter.unmount(targetPath);
     const kind = await existingKind(targetPath, 'target_path');
     if (kind === undefined) return;
-    await this.mounter.unmount(targetPath);
     // Never a recursive delete: a directory with content left after unmount is kept and reported.
     if (kind === 'dir') await rmdir(targetPath);
     else await rm(targetPath, { force: true });
