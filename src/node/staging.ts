@@ -8,6 +8,7 @@ import type { Attachment } from '../backends/types.js';
 import type { Runner } from '../exec/index.js';
 import { detectFilesystem, growFilesystem, makeFilesystem } from './filesystem.js';
 import { Mounter } from './mount.js';
+import { mountAt, readMounts } from './mountinfo.js';
 import { existingKind, PathError } from './paths.js';
 import { deviceNumbers } from './stats.js';
 
@@ -70,6 +71,10 @@ export class Staging {
     // mount(8) canonicalizes device paths (/dev/dm-3 shows as /dev/mapper/vg-lv): compare the
     // device numbers, which mountinfo gives for every block-backed filesystem.
     if (a.kind === 'device') return m.source === a.path || m.majorMinor === (await deviceNumbers(a.path));
+    // A directory that is itself a mount (an NFS transport's): the bind shows that mount's
+    // filesystem and root.
+    const own = mountAt(await readMounts(), a.path);
+    if (own) return own.majorMinor === m.majorMinor && own.root === m.root;
     // A bind of a directory shows the filesystem's device as source and the directory as root.
     return a.path.endsWith(m.root) || m.root === a.path;
   }
