@@ -1,6 +1,7 @@
 // The Node service: stage, publish, stats, expand, info. Transports (how a volume becomes
 // reachable on this node) belong to the backend's attach(); mounts belong to node/.
 import { traitsOf } from '../backends/index.js';
+import { StorageError } from '../backends/errors.js';
 import { checkPathShape, existingKind, PathError } from '../node/paths.js';
 import { Staging, StagingError } from '../node/staging.js';
 import { blockDeviceSize, filesystemUsage } from '../node/stats.js';
@@ -132,15 +133,26 @@ export function nodeHandlers(ctx: DriverContext, runner: Runner, maxVolumes = 0)
       requireField(req.volume_id, 'volume_id');
       requireField(req.volume_path, 'volume_path');
       const { ref, backend } = backendFor(req.volume_id);
-      const rec = await backend.getVolume(ref.name, callOf(req));
-      if (!rec) throw notFound(`volume ${req.volume_id} not found on node ${ctx.nodeId}`);
+      // A shared pool's store may be unreachable (NFS server down) while the volume is mounted
+      // here: then the answer is the volume's condition, not an error.
+      const rec = await backend.getVolume(ref.name, callOf(req)).catch((e: unknown) => {
+        if (e instanceof StorageError && e.kind === 'unavailable') return null;
+        throw e;
+      });
+      if (rec === undefined) throw notFound(`volume ${req.volume_id} not found on node ${ctx.nodeId}`);
       const volumePath = lookupPath(req.volume_path);
       return guarded(async () => {
-        const kind = await existingKind(volumePath, 'volume_path');
-        if (kind === undefined) throw notFound(`volume_path ${volumePath} does not exist`);
+        // mountinfo first: stat() on a dead NFS server's mount would never return.
         const mounted = await staging.mounter.isMounted(volumePath);
-        if (!mounted) throw notFound(`volume ${req.volume_id} is not mounted at ${volumePath}`);
+        if (!mounted) {
+          if ((await existingKind(volumePath, 'volume_path')) === undefined) throw notFound(`volume_path ${volumePath} does not exist`);
+          throw notFound(`volume ${req.volume_id} is not mounted at ${volumePath}`);
+        }
         const backendCondition = await backend.condition(ref.name);
+        if (backendCondition.abnormal || rec === null) {
+          return { usage: [], volume_condition: backendCondition.abnormal ? backendCondition : { abnormal: true, message: `pool of volume ${req.volume_id} is unreachable` } };
+        }
+        const kind = await existingKind(volumePath, 'volume_path');
         if (kind === 'dir') {
           const usage = await filesystemUsage(volumePath).catch((e: Error) => e);
           if (usage instanceof Error) return { usage: [], volume_condition: { abnormal: true, message: `cannot read ${volumePath}: ${usage.message}` } };

@@ -13,7 +13,9 @@ const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]
 const IPV6 = /^\[[0-9A-Fa-f:.]{2,45}\]$/;
 
 export function checkServer(server: string): string {
-  if (!(IPV4.test(server) || IPV6.test(server) || HOST_NAME.test(server))) {
+  // A name whose last label is all digits is a mistyped address, not a host name.
+  const name = HOST_NAME.test(server) && !/(^|\.)\d+\.?$/.test(server);
+  if (!(IPV4.test(server) || IPV6.test(server) || name)) {
     throw new DescriptorError(`nfs server ${JSON.stringify(server)} is not a host name, IPv4 address or [IPv6] address`);
   }
   return server;

@@ -13,7 +13,8 @@ import { unmountStubborn } from '../../node/mount.js';
 import { nfsSource, probeNfs, sameSource } from '../../node/transports/nfs.js';
 import { StorageError, unavailable } from '../errors.js';
 
-const PROBE_TTL_MS = 2_000;
+// A mount that answered (a probe or any operation) this recently is used without a probe.
+const PROBE_TTL_MS = 10_000;
 /** Options the controller's mount decides itself, whatever the pool says. */
 const OWN = /^(hard|soft|softerr|timeo|retrans|ro|rw|retry)(=|$)/;
 
@@ -85,9 +86,11 @@ export class ExportMount {
     return this.mountPoint;
   }
 
-  /** Runs one filesystem operation on the export; a server that stops answering is UNAVAILABLE in time. */
+  /**
+   * Runs one filesystem operation on the export, mounting or probing it first, all under one
+   * deadline: a server that stops answering is UNAVAILABLE within the pool's timeout.
+   */
   async bounded<T>(what: string, op: (root: string) => Promise<T>, timeoutMs = this.timeoutMs): Promise<T> {
-    const root = await this.root();
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -95,8 +98,16 @@ export class ExportMount {
         reject(unavailable(`${this.where()}: ${what} did not finish within ${Math.round(timeoutMs / 1000)} s; the NFS server is not answering`));
       }, timeoutMs);
     });
+    const work = (async () => {
+      const root = await this.root();
+      const result = await op(root).catch((e: unknown) => { throw this.mapError(what, e); });
+      this.checkedAt = Date.now(); // the server just answered
+      return result;
+    })();
+    // The loser of the race must not become an unhandled rejection.
+    work.catch(() => undefined);
     try {
-      return await Promise.race([op(root).catch((e: unknown) => { throw this.mapError(what, e); }), late]);
+      return await Promise.race([work, late]);
     } finally {
       clearTimeout(timer);
     }
