@@ -18,6 +18,7 @@ Commands:
   volumes list --pool ID list a pool's volumes on this node (size, owner PVC, origin)
   scan lvm               list this node's LVM volume groups and thin pools
   scan rbd --pool ID     list an rbd pool's images: size, parent, owner, state; and its trash
+  scan nfs SERVER        list an NFS server's exports and their clients (showmount -e)
   version                print the version
 
 Run "poolcsi <command> --help" for a command's options.

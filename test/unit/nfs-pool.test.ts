@@ -90,3 +90,17 @@ test('traits: shared RWX filesystem; block refused with the reason', () => {
   assert.equal(unsupportedReason(pool, { mode: 'filesystem', access: 'MULTI_NODE_MULTI_WRITER', fsType: '', mountFlags: [] } as never), undefined);
   assert.match(unsupportedReason(pool, { mode: 'block', access: 'SINGLE_NODE_WRITER', fsType: '', mountFlags: [] } as never)!, /not block: an nfs pool serves directories/);
 });
+
+test('scan nfs: showmount -e output (recorded from the lab server) parses into exports and clients', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { parseShowmount, formatNfsScan } = await import('../../src/cli/scan-nfs.js');
+  const text = readFileSync(new URL('../../../test/fixtures/nfs/showmount-e.txt', import.meta.url), 'utf8');
+  const exports = parseShowmount(text);
+  assert.deepEqual(exports, [
+    { path: '/srv/nfs', clients: ['*'] },
+    { path: '/run/lab/nfsroot/srv/nfs', clients: ['192.168.77.0/24'] },
+    { path: '/srv/nfs/vms', clients: ['10.0.0.5'] },
+  ]);
+  assert.deepEqual(parseShowmount('/a host1,10.0.0.0/8\n'), [{ path: '/a', clients: ['host1', '10.0.0.0/8'] }]);
+  assert.match(formatNfsScan('nas', exports), /nas:\/srv\/nfs\/vms\s+10\.0\.0\.5/);
+});

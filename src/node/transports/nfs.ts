@@ -74,12 +74,13 @@ export interface NfsTransportOptions {
 export interface Condition { abnormal: boolean; message: string }
 
 /**
- * Probes a mounted NFS directory with `stat` in a child process, so a dead server costs a
+ * Probes a mounted NFS directory with `stat -f` (statfs always asks the server; a plain stat
+ * may be answered from the attribute cache) in a child process, so a dead server costs a
  * killed child, not a stuck thread of this process. ESTALE and a timeout are abnormal.
  */
 export async function probeNfs(runner: Runner, path: string, timeoutMs: number): Promise<Condition> {
   try {
-    await runner.run('stat', ['-c', '%i', '--', path], { timeoutMs });
+    await runner.run('stat', ['-f', '-c', '%b', '--', path], { timeoutMs });
     return { abnormal: false, message: `${path} answers` };
   } catch (e) {
     if (e instanceof ExecError) {
