@@ -1,14 +1,12 @@
 // Loading proto/agent.proto.
-import * as grpc from '@grpc/grpc-js';
-import * as loader from '@grpc/proto-loader';
-import { LOADER_OPTIONS, protoDir } from '../csi/proto.js';
+import type * as grpc from '@grpc/grpc-js';
+import { loadProto } from '../rpc/proto.js';
 
 let cached: grpc.ServiceClientConstructor | undefined;
 
 export function loadAgentService(): grpc.ServiceClientConstructor {
   if (cached) return cached;
-  const def = loader.loadSync('agent.proto', { ...LOADER_OPTIONS, includeDirs: [protoDir()] });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { poolcsi: { agent: { v1: { Agent: grpc.ServiceClientConstructor } } } };
+  const pkg = loadProto('agent.proto') as unknown as { poolcsi: { agent: { v1: { Agent: grpc.ServiceClientConstructor } } } };
   cached = pkg.poolcsi.agent.v1.Agent;
   return cached;
 }

@@ -1,15 +1,8 @@
 // The Identity service.
-import { readFileSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { protoDir } from './proto.js';
+import { DRIVER_NAME, VERSION } from '../rpc/version.js';
 import type { Handler } from './rpc.js';
 
-export const DRIVER_NAME = 'poolcsi.io';
-
-export const VERSION: string = (() => {
-  const pkg = JSON.parse(readFileSync(join(dirname(protoDir()), 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
-})();
+export { DRIVER_NAME, VERSION };
 
 export function identityHandlers(opts: { controller: boolean; ready: () => boolean }): Record<string, Handler> {
   return {

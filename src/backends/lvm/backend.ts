@@ -278,7 +278,7 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
       row = await this.lvm.lv(lvName);
       if (!row) throw notFound(`LV ${this.where(lvName)} disappeared while being activated`);
     }
-    return devicePath(row.major, row.minor, row.dmPath);
+    return devicePath(row.major, row.minor, row.dmPath, '/sys', this.runner);
   }
 
   async attach(name: string): Promise<Attachment> {

@@ -16,6 +16,8 @@ const RULES: Array<{ kind: StorageErrorKind; any: string[] }> = [
 export function lvmErrorKind(e: ExecError): StorageErrorKind {
   if (e.reason === 'not-found') return 'unavailable';
   if (e.reason === 'timeout') return 'unavailable';
+  // Over SSH: the storage host is unreachable, refused us, or the connection dropped.
+  if (e.reason === 'spawn') return 'unavailable';
   const text = `${e.stderr}\n${e.stdout}`.toLowerCase();
   for (const r of RULES) if (r.any.some((f) => text.includes(f))) return r.kind;
   return 'internal';
@@ -26,7 +28,7 @@ export function lvmError(e: unknown, doing: string): unknown {
   if (!(e instanceof ExecError)) return e;
   const detail = e.stderr.trim().split('\n').map((l) => l.trim()).filter((l) => l && !/^File descriptor \d+ .* leaked/.test(l)).slice(-3).join(' | ')
     || e.message;
-  return new StorageError(lvmErrorKind(e), `${doing}: ${e.program} ${e.reason === 'timeout' ? 'timed out' : 'failed'}: ${detail}`, { cause: e });
+  return new StorageError(lvmErrorKind(e), `${doing}: ${e.program}${e.host ? ` on ${e.host}` : ''} ${e.reason === 'timeout' ? 'timed out' : 'failed'}: ${detail}`, { cause: e });
 }
 
 export function isKind(e: unknown, kind: StorageErrorKind): boolean {

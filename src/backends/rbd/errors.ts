@@ -31,7 +31,7 @@ export function errnoOf(e: unknown): number | undefined {
 }
 
 function kindFor(e: ExecError): StorageErrorKind | undefined {
-  if (e.reason === 'timeout') return 'unavailable';
+  if (e.reason === 'timeout' || e.reason === 'spawn') return 'unavailable';
   if (e.reason === 'not-found') return 'precondition';
   const errno = errnoOf(e);
   if (errno === ETIMEDOUT || errno === ECONNREFUSED || errno === ESHUTDOWN || e.mentions('timed out')) return 'unavailable';
