@@ -4,13 +4,15 @@
 //   publish: filesystem → bind staging onto target (ro, options); block → bind the device
 //            node onto a file at target
 import { mkdir, open, rm, rmdir } from 'node:fs/promises';
-import type { Attachment } from '../backends/types.js';
 import type { Runner } from '../exec/index.js';
 import { detectFilesystem, growFilesystem, makeFilesystem } from './filesystem.js';
 import { Mounter } from './mount.js';
 import { mountAt, readMounts } from './mountinfo.js';
 import { existingKind, PathError } from './paths.js';
 import { deviceNumbers } from './stats.js';
+
+/** Where a volume's data is on this node (the backends' Attachment has the same shape). */
+export type Attachment = { kind: 'directory'; path: string } | { kind: 'device'; path: string };
 
 export class StagingError extends Error {
   constructor(readonly kind: 'exists' | 'precondition', message: string) { super(message); this.name = 'StagingError'; }
