@@ -1,10 +1,10 @@
 // The controller's side of the agent protocol: an Agent whose backends are proxies that send
 // each Backend call to the node's agent service over mutual TLS.
 import * as grpc from '@grpc/grpc-js';
-import { traitsOf } from '../backends/index.js';
+import { nodeContextOf, traitsOf } from '../backends/index.js';
 import { StorageError, type StorageErrorKind } from '../backends/errors.js';
 import type {
-  Attachment, Backend, CallOptions, Capacity, Condition, CreateSpec, PublishOptions, SnapshotRecord, TypeTraits, VolumeRecord,
+  Backend, CallOptions, Capacity, CreateSpec, NodeContext, PublishOptions, SnapshotRecord, TypeTraits, VolumeRecord,
 } from '../backends/types.js';
 import type { Pool } from '../pools/schema.js';
 import type { Agent, AgentDirectory } from './agents.js';
@@ -99,12 +99,8 @@ export class RemoteBackend implements Backend {
   publish(name: string, node: string, opts: PublishOptions, c?: CallOptions) { return this.call<Record<string, string>>('publish', [name, node, opts], c); }
   unpublish(name: string, node?: string, c?: CallOptions) { return this.call<void>('unpublish', [name, node ?? null], c); }
 
-  private nodeSide(what: string): never {
-    throw new StorageError('internal', `${what} runs on the node itself, not through the agent protocol (pool "${this.pool.id}", node ${this.agent.node})`);
-  }
-  attach(): Promise<Attachment> { return this.nodeSide('attach'); }
-  detach(): Promise<void> { return this.nodeSide('detach'); }
-  condition(): Promise<Condition> { return this.nodeSide('condition'); }
+  /** Decided by the pool definition and the record (name, location): no round trip to the agent. */
+  nodeContext(rec: VolumeRecord): NodeContext { return nodeContextOf(this.pool, rec); }
 }
 
 /** Agents at fixed addresses (--agents node=host:port,...), plus optionally this process's own. */

@@ -7,20 +7,47 @@ import { LvmThickBackend, lvmThickTraits } from './lvm/thick.js';
 import { LvmThinBackend, lvmThinTraits } from './lvm/thin.js';
 import { NfsBackend, nfsTraits } from './nfs/backend.js';
 import { RbdBackend, rbdTraits } from './rbd/backend.js';
-import type { Backend, TypeTraits } from './types.js';
+import { dirNodeContext } from './dir/context.js';
+import { lvmNodeContext } from './lvm/context.js';
+import { nfsNodeContext } from './nfs/context.js';
+import { rbdNodeContext } from './rbd/context.js';
+import type { Backend, NodeContext, TypeTraits, VolumeLocation } from './types.js';
 
 interface TypeEntry {
   traits: TypeTraits;
   create(pool: Pool, runner: Runner, nodeId: string): Backend;
+  /** How a node reaches a volume (pure: the pool definition and the volume's name and location decide it). */
+  nodeContext(pool: Pool, v: VolumeLocation): NodeContext;
 }
 
 // Each entry narrows the pool by its type tag; the schema guarantees the shape.
 const TYPES: { [T in PoolType]: TypeEntry } = {
-  dir: { traits: dirTraits, create: (p, r, n) => new DirBackend(p as Extract<Pool, { type: 'dir' }>, r, n) },
-  lvm: { traits: lvmThickTraits, create: (p, r, n) => new LvmThickBackend(p as Extract<Pool, { type: 'lvm' }>, r, n) },
-  lvmthin: { traits: lvmThinTraits, create: (p, r, n) => new LvmThinBackend(p as Extract<Pool, { type: 'lvmthin' }>, r, n) },
-  rbd: { traits: rbdTraits, create: (p, r, n) => new RbdBackend(p as Extract<Pool, { type: 'rbd' }>, r, n) },
-  nfs: { traits: nfsTraits, create: (p, r, n) => new NfsBackend(p as Extract<Pool, { type: 'nfs' }>, r, n) },
+  dir: {
+    traits: dirTraits,
+    create: (p, r, n) => new DirBackend(p as Extract<Pool, { type: 'dir' }>, r, n),
+    nodeContext: (p, v) => dirNodeContext(p as Extract<Pool, { type: 'dir' }>, v.name),
+  },
+  lvm: {
+    traits: lvmThickTraits,
+    create: (p, r, n) => new LvmThickBackend(p as Extract<Pool, { type: 'lvm' }>, r, n),
+    nodeContext: (p, v) => lvmNodeContext(p as Extract<Pool, { type: 'lvm' }>, v.name),
+  },
+  lvmthin: {
+    traits: lvmThinTraits,
+    create: (p, r, n) => new LvmThinBackend(p as Extract<Pool, { type: 'lvmthin' }>, r, n),
+    nodeContext: (p, v) => lvmNodeContext(p as Extract<Pool, { type: 'lvmthin' }>, v.name),
+  },
+  rbd: {
+    traits: rbdTraits,
+    create: (p, r, n) => new RbdBackend(p as Extract<Pool, { type: 'rbd' }>, r, n),
+    nodeContext: (p, v) => rbdNodeContext(p as Extract<Pool, { type: 'rbd' }>, v.name),
+  },
+  nfs: {
+    traits: nfsTraits,
+    create: (p, r, n) => new NfsBackend(p as Extract<Pool, { type: 'nfs' }>, r, n),
+    // The directory depends on the subdir template at create time: it comes from the record.
+    nodeContext: (p, v) => nfsNodeContext(p as Extract<Pool, { type: 'nfs' }>, v),
+  },
 };
 
 export function traitsOf(type: PoolType): TypeTraits { return TYPES[type].traits; }
@@ -36,4 +63,9 @@ export function modesOf(pool: Pool): string[] {
 
 export function createBackend(pool: Pool, runner: Runner, nodeId: string): Backend {
   return TYPES[pool.type].create(pool, runner, nodeId);
+}
+
+/** The transport descriptor of a volume of `pool` (what Store.nodeContext answers). */
+export function nodeContextOf(pool: Pool, v: VolumeLocation): NodeContext {
+  return TYPES[pool.type].nodeContext(pool, v);
 }

@@ -1,5 +1,8 @@
-// The contract every pool type implements. Backends speak storage, never gRPC:
-// sizes in bytes, names already validated, failures as StorageError.
+// The controller-side contract every pool type implements: a Store (volumes, snapshots,
+// capacity, and the node context that tells a node how to reach a volume) and an Exporter
+// (access grants on publish). Backends speak storage, never gRPC: sizes in bytes, names
+// already validated, failures as StorageError. How a node reaches a volume is not here: that
+// is a node transport (node/transports/), which gets only what nodeContext() describes.
 import type { Pool, VolumeMode } from '../pools/schema.js';
 
 export type VolumeSource =
@@ -36,8 +39,11 @@ export interface VolumeRecord {
   /** The node holding a node-local volume. */
   node?: string;
   createdAt?: string;
-  /** Transport descriptor for the node (volume_context `transport`, `<transport>.*`); not stored. */
-  nodeContext?: Record<string, string>;
+  /**
+   * Where the volume lives in its pool when its name alone does not say (nfs: the directory
+   * under the export, rendered from the subdir template at create). nodeContext reads it.
+   */
+  location?: string;
   /** Nodes the volume is published to, with the read-only flag each got. */
   published?: Record<string, { readonly: boolean }>;
 }
@@ -60,14 +66,7 @@ export interface Capacity {
   notes?: string[];
 }
 
-/** What the node needs to reach a volume's data. */
-export type Attachment =
-  | { kind: 'directory'; path: string }
-  | { kind: 'device'; path: string };
-
 export interface PublishOptions { readonly: boolean; multiNode: boolean }
-
-export interface Condition { abnormal: boolean; message: string }
 
 /** Static facts about a pool type, used to advertise and check capabilities. */
 export interface TypeTraits {
@@ -83,7 +82,7 @@ export interface TypeTraits {
   nodeExpand: boolean;
   /** Access from several nodes at once, per volume mode. */
   multiNode: { filesystem: boolean; block: boolean };
-  /** Why the type has no block volumes, when that needs saying. */
+  /** Why the type has no block volumes, when that needs saying (capability checks quote it). */
   blockReason?: string;
   /** StorageClass / pool-default parameters this type understands (besides the common ones). */
   params: readonly string[];
@@ -92,7 +91,17 @@ export interface TypeTraits {
 /** Per-call extras from the CO: CSI secrets (cephx keys, CHAP...). Never logged. */
 export interface CallOptions { secrets?: Readonly<Record<string, string>> }
 
-export interface Backend {
+/** What a volume's node context is computed from: its name, and its location where the type records one. */
+export type VolumeLocation = Pick<VolumeRecord, 'name' | 'location'>;
+
+/** How a node reaches a volume: a transport kind and its descriptor (node/context.ts). */
+export interface NodeContext {
+  transport: string;
+  descriptor: Record<string, string>;
+}
+
+/** Volumes, snapshots, capacity: what the controller (or a node's agent for node-local pools) runs. */
+export interface Store {
   readonly pool: Pool;
   readonly traits: TypeTraits;
 
@@ -111,18 +120,23 @@ export interface Backend {
 
   capacity(call?: CallOptions): Promise<Capacity>;
 
+  /** The transport descriptor any node needs for this volume (no secrets: it lands in the PV). */
+  nodeContext(rec: VolumeRecord): NodeContext;
+}
+
+/**
+ * Access grants (iSCSI ACLs, NFS exports...). No type grants anything on the backend yet: dir,
+ * lvm, lvmthin and rbd only record the publication (the read-only flag per node).
+ */
+export interface Exporter {
   /**
-   * Controller side: grant `node` access (iSCSI ACLs, exports...) and record it on the backend.
-   * Returns the publish context. Same node again with other options → StorageError 'exists'.
+   * Grant `node` access and record it on the backend. Returns the publish context.
+   * Same node again with other options → StorageError 'exists'.
    */
   publish(name: string, node: string, opts: PublishOptions, call?: CallOptions): Promise<Record<string, string>>;
   /** Revoke access for `node` (all nodes when undefined). Idempotent. */
   unpublish(name: string, node?: string, call?: CallOptions): Promise<void>;
-
-  /** Node side: make the volume reachable on this node and say where. Idempotent. */
-  attach(name: string, call?: CallOptions & { publishContext?: Record<string, string>; mountOptions?: string[] }): Promise<Attachment>;
-  /** Node side: undo attach. Idempotent. */
-  detach(name: string, call?: CallOptions): Promise<void>;
-  /** Node side: health of an attached volume. */
-  condition(name: string): Promise<Condition>;
 }
+
+/** What the controller routes calls to. */
+export type Backend = Store & Exporter;

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { parsePools, PoolsError } from '../pools/validate.js';
 import { VERSION } from '../csi/identity.js';
 import { scanCommand } from './scan.js';
-import { DEFAULT_ENDPOINT, serve, SERVE_HELP, type Mode } from './serve.js';
+import { DEFAULT_ENDPOINT, serve, SERVE_HELP, StartError, type Mode } from './serve.js';
 import { volumesCommand } from './volumes.js';
 
 const HELP = `poolcsi ${VERSION}: a CSI driver for storage pools
@@ -126,6 +126,8 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (e) {
+    // serve logged it already, as a JSON line like everything else it logs.
+    if (e instanceof StartError) return 1;
     if (e instanceof UsageError) { process.stderr.write(`poolcsi: ${e.message}\n\n${e.help}`); return 2; }
     if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) { process.stderr.write(`poolcsi: ${(e as Error).message}\n`); return 2; }
     process.stderr.write(`poolcsi: ${(e as Error).message}\n`);

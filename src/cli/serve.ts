@@ -13,15 +13,16 @@ import { KeyedLocks } from '../csi/locks.js';
 import { nodeHandlers } from '../csi/node.js';
 import { loadCsi } from '../csi/proto.js';
 import { wrap } from '../csi/rpc.js';
-import { startServer, stopServer, type ServiceBinding } from '../csi/server.js';
+import { claimSocketPath, startServer, stopServer, type ServiceBinding } from '../csi/server.js';
 import type { DriverContext } from '../csi/context.js';
 import { DirSecrets, setSecretSource } from '../backends/secrets.js';
 import { local } from '../exec/index.js';
-import { createLogger, setLogger } from '../observe/log.js';
+import { createLogger, setLogger, type Logger } from '../observe/log.js';
 import { serveMetrics } from '../observe/metrics.js';
 import { PoolRegistry } from '../pools/registry.js';
 import { applyPools, loadPoolsFile, reloadOnHangup, watchConfigMap } from '../pools/source.js';
 import { mkdir } from 'node:fs/promises';
+import type { Server } from 'node:http';
 
 /** Where the embedded default `dir` pool keeps its volumes. */
 export const DEFAULT_DIR_POOL = process.env.POOLCSI_DEFAULT_DIR ?? '/var/lib/poolcsi/local';
@@ -92,16 +93,46 @@ Serves the CSI Identity service plus:
                        (e.g. Secrets mounted as volumes) instead of the Kubernetes API
 `;
 
+/** A start-up failure already written to the log as a JSON line. */
+export class StartError extends Error {
+  constructor(message: string) { super(message); this.name = 'StartError'; }
+}
+
 export async function serve(o: ServeOptions): Promise<{ stop: () => Promise<void>; metricsAddress?: string }> {
   const log = createLogger({ level: o.logLevel ?? 'info' });
   setLogger(log);
+  // What has been started so far, stopped again (newest first) when a later step fails, so a
+  // failed start exits instead of serving half of what was asked.
+  const started: Array<() => Promise<void> | void> = [];
+  try {
+    return await start(o, log, started);
+  } catch (e) {
+    for (const undo of started.reverse()) await Promise.resolve(undo()).catch(() => undefined);
+    log.fatal({ error: (e as Error).message }, 'poolcsi cannot start');
+    throw new StartError((e as Error).message);
+  }
+}
+
+async function start(o: ServeOptions, log: Logger, started: Array<() => Promise<void> | void>): Promise<{ stop: () => Promise<void>; metricsAddress?: string }> {
+  const registry = new PoolRegistry();
   if (o.poolsFile && o.poolsConfigMap) throw new Error('give only one of --pools-file and --pools-configmap');
   const endpoint = parseEndpoint(o.endpoint);
   const nodeId = o.nodeId || process.env.NODE_ID || hostname();
   if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(nodeId)) throw new Error(`--node-id "${nodeId}" is not a valid Kubernetes node name`);
+  // Ports and sockets first: a second instance or a busy port stops the start before anything
+  // (watches, agent connections) begins.
+  if (endpoint.kind === 'unix') await claimSocketPath(endpoint.path);
+  let metrics: Server | undefined;
+  if (o.metricsAddress) {
+    try {
+      metrics = await serveMetrics(o.metricsAddress, () => registry.loaded);
+    } catch (e) {
+      throw new Error(`--metrics-address ${o.metricsAddress}: ${(e as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'the address is already in use' : (e as Error).message}`);
+    }
+    started.push(() => { metrics!.close(); });
+  }
 
   if (o.secretsDir) setSecretSource(new DirSecrets(o.secretsDir));
-  const registry = new PoolRegistry();
   const backends = new LocalBackends(local, nodeId);
   const agent = new InProcessAgent(nodeId, backends);
   if ((o.agents || o.agentListen) && !o.agentTlsDir) throw new Error('--agents and --agent-listen need --agent-tls-dir (the agent protocol is mutual TLS only)');
@@ -116,9 +147,14 @@ export async function serve(o: ServeOptions): Promise<{ stop: () => Promise<void
   const nodesPort = o.agents ? parseNodesPort(o.agents) : undefined;
   if (nodesPort !== undefined) {
     const dir = new KubeNodeAgentDirectory(nodesPort, tls!, log, ownAgent);
+    started.push(() => dir.close());
     await dir.start();
     agents = dir;
-  } else if (o.agents) agents = new StaticAgentDirectory(parseAgentMap(o.agents), tls!, ownAgent);
+  } else if (o.agents) {
+    const dir = new StaticAgentDirectory(parseAgentMap(o.agents), tls!, ownAgent);
+    started.push(() => dir.close());
+    agents = dir;
+  }
   else agents = o.mode === 'controller' ? { forNode: () => undefined, nodes: () => [] } : new SingleNodeDirectory(agent);
   const ctx: DriverContext = {
     nodeId,
@@ -142,6 +178,7 @@ export async function serve(o: ServeOptions): Promise<{ stop: () => Promise<void
     const [ns, name] = o.poolsConfigMap!.split('/');
     if (!ns || !name) throw new Error('--pools-configmap must be NAMESPACE/NAME');
     stopWatch = await watchConfigMap(registry, ns, name, log);
+    started.push(() => stopWatch?.());
   }
 
   const csi = loadCsi();
@@ -154,8 +191,8 @@ export async function serve(o: ServeOptions): Promise<{ stop: () => Promise<void
   if (withNode) services.push({ definition: csi.Node.service, impl: wrap('Node', nodeHandlers(ctx, local, o.maxVolumesPerNode ?? 0)) });
 
   const running = await startServer(endpoint, services);
+  started.push(() => stopServer(running, 1000));
   const agentServer = o.agentListen ? (await startAgentServer(o.agentListen, tls!, { nodeId, registry, backends, ...(o.agentClientNames?.length ? { clientNames: o.agentClientNames } : {}) })).server : undefined;
-  const metrics = o.metricsAddress ? await serveMetrics(o.metricsAddress, () => registry.loaded) : undefined;
   log.info({ mode: o.mode, endpoint: o.endpoint, nodeId, metrics: o.metricsAddress, agentListen: o.agentListen, agents: agents.nodes() }, 'poolcsi serving');
 
   const bound = metrics?.address();

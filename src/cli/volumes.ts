@@ -7,7 +7,7 @@ import { createBackend } from '../backends/index.js';
 import type { SnapshotRecord, VolumeRecord } from '../backends/types.js';
 import { local } from '../exec/index.js';
 import { parsePools } from '../pools/validate.js';
-import { humanBytes, table } from './format.js';
+import { humanBytes, printableJson, table } from './format.js';
 
 export const VOLUMES_LIST_HELP = `Usage: poolcsi volumes list --pool ID [--pools-file FILE] [--node-id NAME] [--json]
 
@@ -56,6 +56,6 @@ export async function volumesCommand(args: string[]): Promise<number> {
   if (!pool) { process.stderr.write(`poolcsi: no pool "${values.pool}" in ${file} (pools: ${pools.map((p) => p.id).join(', ') || 'none'})\n`); return 1; }
   const backend = createBackend(pool, local, values['node-id'] ?? process.env.NODE_ID ?? hostname());
   const [vols, snaps] = await Promise.all([backend.listVolumes(), backend.traits.snapshots ? backend.listSnapshots() : Promise.resolve([])]);
-  process.stdout.write(values.json ? `${JSON.stringify({ volumes: vols, snapshots: snaps }, null, 2)}\n` : formatVolumes(vols, snaps));
+  process.stdout.write(values.json ? `${printableJson({ volumes: vols, snapshots: snaps })}\n` : formatVolumes(vols, snaps));
   return 0;
 }

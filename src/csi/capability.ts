@@ -1,7 +1,7 @@
 // Volume capabilities: parsing them from a request and checking them against a pool.
 import { traitsOf, isLocal, modesOf } from '../backends/index.js';
 import type { Pool, VolumeMode } from '../pools/schema.js';
-import { invalidArgument } from './errors.js';
+import { invalidArgument, quote } from './errors.js';
 import type { Req } from './rpc.js';
 
 export interface Capability {
@@ -19,12 +19,12 @@ export function parseCapability(c: Req, field = 'volume_capability'): Capability
   if (!c) throw invalidArgument(`${field} is required`);
   const access = c.access_mode?.mode;
   if (!access || access === 'UNKNOWN') throw invalidArgument(`${field}.access_mode is required`);
-  if (!SINGLE_NODE.has(access) && !MULTI_NODE.has(access)) throw invalidArgument(`${field}.access_mode ${access} is not a known access mode`);
+  if (!SINGLE_NODE.has(access) && !MULTI_NODE.has(access)) throw invalidArgument(`${field}.access_mode ${quote(access)} is not a known access mode`);
   if (c.access_type === 'block' || (c.block && !c.mount)) return { mode: 'block', access, fsType: '', mountFlags: [] };
   if (c.access_type === 'mount' || c.mount) {
     const flags: string[] = c.mount?.mount_flags ?? [];
     for (const f of flags) {
-      if (!/^[A-Za-z0-9_.,=:+-]+$/.test(f)) throw invalidArgument(`${field}.mount.mount_flags: "${f}" is not a plain mount option`);
+      if (!/^[A-Za-z0-9_.,=:+-]+$/.test(f)) throw invalidArgument(`${field}.mount.mount_flags: ${quote(f)} is not a plain mount option`);
     }
     return { mode: 'filesystem', access, fsType: c.mount?.fs_type ?? '', mountFlags: flags };
   }

@@ -5,7 +5,7 @@ import type { Backend, CallOptions, VolumeRecord } from '../backends/types.js';
 import { IdError, parseSnapshotId, parseVolumeId, type SnapshotRef, type VolumeRef } from '../pools/ids.js';
 import type { PoolRegistry } from '../pools/registry.js';
 import type { Pool } from '../pools/schema.js';
-import { aborted, invalidArgument, notFound } from './errors.js';
+import { aborted, invalidArgument, notFound, quote } from './errors.js';
 import type { KeyedLocks } from './locks.js';
 
 export const TOPOLOGY_KEY = 'topology.poolcsi.io/node';
@@ -43,7 +43,7 @@ export function lookupVolumeRef(id: string): VolumeRef {
   try {
     return parseVolumeId(id);
   } catch (e) {
-    if (e instanceof IdError) throw notFound(`volume ${JSON.stringify(id)} not found: ${e.message}`);
+    if (e instanceof IdError) throw notFound(`volume ${quote(id, 256)} not found: ${e.message}`);
     throw e;
   }
 }
@@ -52,7 +52,7 @@ export function lookupSnapshotRef(id: string): SnapshotRef {
   try {
     return parseSnapshotId(id);
   } catch (e) {
-    if (e instanceof IdError) throw notFound(`snapshot ${JSON.stringify(id)} not found: ${e.message}`);
+    if (e instanceof IdError) throw notFound(`snapshot ${quote(id, 256)} not found: ${e.message}`);
     throw e;
   }
 }
@@ -90,7 +90,7 @@ export function paginate<T>(items: T[], idOf: (t: T) => string, token: string, m
   const sorted = [...items].sort((a, b) => (idOf(a) < idOf(b) ? -1 : idOf(a) > idOf(b) ? 1 : 0));
   let start = 0;
   if (token) {
-    if (!/^[a-z][a-z0-9-]*:[^\0]+$/.test(token) || token.length > 128) throw aborted(`starting_token "${token}" is not a token this plugin issued`);
+    if (!/^[a-z][a-z0-9-]*:[^\0]+$/.test(token) || token.length > 128) throw aborted(`starting_token ${quote(token)} is not a token this plugin issued`);
     start = sorted.findIndex((t) => idOf(t) > token);
     if (start < 0) start = sorted.length;
   }

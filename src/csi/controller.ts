@@ -3,13 +3,14 @@
 import { traitsOf, isLocal } from '../backends/index.js';
 import { StorageError } from '../backends/errors.js';
 import type { Backend, VolumeRecord, VolumeSource } from '../backends/types.js';
+import { buildVolumeContext } from '../node/context.js';
 import { deriveName, MAX_VOLUME_NAME, parseSnapshotId, parseVolumeId, volumeId } from '../pools/ids.js';
 import type { Pool } from '../pools/schema.js';
 import { checkCapabilities, parseCapabilities, parseCapability, READ_ONLY_MODES, unsupportedReason } from './capability.js';
 import {
   callOf, findVolume, lookupVolumeRef, paginate, requireField, topologyOf, withLocks, TOPOLOGY_KEY, type DriverContext,
 } from './context.js';
-import { failedPrecondition, invalidArgument, notFound } from './errors.js';
+import { failedPrecondition, invalidArgument, notFound, quote } from './errors.js';
 import { resolveParams } from './params.js';
 import type { Handler, Req } from './rpc.js';
 import { snapshotHandlers } from './snapshots.js';
@@ -42,7 +43,7 @@ function poolForCreate(ctx: DriverContext, params: Record<string, string>): Pool
   if (!id) throw invalidArgument('StorageClass parameter "pool" is required: it names the pool to create the volume in');
   const entry = ctx.registry.get(id);
   const known = ctx.registry.list().map((p) => p.id).join(', ') || 'none';
-  if (!entry || entry.retired) throw invalidArgument(`unknown pool "${id}" (pools: ${known})`);
+  if (!entry || entry.retired) throw invalidArgument(`unknown pool ${quote(id)} (pools: ${known})`);
   if (entry.pool.disable) throw failedPrecondition(`pool "${id}" is disabled: it takes no new volumes`);
   return entry.pool;
 }
@@ -76,14 +77,26 @@ function contentSource(pool: Pool, src: Req): VolumeSource | undefined {
   return { kind: 'volume', volume: ref.name };
 }
 
-function volumeMessage(pool: Pool, rec: VolumeRecord, node: string | undefined): object {
+/** What any node needs to stage the volume (node/context.ts): no pool lookup, no credentials there. */
+export function volumeContext(pool: Pool, rec: VolumeRecord, backend: Backend): Record<string, string> {
+  const { transport, descriptor } = backend.nodeContext(rec);
+  return buildVolumeContext({
+    pool: pool.id, type: pool.type, mode: rec.mode,
+    fsType: rec.mode === 'filesystem' ? rec.params.fsType ?? pool.defaults?.fsType ?? '' : '',
+    mkfsOptions: rec.mode === 'filesystem' ? rec.params.mkfsOptions ?? '' : '',
+    mountOptions: rec.params.mountOptions ?? '',
+    transport, descriptor,
+  });
+}
+
+function volumeMessage(pool: Pool, rec: VolumeRecord, node: string | undefined, backend: Backend): object {
   const source = rec.source?.kind === 'snapshot'
     ? { snapshot: { snapshot_id: `${pool.id}:${rec.source.volume}@${rec.source.snapshot}` } }
     : rec.source?.kind === 'volume' ? { volume: { volume_id: volumeId({ pool: pool.id, name: rec.source.volume }) } } : undefined;
   return {
     volume_id: volumeId({ pool: pool.id, name: rec.name }),
     capacity_bytes: String(rec.sizeBytes),
-    volume_context: { pool: pool.id, type: pool.type, mode: rec.mode, ...(rec.nodeContext ?? {}) },
+    volume_context: volumeContext(pool, rec, backend),
     ...(source ? { content_source: source } : {}),
     accessible_topology: topologyOf(node ?? rec.node),
   };
@@ -122,7 +135,7 @@ export function controllerHandlers(ctx: DriverContext): Record<string, Handler> 
           ...(source ? { source } : {}), ...(pvc ? { pvc } : {}),
         }, callOf(req));
         if (routed.node) ctx.router.locator.remember(pool.id, name, routed.node);
-        return { volume: volumeMessage(pool, rec, routed.node) };
+        return { volume: volumeMessage(pool, rec, routed.node, routed.backend) };
       });
     },
 
@@ -186,7 +199,7 @@ export function controllerHandlers(ctx: DriverContext): Record<string, Handler> 
       for (const { pool } of ctx.registry.all()) {
         for (const routed of ctx.router.everywhere(pool)) {
           for (const rec of await routed.backend.listVolumes(callOf(req))) {
-            const msg = volumeMessage(pool, rec, routed.node);
+            const msg = volumeMessage(pool, rec, routed.node, routed.backend);
             entries.push({ id: volumeId({ pool: pool.id, name: rec.name }), msg });
           }
         }
@@ -201,7 +214,7 @@ export function controllerHandlers(ctx: DriverContext): Record<string, Handler> 
       let pools = ctx.registry.list().filter((p) => !p.disable);
       if (raw.pool) {
         pools = pools.filter((p) => p.id === raw.pool);
-        if (!pools.length) throw invalidArgument(`unknown pool "${raw.pool}"`);
+        if (!pools.length) throw invalidArgument(`unknown pool ${quote(raw.pool)}`);
         resolveParams(pools[0]!, raw);
       }
       if (req.volume_capabilities?.length) {

@@ -6,6 +6,7 @@ import { status } from '@grpc/grpc-js';
 import { logger, redactSecrets } from '../observe/log.js';
 import { rpcSeconds, rpcTotal } from '../observe/metrics.js';
 import { codeName, toStatus } from './errors.js';
+import { checkRequestBounds } from './limits.js';
 
 // Requests are proto-loader objects; handlers narrow what they read.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -19,8 +20,11 @@ export function wrap(service: string, handlers: Record<string, Handler>): Untype
       const requestId = randomUUID();
       const started = performance.now();
       const log = logger().child({ requestId, method: `${service}.${method}` });
-      log.debug({ request: redactSecrets(call.request) }, 'request');
-      handler(call.request, { requestId }).then(
+      // Bounds first: an oversized request is refused before it is logged or handled.
+      new Promise<void>((resolve) => { checkRequestBounds(call.request); resolve(); }).then(() => {
+        log.debug({ request: redactSecrets(call.request) }, 'request');
+        return handler(call.request, { requestId });
+      }).then(
         (response) => {
           const ms = performance.now() - started;
           rpcTotal.inc({ method, code: 'OK' });

@@ -6,6 +6,7 @@ import type { Pool } from '../pools/schema.js';
 import { callOf, findVolume, paginate, requireField, withLocks, type DriverContext } from './context.js';
 import { invalidArgument, CsiError } from './errors.js';
 import { status } from '@grpc/grpc-js';
+import { checkSnapshotParams } from './params.js';
 import type { Handler } from './rpc.js';
 
 function snapshotMessage(pool: Pool, s: SnapshotRecord): object {
@@ -37,9 +38,7 @@ export function snapshotHandlers(ctx: DriverContext): Record<string, Handler> {
       requireField(req.source_volume_id, 'source_volume_id');
       const v = await findVolume(ctx, req.source_volume_id, callOf(req));
       if (!traitsOf(v.pool.type).snapshots) throw invalidArgument(`pool "${v.pool.id}" (type ${v.pool.type}) has no snapshots`);
-      if (req.parameters && Object.keys(req.parameters).length) {
-        throw invalidArgument(`unknown snapshot parameter(s): ${Object.keys(req.parameters).join(', ')}`);
-      }
+      checkSnapshotParams(req.parameters);
       const name = deriveName(req.name, MAX_SNAPSHOT_NAME);
       return withLocks(ctx, [`snapname:${req.name}`, req.source_volume_id], async () => {
         // Snapshot names are unique per driver: the same name on another volume is a conflict.

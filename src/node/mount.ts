@@ -27,7 +27,7 @@ export async function unmountStubborn(runner: Runner, path: string, stepTimeoutM
       lastError = undefined;
     } catch (e) {
       const hung = e instanceof ExecError && (e.reason === 'timeout' || e.reason === 'signal');
-      if (!hung && !NETWORK_FS.test(m.fsType)) throw e;
+      if (!hung && !isNetworkFs(m.fsType)) throw e;
       lastError = e;
       step++;
     }
@@ -38,6 +38,9 @@ export async function unmountStubborn(runner: Runner, path: string, stepTimeoutM
 }
 
 const NETWORK_FS = /^(nfs|nfs4|cifs|smb3|ceph|fuse\.sshfs)$/;
+
+/** A filesystem whose every access may wait on a server (stat() on it can hang). */
+export function isNetworkFs(fsType: string): boolean { return NETWORK_FS.test(fsType); }
 
 export class Mounter {
   constructor(private readonly runner: Runner) {}

@@ -1,17 +1,19 @@
 // The common node path for every pool type, after the transport made the volume reachable:
-//   stage:   directory → bind onto staging; device+filesystem → (mkfs) + mount on staging;
-//            device+block → nothing to stage
-//   publish: filesystem → bind staging onto target (ro, options); block → bind the device
-//            node onto a file at target
+//   stage:   directory → bind onto <staging>/mount; device+filesystem → (mkfs) + mount on
+//            <staging>/mount; device+block → nothing to mount
+//   publish: filesystem → bind <staging>/mount onto target (ro, options); block → bind the
+//            device node (or a read-only loop device over it, readonly.ts) onto a file at target
+// The staging directory itself holds the stash (stash.ts) and is never a mount point.
 import { mkdir, open, rm, rmdir } from 'node:fs/promises';
 import type { Runner } from '../exec/index.js';
 import { detectFilesystem, growFilesystem, makeFilesystem } from './filesystem.js';
-import { Mounter } from './mount.js';
-import { mountAt, readMounts } from './mountinfo.js';
+import { isNetworkFs, Mounter } from './mount.js';
 import { existingKind, PathError } from './paths.js';
+import { loopOf, readonlyLoop, releaseLoop } from './readonly.js';
+import { mountDir } from './stash.js';
 import { deviceNumbers } from './stats.js';
 
-/** Where a volume's data is on this node (the backends' Attachment has the same shape). */
+/** Where the transport made the volume reachable. */
 export type Attachment = { kind: 'directory'; path: string } | { kind: 'device'; path: string };
 
 export class StagingError extends Error {
@@ -25,6 +27,8 @@ export interface StageRequest {
   fsType: string;
   mkfsOptions: string;
   mountOptions: string[];
+  /** The device is read-only (mount it ro; never format it). */
+  readonly: boolean;
 }
 
 export interface PublishRequest {
@@ -33,6 +37,8 @@ export interface PublishRequest {
   targetPath: string;
   mode: 'filesystem' | 'block';
   readonly: boolean;
+  /** The attached device is read-only itself: no per-publish read-only device needed. */
+  deviceReadonly: boolean;
   mountOptions: string[];
 }
 
@@ -43,30 +49,44 @@ export class Staging {
     this.mounter = new Mounter(runner);
   }
 
+  /** Makes the staging directory (it holds the stash even for block volumes). */
+  async prepare(stagingPath: string): Promise<void> {
+    const kind = await existingKind(stagingPath, 'staging_target_path');
+    if (kind === undefined) await mkdir(stagingPath, { recursive: true, mode: 0o750 });
+    else if (kind !== 'dir') throw new PathError(`staging_target_path ${stagingPath} exists and is not a directory`);
+    if (await this.mounter.isMounted(stagingPath)) {
+      throw new StagingError('exists', `staging_target_path ${stagingPath} is itself a mount point (staged by an older poolcsi?); unstage it first`);
+    }
+  }
+
   async stage(r: StageRequest): Promise<void> {
     if (r.mode === 'block') return;
-    const kind = await existingKind(r.stagingPath, 'staging_target_path');
-    if (kind === undefined) await mkdir(r.stagingPath, { recursive: true, mode: 0o750 });
-    else if (kind !== 'dir') throw new PathError(`staging_target_path ${r.stagingPath} exists and is not a directory`);
-    const current = await this.mounter.at(r.stagingPath);
+    const target = mountDir(r.stagingPath);
+    const kind = await existingKind(target, 'staging mount directory');
+    if (kind === undefined) await mkdir(target, { mode: 0o750 });
+    else if (kind !== 'dir') throw new PathError(`${target} exists and is not a directory`);
+    const current = await this.mounter.at(target);
     if (current) {
       if (await this.sameSource(current, r.attachment)) return;
-      throw new StagingError('exists', `staging_target_path ${r.stagingPath} already has another mount (${current.source})`);
+      throw new StagingError('exists', `staging_target_path ${r.stagingPath} already has another volume mounted (${current.source})`);
     }
+    const options = [...r.mountOptions, ...(r.readonly && !r.mountOptions.includes('ro') ? ['ro'] : [])];
     if (r.attachment.kind === 'directory') {
-      await this.mounter.bind(r.attachment.path, r.stagingPath, r.mountOptions);
+      await this.mounter.bind(r.attachment.path, target, options);
       return;
     }
     const device = r.attachment.path;
     const found = await detectFilesystem(this.runner, device);
     const fsType = r.fsType || found || 'ext4';
-    if (!found) await makeFilesystem(this.runner, fsType, device, r.mkfsOptions);
-    else if (r.fsType && found !== r.fsType) {
+    if (!found) {
+      if (r.readonly) throw new StagingError('precondition', `device ${device} is blank and attached read-only: a reader-only volume cannot be formatted`);
+      await makeFilesystem(this.runner, fsType, device, r.mkfsOptions);
+    } else if (r.fsType && found !== r.fsType) {
       throw new StagingError('precondition', `device ${device} holds ${found}, not the requested ${r.fsType}; refusing to format it`);
     }
-    await this.mounter.mount(device, r.stagingPath, fsType, r.mountOptions);
+    await this.mounter.mount(device, target, fsType, options);
     // A volume restored or cloned into a bigger size has a filesystem smaller than its device.
-    await growFilesystem(this.runner, fsType, device, r.stagingPath).catch(() => undefined);
+    if (!r.readonly) await growFilesystem(this.runner, fsType, device, target).catch(() => undefined);
   }
 
   private async sameSource(m: { source: string; root: string; majorMinor: string }, a: Attachment): Promise<boolean> {
@@ -75,13 +95,17 @@ export class Staging {
     if (a.kind === 'device') return m.source === a.path || m.majorMinor === (await deviceNumbers(a.path));
     // A directory that is itself a mount (an NFS transport's): the bind shows that mount's
     // filesystem and root.
-    const own = mountAt(await readMounts(), a.path);
+    const own = await this.mounter.at(a.path);
     if (own) return own.majorMinor === m.majorMinor && own.root === m.root;
     // A bind of a directory shows the filesystem's device as source and the directory as root.
     return a.path.endsWith(m.root) || m.root === a.path;
   }
 
+  /** Unmounts <staging>/mount (and a staging path an older poolcsi mounted directly). */
   async unstage(stagingPath: string): Promise<void> {
+    const target = mountDir(stagingPath);
+    await this.mounter.unmount(target);
+    if ((await existingKind(target, 'staging mount directory')) === 'dir') await rmdir(target);
     await this.mounter.unmount(stagingPath);
   }
 
@@ -91,8 +115,23 @@ export class Staging {
       if (r.attachment.kind !== 'device') throw new StagingError('precondition', 'block access needs a block device');
       if (kind === undefined) await (await open(r.targetPath, 'a', 0o640)).close();
       else if (kind === 'dir') throw new PathError(`target_path ${r.targetPath} is a directory; block volumes publish onto a file`);
-      if (await this.mounter.isMounted(r.targetPath)) return;
-      await this.mounter.bind(r.attachment.path, r.targetPath, r.readonly ? ['ro'] : []);
+      const current = await this.mounter.at(r.targetPath);
+      if (current) {
+        const ro = (await loopOf(r.targetPath))?.readonly === true || r.deviceReadonly;
+        if (ro !== r.readonly) throw new StagingError('exists', `target_path ${r.targetPath} is already published ${ro ? 'read-only' : 'read-write'}`);
+        return;
+      }
+      if (!r.readonly || r.deviceReadonly) {
+        await this.mounter.bind(r.attachment.path, r.targetPath, r.readonly ? ['ro'] : []);
+        return;
+      }
+      const loop = await readonlyLoop(this.runner, r.attachment.path);
+      try {
+        await this.mounter.bind(loop, r.targetPath, ['ro']);
+      } catch (e) {
+        await this.runner.run('losetup', ['--detach', loop], { timeoutMs: 60_000 }).catch(() => undefined);
+        throw e;
+      }
       return;
     }
     if (kind === undefined) await mkdir(r.targetPath, { recursive: true, mode: 0o750 });
@@ -104,23 +143,31 @@ export class Staging {
       return;
     }
     const options = [...r.mountOptions, ...(r.readonly ? ['ro'] : [])];
-    await this.mounter.bind(r.stagingPath, r.targetPath, options);
+    await this.mounter.bind(mountDir(r.stagingPath), r.targetPath, options);
   }
 
   async unpublish(targetPath: string): Promise<void> {
-    // Unmount before looking at the path: stat() on a dead NFS server's mount never returns.
-    await this.mounter.unmount(targetPath);
+    // stat() on the mount of a dead NFS server never returns: such a target is unmounted
+    // before the path is looked at.
+    const mount = await this.mounter.at(targetPath);
+    if (mount && isNetworkFs(mount.fsType)) await this.mounter.unmount(targetPath);
     const kind = await existingKind(targetPath, 'target_path');
     if (kind === undefined) return;
+    // A read-only block publish has its own loop device: released once unmounted.
+    // (A device bind-mounted over the target file shows as the device itself: kind 'other'.)
+    const loop = kind !== 'dir' && (await this.mounter.isMounted(targetPath)) ? await loopOf(targetPath) : undefined;
+    await this.mounter.unmount(targetPath);
+    if (loop) await releaseLoop(this.runner, loop);
     // Never a recursive delete: a directory with content left after unmount is kept and reported.
     if (kind === 'dir') await rmdir(targetPath);
     else await rm(targetPath, { force: true });
   }
 
-  /** After a controller expand: grow the filesystem at `path`. */
-  async expand(path: string): Promise<void> {
+  /** After a controller expand: grow the filesystem staged at <staging>/mount on `device`. */
+  async expand(stagingPath: string, device: string): Promise<void> {
+    const path = mountDir(stagingPath);
     const m = await this.mounter.at(path);
-    if (!m) throw new PathError(`volume_path ${path} is not a mount point`);
-    if (m.source.startsWith('/dev/')) await growFilesystem(this.runner, m.fsType, m.source, path);
+    if (!m) throw new PathError(`${path} is not a mount point: the volume is not staged there`);
+    await growFilesystem(this.runner, m.fsType, device, path);
   }
 }

@@ -3,6 +3,7 @@
 import { status } from '@grpc/grpc-js';
 import { StorageError, type StorageErrorKind } from '../backends/errors.js';
 import { ExecError } from '../exec/errors.js';
+import { NodeError } from '../node/errors.js';
 import { IdError } from '../pools/ids.js';
 
 export class CsiError extends Error {
@@ -32,10 +33,36 @@ const KIND_CODE: Record<StorageErrorKind, status> = {
   internal: status.INTERNAL,
 };
 
+/** Longest status message sent. The message travels in an HTTP/2 trailer: a grpc-js client
+ * drops a response whose trailers exceed its header limit, and its channel then stalls. */
+export const MAX_MESSAGE = 1024;
+
+/** `s` cut to `max` characters with the count of what was left out. */
+export function bounded(s: string, max = MAX_MESSAGE): string {
+  return s.length <= max ? s : `${s.slice(0, max)}… (${s.length - max} more characters)`;
+}
+
+/** A value from a request, for a message: quoted, escaped, and short. */
+export function quote(value: unknown, max = 64): string {
+  const s = String(value);
+  return JSON.stringify(s.length <= max ? s : s.slice(0, max)) + (s.length > max ? `… (${s.length} characters)` : '');
+}
+
+/** Names the first few of `items` (quoted) and how many there are in all. */
+export function firstFew(items: readonly string[], few = 5): string {
+  const shown = items.slice(0, few).map((i) => quote(i)).join(', ');
+  return items.length > few ? `${shown} and ${items.length - few} more (${items.length} in all)` : shown;
+}
+
 /** The gRPC code and message for any thrown value. */
 export function toStatus(e: unknown): { code: status; message: string } {
+  const { code, message } = statusOf(e);
+  return { code, message: bounded(message) };
+}
+
+function statusOf(e: unknown): { code: status; message: string } {
   if (e instanceof CsiError) return { code: e.code, message: e.message };
-  if (e instanceof StorageError) return { code: KIND_CODE[e.kind], message: e.message };
+  if (e instanceof StorageError || e instanceof NodeError) return { code: KIND_CODE[e.kind], message: e.message };
   // A malformed id reaching this point came from a request field: the request is malformed.
   if (e instanceof IdError) return { code: status.INVALID_ARGUMENT, message: e.message };
   if (e instanceof ExecError) {

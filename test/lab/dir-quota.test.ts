@@ -27,7 +27,7 @@ test('dir pool: sizes are enforced with xfs project quotas and grow on expand', 
       const target = '/run/lab/kubelet/pods/p1/mount';
       await node.run(['mkdir', '-p', staging, '/run/lab/kubelet/pods/p1']);
       for (const [m, req] of [
-        ['Node.NodeStageVolume', { volume_id: id, staging_target_path: staging, volume_capability: CAP }],
+        ['Node.NodeStageVolume', { volume_id: id, staging_target_path: staging, volume_capability: CAP, volume_context: created.response.volume.volume_context }],
         ['Node.NodePublishVolume', { volume_id: id, staging_target_path: staging, target_path: target, volume_capability: CAP }],
       ] as const) {
         const r = await driver.call(m, req);

@@ -47,9 +47,10 @@ after(async () => {
 });
 
 /** Stage and publish a block volume; the target file is the device. */
-async function publishBlock(volumeId: string, name: string): Promise<string> {
+async function publishBlock(volume: { volume_id: string; volume_context: Record<string, string> }, name: string): Promise<string> {
   const target = `/tmp/${name}.dev`;
-  await must(driver, 'Node.NodeStageVolume', { volume_id: volumeId, staging_target_path: `/tmp/${name}.stage`, volume_capability: blockCap });
+  const volumeId = volume.volume_id;
+  await must(driver, 'Node.NodeStageVolume', { volume_id: volumeId, staging_target_path: `/tmp/${name}.stage`, volume_capability: blockCap, volume_context: volume.volume_context });
   await must(driver, 'Node.NodePublishVolume', { volume_id: volumeId, staging_target_path: `/tmp/${name}.stage`, target_path: target, volume_capability: blockCap });
   return target;
 }
@@ -66,7 +67,7 @@ test('thin pool exhaustion: RESOURCE_EXHAUSTED at once, failing writes, abnormal
   assert.equal(Number(cap.available_capacity), 32 * MiB);
 
   // Fill the pool through the volume: the write fails (errorwhenfull), it does not hang.
-  const dev = await publishBlock(a.volume.volume_id, 'thin-a');
+  const dev = await publishBlock(a.volume, 'thin-a');
   const dd = await node.exec(['dd', 'if=/dev/urandom', `of=${dev}`, 'bs=1M', 'count=80', 'oflag=direct'], { timeoutMs: 120_000 });
   t.diagnostic(`dd into the full pool: exit ${dd.code} after ${dd.durationMs} ms: ${dd.stderr.trim().split('\n')[0]}`);
   assert.notEqual(dd.code, 0);
@@ -94,7 +95,7 @@ test('raid1 volume: two legs on two PVs; a failed leg makes the condition abnorm
   assert.ok(lv, 'LV made');
   assert.equal(lv.attr[0], 'r', `a raid LV (attr ${lv.attr})`);
   assert.match(lv.tags, /poolcsi\.io\/p\.mirror=1/);
-  const dev = await publishBlock(v.volume.volume_id, 'mirror-a');
+  const dev = await publishBlock(v.volume, 'mirror-a');
   const healthy = await must(driver, 'Node.NodeGetVolumeStats', { volume_id: v.volume.volume_id, volume_path: dev });
   assert.equal(healthy.volume_condition.abnormal, false, JSON.stringify(healthy.volume_condition));
 

@@ -76,11 +76,11 @@ function driverMs(logFile: string, method: string): number {
 
 const paths = (tag: string) => ({ staging: `/run/lab/k/${tag}/staging`, target: `/run/lab/k/${tag}/target` });
 
-async function attach(d: NodeDriver, node: LabNode, id: string, tag: string): Promise<string> {
+async function attach(d: NodeDriver, node: LabNode, id: string, context: Record<string, string>, tag: string): Promise<string> {
   const { staging, target } = paths(tag);
   await node.run(['mkdir', '-p', staging]);
   await settled(controller, 'Controller.ControllerPublishVolume', { volume_id: id, node_id: node.name, volume_capability: RWX });
-  await settled(d, 'Node.NodeStageVolume', { volume_id: id, staging_target_path: staging, volume_capability: RWX });
+  await settled(d, 'Node.NodeStageVolume', { volume_id: id, staging_target_path: staging, volume_capability: RWX, volume_context: context });
   await settled(d, 'Node.NodePublishVolume', { volume_id: id, staging_target_path: staging, target_path: target, volume_capability: RWX });
   return target;
 }
@@ -106,8 +106,8 @@ test('RWX filesystem: one volume on both workers, written on one, read on the ot
   assert.equal(context['nfs.server'], storage.ip);
   assert.equal(context['nfs.export'], '/srv/nfs/rwx-1');
   assert.equal(context['nfs.sizeEnforced'], 'false');
-  const t1 = await attach(w1, worker1, id, 'rwx');
-  const t2 = await attach(w2, worker2, id, 'rwx');
+  const t1 = await attach(w1, worker1, id, context, 'rwx');
+  const t2 = await attach(w2, worker2, id, context, 'rwx');
   await worker1.run(['tee', `${t1}/hello`], { input: 'written on worker-1\n' });
   assert.equal((await worker2.run(['cat', `${t2}/hello`])).stdout, 'written on worker-1\n');
   await worker2.run(['tee', `${t2}/back`], { input: 'and worker-2 answers\n' });
@@ -144,8 +144,8 @@ test('median CreateVolume next to a bare mkdir on the mounted export (same run, 
 });
 
 test('server unreachable: UNAVAILABLE within the timeout, condition abnormal, unpublish and unstage still finish', async (t) => {
-  const { id } = await create('down-1');
-  const target = await attach(w1, worker1, id, 'down');
+  const { id, context } = await create('down-1');
+  const target = await attach(w1, worker1, id, context, 'down');
   await worker1.run(['tee', `${target}/data`], { input: 'kept\n' });
   const healthy = await must(w1, 'Node.NodeGetVolumeStats', { volume_id: id, volume_path: target });
   assert.equal(healthy.volume_condition.abnormal, false, healthy.volume_condition.message);

@@ -26,6 +26,8 @@ let storage: LabNode;
 let worker1: LabNode;
 let worker2: LabNode;
 const logs: string[] = [];
+/** volume_context of each volume created, as CreateVolume answered it (the PV's). */
+const contexts = new Map<string, Record<string, string>>();
 
 const secrets = () => ({ userID: 'admin', userKey: key });
 
@@ -59,6 +61,7 @@ async function createBlock(name: string, extra: object = {}): Promise<string> {
   const r = await must(controller, 'Controller.CreateVolume', {
     name, capacity_range: { required_bytes: String(64 * MiB) }, volume_capabilities: [BLOCK_RWX], parameters: { pool: 'ceph' }, secrets: secrets(), ...extra,
   });
+  contexts.set(r.volume.volume_id as string, r.volume.volume_context as Record<string, string>);
   return r.volume.volume_id as string;
 }
 
@@ -68,7 +71,7 @@ async function attachBlock(d: NodeDriver, node: LabNode, volumeId: string, tag: 
   const target = `/run/lab/k/${tag}/target`;
   await node.run(['mkdir', '-p', staging]);
   await must(controller, 'Controller.ControllerPublishVolume', { volume_id: volumeId, node_id: node.name, volume_capability: BLOCK_RWX, secrets: secrets() });
-  await must(d, 'Node.NodeStageVolume', { volume_id: volumeId, staging_target_path: staging, volume_capability: BLOCK_RWX, secrets: secrets() });
+  await must(d, 'Node.NodeStageVolume', { volume_id: volumeId, staging_target_path: staging, volume_capability: BLOCK_RWX, secrets: secrets(), volume_context: contexts.get(volumeId) });
   await must(d, 'Node.NodePublishVolume', { volume_id: volumeId, staging_target_path: staging, target_path: target, volume_capability: BLOCK_RWX, secrets: secrets() });
   return target;
 }

@@ -1,8 +1,9 @@
 // csi-sanity against an rbd pool inside a lab node: a real Ceph (mon + memstore OSD + mgr) and
 // the kernel RBD client (krbd, -o noudev). Mount and block. cephx is given the way Kubernetes
-// gives it: as CSI secrets on every call that carries them; the calls that carry none
-// (GetCapacity, ListVolumes, NodeGetVolumeStats, NodeExpandVolume) use the pool's secretRef,
-// read from a Secret directory (--secrets-dir). The driver logs at debug level, and its log
+// gives it: as CSI secrets on every call that carries them (NodeStageVolumeSecret included:
+// the node maps with it); the controller calls that carry none (GetCapacity, ListVolumes) use
+// the pool's secretRef, read from a Secret directory (--secrets-dir). The node side needs no
+// credentials after NodeStageVolume. The driver logs at debug level, and its log
 // must not hold the key anywhere.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

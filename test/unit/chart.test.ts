@@ -371,10 +371,9 @@ describe('RBAC', () => {
       const g = grants(objs, 'poolcsi-controller');
       assert.ok(allows(g.ns.get('storage') ?? [], '', 'secrets', 'get', 'ceph-client'));
       assert.ok(!allows(g.ns.get('storage') ?? [], '', 'secrets', 'get', 'other'));
-      // the node plugin reads it too (rbd NodeGetVolumeStats comes without CSI secrets), nothing else
+      // the node plugin reads none: the kubelet hands it the node-stage Secret in NodeStageVolume
       const n = grants(objs, 'poolcsi-node');
-      assert.ok(allows(n.ns.get('storage') ?? [], '', 'secrets', 'get', 'ceph-client'));
-      assert.ok(!allows(n.ns.get('storage') ?? [], '', 'secrets', 'get', 'other'));
+      for (const [ns, rules] of n.ns) assert.ok(!rules.some((r) => r.resources.includes('secrets')), `the node plugin may read Secrets in ${ns}`);
     }
     // a whole namespace when listed
     const wide = grants(render({ rbac: { secrets: { namespaces: ['storage'] } } }), 'poolcsi-controller');
@@ -441,6 +440,21 @@ describe('pools, classes and KubeVirt', () => {
     // patch only the profiles of these classes
     const role = one(objs, 'ClusterRole', 'poolcsi-cdi-profiles');
     assert.deepEqual(role.rules.find((r: Obj) => r.verbs.includes('patch')).resourceNames.sort(), (v.storageClasses as Obj[]).map((sc) => sc.name).sort());
+  });
+
+  test('rbd classes carry a node-stage secret: the pool\'s secretRef unless the class names its own', { skip: !POOL_TYPES.includes('rbd') }, () => {
+    const objs = render(allPoolsValues());
+    const p = one(objs, 'StorageClass', 'poolcsi-ceph').parameters;
+    assert.equal(p['csi.storage.k8s.io/node-stage-secret-name'], 'ceph-client');
+    assert.equal(p['csi.storage.k8s.io/node-stage-secret-namespace'], 'storage');
+    assert.equal(p['csi.storage.k8s.io/provisioner-secret-name'], 'ceph-client', 'the controller ones as given');
+    assert.equal(one(objs, 'StorageClass', 'poolcsi-lvm').parameters['csi.storage.k8s.io/node-stage-secret-name'], undefined, 'other types get none');
+    const rbdPool = { id: 'c', type: 'rbd', monhost: ['10.0.0.1'], pool: 'kube' };
+    const own = one(render({ pools: [{ ...rbdPool, secretRef: { name: 'admin', namespace: 'ceph' } }], storageClasses: [{ name: 'c', pool: 'c', parameters: {
+      'csi.storage.k8s.io/node-stage-secret-name': 'ceph-node', 'csi.storage.k8s.io/node-stage-secret-namespace': 'ceph' } }] }), 'StorageClass', 'c').parameters;
+    assert.equal(own['csi.storage.k8s.io/node-stage-secret-name'], 'ceph-node');
+    assert.equal(own['csi.storage.k8s.io/node-stage-secret-namespace'], 'ceph');
+    refused({ pools: [rbdPool], storageClasses: [{ name: 'c', pool: 'c' }] }, /rbd pool "c" has no secretRef; set parameters csi.storage.k8s.io\/node-stage-secret-name/);
   });
 
   test('without cdi.enabled there is no Job and no CDI annotation', () => {

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ExecError } from '../../src/exec/index.js';
 import { lvmError, lvmErrorKind } from '../../src/backends/lvm/errors.js';
-import { lvCondition } from '../../src/backends/lvm/health.js';
+import { lvCondition } from '../../src/node/transports/lvm-health.js';
 import { isCowOrigin, isCowSnapshot, isThinPool, parseLvs, parseLvTime, parseVgs, skipsActivation } from '../../src/backends/lvm/report.js';
 import { parseTags, volumeFromTags } from '../../src/backends/lvm/tags.js';
 import { StorageError } from '../../src/backends/errors.js';

@@ -232,9 +232,3 @@ test('credentials refused by Ceph surface as denied, no credentials at all as de
   await assert.rejects(b.createVolume(spec('vol'), CALL), { kind: 'denied', message: /Ceph refused client\.admin/ });
   await assert.rejects(b.getVolume('vol', {}), { kind: 'denied', message: /no CSI secrets/ });
 });
-
-test('detach needs no credentials (NodeUnstage carries none) and is idempotent', async () => {
-  const { fake, b } = setup();
-  await b.detach('vol');
-  assert.deepEqual(fake.runs.map((r) => r.args.slice(0, 4)), [['--conf', '/dev/null', 'device', 'list']]);
-});

@@ -1,11 +1,11 @@
-// The node side without a kernel: feature planning, map options, udev detection, device lookup.
+// The krbd transport without a kernel: feature planning, map options, udev detection, device lookup.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { featurePlan, findMapping, kernelFeatures, mapOptions, udevRuns } from '../../src/backends/rbd/krbd.js';
-import { parseDevices } from '../../src/backends/rbd/report.js';
+import { featurePlan, kernelFeatures } from '../../src/node/transports/rbd-features.js';
+import { findMapping, mapOptionArgs as mapOptions, parseDeviceList, udevRuns } from '../../src/node/transports/rbd.js';
 import { fixture } from './rbd-helpers.js';
 
 const DEFAULTS = ['layering', 'exclusive-lock', 'object-map', 'fast-diff', 'deep-flatten'];
@@ -55,8 +55,12 @@ test('noudev where udev does not run; pool map options appended', async () => {
 });
 
 test('a mapped image is found by pool and name, snapshots and namespaces excluded', () => {
-  const devs = parseDevices(fixture('device-list.json'));
+  const devs = parseDeviceList(fixture('device-list.json'));
+  assert.deepEqual(devs[0], { pool: 'rbd', namespace: '', name: 'b', snap: '-', device: '/dev/rbd0' }, 'rbd device list, recorded in a UML node');
+  assert.deepEqual(parseDeviceList(''), []);
+  assert.deepEqual(parseDeviceList('[{"pool":"rbd","name":"x","device":"/dev/sda"}]'), [], 'only /dev/rbdN devices');
   assert.deepEqual(findMapping(devs, 'rbd', 'b').map((d) => d.device), ['/dev/rbd0', '/dev/rbd1']);
   assert.deepEqual(findMapping(devs, 'other', 'b'), []);
   assert.deepEqual(findMapping([{ ...devs[0]!, snap: 's1' }], 'rbd', 'b'), []);
+  assert.deepEqual(findMapping([{ ...devs[0]!, namespace: 'ns' }], 'rbd', 'b'), []);
 });

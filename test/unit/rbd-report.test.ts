@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  parseDevices, parseDf, parseInfo, parseLs, parseMeta, parseRbdTime, parseSnaps, parseTrash, ReportError,
+  parseDf, parseInfo, parseLs, parseMeta, parseRbdTime, parseSnaps, parseTrash, ReportError,
 } from '../../src/backends/rbd/report.js';
 import { readState, userSnaps } from '../../src/backends/rbd/state.js';
 import { fixture } from './rbd-helpers.js';
@@ -64,12 +64,6 @@ test('ceph df: per-pool max_avail', () => {
   const rbd = pools.find((p) => p.name === 'rbd');
   assert.ok(rbd && rbd.maxAvail > 1e9, 'the 2 GiB memstore OSD leaves most of it');
   assert.deepEqual(parseDf('{"stats":{},"pools":[]}'), [], 'without a mgr the pool list is empty');
-});
-
-test('rbd device list (krbd, recorded in a UML node)', () => {
-  const devs = parseDevices(fixture('device-list.json'));
-  assert.deepEqual(devs[0], { id: '0', pool: 'rbd', namespace: '', name: 'b', snap: '-', device: '/dev/rbd0' });
-  assert.deepEqual(parseDevices(''), []);
 });
 
 test('rbd times are ctime(3) strings in UTC (poolcsi runs rbd with TZ=UTC)', () => {

@@ -11,8 +11,9 @@ import { exhausted, notFound, outOfRange, StorageError } from '../errors.js';
 import { checkCompatible, recordPublish } from '../compat.js';
 import { readState, removeState, writeState } from '../statefile.js';
 import type {
-  Attachment, Backend, Capacity, Condition, CreateSpec, PublishOptions, SnapshotRecord, TypeTraits, VolumeRecord,
+  Backend, Capacity, CreateSpec, NodeContext, PublishOptions, SnapshotRecord, TypeTraits, VolumeRecord,
 } from '../types.js';
+import { dirNodeContext, volumeDataDir } from './context.js';
 import { applyQuota, detectQuota, projectId, type QuotaSupport } from './quota.js';
 
 export const dirTraits: TypeTraits = {
@@ -35,7 +36,7 @@ export class DirBackend implements Backend {
 
   constructor(readonly pool: DirPool, private readonly runner: Runner, private readonly nodeId: string) {}
 
-  private volDir(name: string) { return join(this.pool.path, 'volumes', name); }
+  private volDir(name: string) { return volumeDataDir(this.pool, name); }
   private volState(name: string) { return join(this.pool.path, 'volumes', `${name}.json`); }
   private snapDir(vol: string, snap: string) { return join(this.pool.path, 'snapshots', `${vol}@${snap}`); }
   private snapState(vol: string, snap: string) { return join(this.pool.path, 'snapshots', `${vol}@${snap}.json`); }
@@ -242,21 +243,7 @@ export class DirBackend implements Backend {
     await writeState(file, state);
   }
 
-  async attach(name: string): Promise<Attachment> {
-    if (!(await this.getVolume(name))) throw notFound(`volume ${name} does not exist in pool "${this.pool.id}" on node ${this.nodeId}`);
-    return { kind: 'directory', path: this.volDir(name) };
-  }
-
-  async detach(): Promise<void> { /* nothing is attached for a directory */ }
-
-  async condition(name: string): Promise<Condition> {
-    try {
-      const s = await stat(this.volDir(name));
-      if (!s.isDirectory()) return { abnormal: true, message: `${this.volDir(name)} is not a directory` };
-    } catch {
-      return { abnormal: true, message: `volume directory ${this.volDir(name)} is missing` };
-    }
-    return { abnormal: false, message: 'volume directory present' };
+  nodeContext(rec: VolumeRecord): NodeContext {
+    return dirNodeContext(this.pool, rec.name);
   }
 }
-

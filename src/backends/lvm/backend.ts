@@ -1,17 +1,18 @@
 // What `lvm` and `lvmthin` pools share: reading state back from LV tags, deleting, snapshots
-// lookups, publish records, and the node side (activate, find the device, health).
+// lookups, publish records, the node context (transport `lvm`) and the device for saferemove.
 // thick.ts and thin.ts add how volumes and snapshots are made.
 import type { Runner } from '../../exec/index.js';
+import { devicePath } from '../../node/device.js';
+import { NodeError } from '../../node/errors.js';
 import type { LvmPool, LvmThinPool } from '../../pools/schema.js';
 import { checkCompatible, recordPublish } from '../compat.js';
-import { exists, notFound, precondition } from '../errors.js';
+import { exists, notFound, precondition, StorageError } from '../errors.js';
 import type {
-  Attachment, Backend, Capacity, Condition, CreateSpec, PublishOptions, SnapshotRecord, TypeTraits, VolumeRecord,
+  Backend, Capacity, CreateSpec, NodeContext, PublishOptions, SnapshotRecord, TypeTraits, VolumeRecord,
 } from '../types.js';
 import { activateCmd, removeCmd, tagCmd, wipeCmd, type Program } from './commands.js';
-import { devicePath } from './device.js';
+import { lvmNodeContext } from './context.js';
 import { isKind } from './errors.js';
-import { lvCondition } from './health.js';
 import { Lvm, View } from './lvm.js';
 import { snapshotLvName, volumeLvName } from './names.js';
 import { isCowSnapshot, type LvRow } from './report.js';
@@ -267,9 +268,13 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
     if (drop.length) await this.lvm.change(tagCmd(this.vg, lvName, [], drop), `removing the publication of ${name}`);
   }
 
-  // ---- node side ----------------------------------------------------------------------------
+  // ---- node context and devices -------------------------------------------------------
 
-  /** The device node of an LV, activating it first when needed. */
+  nodeContext(rec: VolumeRecord): NodeContext {
+    return lvmNodeContext(this.pool, rec.name);
+  }
+
+  /** The device node of an LV (for saferemove), activating it first when needed. */
   protected async device(lvName: string): Promise<string> {
     let row = await this.lvm.lv(lvName);
     if (!row) throw notFound(`LV ${this.where(lvName)} does not exist`);
@@ -278,26 +283,11 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
       row = await this.lvm.lv(lvName);
       if (!row) throw notFound(`LV ${this.where(lvName)} disappeared while being activated`);
     }
-    return devicePath(row.major, row.minor, row.dmPath, '/sys', this.runner);
-  }
-
-  async attach(name: string): Promise<Attachment> {
-    const lvName = volumeLvName(name);
-    const rec = this.volumeRecord((await this.lvm.view()).get(lvName));
-    if (!rec?.complete || rec.name !== name) throw notFound(`volume ${name} does not exist in pool "${this.pool.id}" on node ${this.nodeId}`);
-    return { kind: 'device', path: await this.device(lvName) };
-  }
-
-  /** LVs stay active after unstage: deactivating buys nothing on a node that may stage them again. */
-  async detach(): Promise<void> { /* nothing */ }
-
-  /** The thin pool LV whose health counts for a volume (thin pools only). */
-  protected healthPool(): string | undefined { return undefined; }
-
-  async condition(name: string): Promise<Condition> {
-    const lvName = volumeLvName(name);
-    const pool = this.healthPool();
-    const view = await this.lvm.lvs(pool ? [lvName, pool] : [lvName]);
-    return lvCondition(`${this.vg}/${lvName}`, view.get(lvName), pool ? view.get(pool) : undefined);
+    try {
+      return await devicePath(row.major, row.minor, row.dmPath, '/sys', this.runner);
+    } catch (e) {
+      if (e instanceof NodeError) throw new StorageError('unavailable', e.message, { cause: e });
+      throw e;
+    }
   }
 }

@@ -3,16 +3,9 @@
 // starting with "snapshot", which is how the CO names snapshots). Names LVM would refuse are
 // replaced by a hash of the name. The tags, not the LV name, say what an LV is.
 import { createHash } from 'node:crypto';
+import { isValidLvName, MAX_LV_NAME } from '../../node/transports/grammar.js';
 
-// lvm(8) VALID NAMES: reserved substrings of internal LVs, and reserved prefixes.
-const RESERVED_PARTS = ['_cdata', '_cmeta', '_corig', '_cpool', '_cvol', '_iorig', '_mimage', '_mlog', '_pmspare',
-  '_rimage', '_rmeta', '_tdata', '_tmeta', '_vdata', '_vorigin', '_wcorig'];
-const MAX_LV_NAME = 100;
-
-export function isValidLvName(n: string): boolean {
-  return /^[A-Za-z0-9_.+][A-Za-z0-9_.+-]*$/.test(n) && n !== '.' && n !== '..' && n.length <= MAX_LV_NAME
-    && !n.startsWith('snapshot') && !n.startsWith('pvmove') && !RESERVED_PARTS.some((p) => n.includes(p));
-}
+export { isValidLvName };
 
 const hash = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 20);
 

@@ -67,7 +67,6 @@ export class LvmThinBackend extends LvmBackendBase<LvmThinPool> {
     return s;
   }
 
-  protected override healthPool(): string { return this.pool.thinpool; }
 
   /** Refuses growth of `delta` virtual bytes beyond the pool's budget or physical limit. */
   private checkRoom(state: ThinPoolState, delta: number, what: string): void {

@@ -8,15 +8,15 @@ import { mkdir, readdir, rename, rm, stat, statfs, rmdir } from 'node:fs/promise
 import { dirname, join } from 'node:path';
 import type { NfsPool } from '../../pools/schema.js';
 import type { Runner } from '../../exec/index.js';
-import { readMounts } from '../../node/mountinfo.js';
-import { NfsTransport, splitOptions, type Stash } from '../../node/transports/nfs.js';
+import { NFS_MOUNT_ROOT, splitOptions } from '../../node/transports/nfs.js';
 import { checkOption, checkSubdirTemplate } from '../../pools/nfs-grammar.js';
 import { checkCompatible, recordPublish } from '../compat.js';
 import { notFound, outOfRange, StorageError, unavailable } from '../errors.js';
 import { readState, removeState, writeState } from '../statefile.js';
 import type {
-  Attachment, Backend, Capacity, Condition, CreateSpec, PublishOptions, SnapshotRecord, TypeTraits, VolumeRecord,
+  Backend, Capacity, CreateSpec, NodeContext, PublishOptions, SnapshotRecord, TypeTraits, VolumeRecord,
 } from '../types.js';
+import { nfsNodeContext } from './context.js';
 import { ExportMount } from './exportmount.js';
 import { ARCHIVE_DIR, archiveName, DEFAULT_SUBDIR, renderSubdir, STATE_DIR } from './layout.js';
 
@@ -35,9 +35,6 @@ export const nfsTraits: TypeTraits = {
   blockReason: NFS_BLOCK_REASON,
   params: ['subdir', 'onDelete'],
 };
-
-/** Where mounts live on this machine: the controller's export mounts and the node's volume mounts. */
-export const NFS_MOUNT_ROOT = process.env.POOLCSI_NFS_MOUNT_DIR ?? '/run/poolcsi/nfs';
 
 /** StorageClass values for the type's own parameters (names were checked by csi/params). */
 function checkNfsParams(p: Readonly<Record<string, string>>): void {
@@ -61,14 +58,12 @@ const COPY_TIMEOUT_MS = 60 * 60_000;
 export class NfsBackend implements Backend {
   readonly traits = nfsTraits;
   readonly export: ExportMount;
-  private readonly transport: NfsTransport;
 
-  constructor(readonly pool: NfsPool, private readonly runner: Runner, private readonly nodeId: string) {
+  constructor(readonly pool: NfsPool, private readonly runner: Runner, _nodeId: string) {
     this.export = new ExportMount(runner, {
       poolId: pool.id, server: pool.server, export: pool.export, options: pool.options,
       timeoutSeconds: pool.timeoutSeconds, mountRoot: join(NFS_MOUNT_ROOT, 'exports'),
     });
-    this.transport = new NfsTransport(runner, { mountRoot: join(NFS_MOUNT_ROOT, 'volumes'), timeoutMs: pool.timeoutSeconds * 1000 });
   }
 
   private volState(root: string, name: string) { return join(root, STATE_DIR, 'volumes', `${name}.json`); }
@@ -81,20 +76,14 @@ export class NfsBackend implements Backend {
   }
 
   /** The transport descriptor the node mounts (the contract's volume context). */
-  nodeContext(rec: VolumeRecord): Record<string, string> {
-    const dir = (rec as NfsVolumeState).dir ?? rec.name;
-    const options = [...new Set([...this.pool.options, ...splitOptions(rec.params?.mountOptions)])];
-    return {
-      transport: 'nfs',
-      'nfs.server': this.pool.server,
-      'nfs.export': this.pool.export === '/' ? `/${dir}` : `${this.pool.export}/${dir}`,
-      ...(options.length ? { 'nfs.options': options.join(',') } : {}),
-      'nfs.sizeEnforced': 'false',
-    };
+  nodeContext(rec: VolumeRecord): NodeContext {
+    return nfsNodeContext(this.pool, rec);
   }
 
-  private withContext<T extends VolumeRecord>(rec: T): T {
-    return { ...rec, nodeContext: this.nodeContext(rec) };
+  /** The state as a record: its directory is the record's location (nodeContext reads it). */
+  private toRecord(s: NfsVolumeState): VolumeRecord {
+    const { dir, ...rec } = s;
+    return { ...rec, location: dir };
   }
 
   private async copyTree(from: string, to: string): Promise<void> {
@@ -115,7 +104,7 @@ export class NfsBackend implements Backend {
       const existing = await readState<NfsVolumeState>(file);
       if (existing?.complete) {
         checkCompatible(existing, spec);
-        return this.withContext(existing);
+        return this.toRecord(existing);
       }
       let sourceDir: string | undefined;
       let sourceSize = 0;
@@ -159,7 +148,7 @@ export class NfsBackend implements Backend {
       }
       state.complete = true;
       await writeState(file, state);
-      return this.withContext(state);
+      return this.toRecord(state);
     });
   }
 
@@ -205,14 +194,14 @@ export class NfsBackend implements Backend {
   async getVolume(name: string): Promise<VolumeRecord | undefined> {
     return this.export.bounded('reading a volume', async (root) => {
       const s = await readState<NfsVolumeState>(this.volState(root, name));
-      return s?.complete ? this.withContext(s) : undefined;
+      return s?.complete ? this.toRecord(s) : undefined;
     });
   }
 
   async listVolumes(): Promise<VolumeRecord[]> {
     return this.export.bounded('listing volumes', async (root) => {
       const states = await this.readAll<NfsVolumeState>(join(root, STATE_DIR, 'volumes'));
-      return states.filter((v) => v.complete).map((v) => this.withContext(v));
+      return states.filter((v) => v.complete).map((v) => this.toRecord(v));
     });
   }
 
@@ -221,10 +210,10 @@ export class NfsBackend implements Backend {
       const file = this.volState(root, name);
       const state = await readState<NfsVolumeState>(file);
       if (!state?.complete) throw notFound(`volume ${name} does not exist in pool "${this.pool.id}"`);
-      if (sizeBytes <= state.sizeBytes) return this.withContext(state);
+      if (sizeBytes <= state.sizeBytes) return this.toRecord(state);
       state.sizeBytes = sizeBytes;
       await writeState(file, state);
-      return this.withContext(state);
+      return this.toRecord(state);
     });
   }
 
@@ -315,57 +304,4 @@ export class NfsBackend implements Backend {
       await writeState(file, state);
     });
   }
-
-  // Node side on today's Backend interface: thin delegations to the NFS transport, whose
-  // stash (the mount point) is a pure function of the descriptor, so detach needs no state.
-  private stashOf(ctx: Record<string, string>): Stash {
-    const d = { server: ctx['nfs.server']!, export: ctx['nfs.export']! };
-    return { mountPoint: this.transport.mountPointFor(d), source: `${d.server}:${d.export}` };
-  }
-
-  async attach(name: string, call?: { mountOptions?: string[] }): Promise<Attachment> {
-    const rec = await this.getVolume(name);
-    if (!rec) throw notFound(`volume ${name} does not exist in pool "${this.pool.id}"`);
-    const ctx = this.nodeContext(rec);
-    this.dirs.set(name, (rec as NfsVolumeState).dir);
-    const a = await this.transport.attach(
-      { server: ctx['nfs.server']!, export: ctx['nfs.export']!, options: [...this.pool.options, ...(call?.mountOptions ?? [])] },
-      { publishContext: {}, readonly: false },
-    );
-    return { kind: 'directory', path: a.path };
-  }
-
-  /** Works with the server gone: the mount point comes from the pool and name, no export read. */
-  async detach(name: string): Promise<void> {
-    const dir = await this.dirOf(name);
-    if (dir === undefined) return;
-    await this.transport.detach(this.stashOf(this.nodeContext({ name, dir } as NfsVolumeState)));
-  }
-
-  async condition(name: string): Promise<Condition> {
-    const dir = await this.dirOf(name);
-    if (dir === undefined) return { abnormal: true, message: `volume ${name} is not mounted on node ${this.nodeId}` };
-    return this.transport.condition(this.stashOf(this.nodeContext({ name, dir } as NfsVolumeState)));
-  }
-
-  /**
-   * The volume's directory: remembered from attach, else from the state when the server
-   * answers, else from this node's mounts (a mount whose source ends in /<name>, the default
-   * template), so an unstage with the server gone still takes the mount down.
-   */
-  private async dirOf(name: string): Promise<string | undefined> {
-    const known = this.dirs.get(name);
-    if (known) return known;
-    try {
-      const rec = await this.getVolume(name);
-      return rec ? (rec as NfsVolumeState).dir : undefined;
-    } catch (e) {
-      if (!(e instanceof StorageError && e.kind === 'unavailable')) throw e;
-      const prefix = `${this.pool.server}:${this.pool.export === '/' ? '' : this.pool.export}/`;
-      const m = (await readMounts()).find((x) => x.fsType.startsWith('nfs') && x.source === `${prefix}${name}`);
-      return m ? name : undefined;
-    }
-  }
-
-  private readonly dirs = new Map<string, string>();
 }

@@ -12,13 +12,13 @@ import { checkCompatible, recordPublish } from '../compat.js';
 import { exists, invalid, notFound, outOfRange, StorageError } from '../errors.js';
 import type { SecretSource } from '../secrets.js';
 import type {
-  Attachment, Backend, CallOptions, Capacity, Condition, CreateSpec, PublishOptions, SnapshotRecord, TypeTraits, VolumeRecord,
+  Backend, CallOptions, Capacity, CreateSpec, NodeContext, PublishOptions, SnapshotRecord, TypeTraits, VolumeRecord,
 } from '../types.js';
 import { CephCli } from './cli.js';
 import { resolveCephx, withKeyfile, type Cephx } from './credentials.js';
 import { Flattener } from './flatten.js';
 import { Images } from './images.js';
-import { findMapping, mapImage, mappedDevices, udevRuns, unmap, waitForDevice } from './krbd.js';
+import { rbdNodeContext } from './context.js';
 import { purgeParents, removeImage, sweepTrash } from './trash.js';
 import type { ImageInfo } from './report.js';
 import {
@@ -360,31 +360,10 @@ export class RbdBackend implements Backend {
     });
   }
 
-  // ---- node -------------------------------------------------------------------------------
+  // ---- node context ---------------------------------------------------------------------------
 
-  private get udev(): boolean { return udevRuns(this.pool.udev); }
-
-  async attach(name: string, call?: CallOptions & { publishContext?: Record<string, string> }): Promise<Attachment> {
-    const mapped = findMapping(await mappedDevices(this.runner), this.pool.pool, name)[0];
-    if (mapped) return { kind: 'device', path: await waitForDevice(mapped.device) };
-    return this.session(call, async (img) => {
-      const device = await mapImage(img, this.runner, name, this.udev, this.pool.mapOptions ?? [], this.log);
-      this.log.info({ image: name, device, node: this.nodeId }, 'image mapped');
-      return { kind: 'device' as const, path: await waitForDevice(device) };
-    }, false);
-  }
-
-  async detach(name: string): Promise<void> {
-    const target = { pool: this.pool.pool, poolId: this.pool.id, user: this.pool.user, monhost: this.pool.monhost, timeoutSeconds: this.pool.timeoutSeconds };
-    for (const m of findMapping(await mappedDevices(this.runner), this.pool.pool, name)) {
-      await unmap(this.runner, m.device, this.udev, target);
-      this.log.info({ image: name, device: m.device, node: this.nodeId }, 'image unmapped');
-    }
-  }
-
-  async condition(name: string): Promise<Condition> {
-    const m = findMapping(await mappedDevices(this.runner), this.pool.pool, name)[0];
-    return m ? { abnormal: false, message: `mapped at ${m.device}` } : { abnormal: true, message: `image ${this.pool.pool}/${name} is not mapped on node ${this.nodeId}` };
+  nodeContext(rec: VolumeRecord): NodeContext {
+    return rbdNodeContext(this.pool, rec.name);
   }
 
   /** Waits for background flattens (tests). */

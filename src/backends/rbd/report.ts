@@ -50,15 +50,6 @@ const TrashSchema = z.array(z.looseObject({
 
 const MetaSchema = z.record(z.string(), z.string());
 
-const DeviceSchema = z.array(z.looseObject({
-  id: z.union([z.string(), z.number()]).transform(String),
-  pool: z.string(),
-  namespace: z.string().default(''),
-  name: z.string(),
-  snap: z.string().default('-'),
-  device: z.string(),
-}));
-
 const DfSchema = z.looseObject({
   pools: z.array(z.looseObject({
     name: z.string(),
@@ -100,7 +91,6 @@ export interface SnapEntry {
 
 export interface TrashEntry { id: string; name: string; source: string; expired: boolean }
 
-export interface MappedDevice { id: string; pool: string; namespace: string; name: string; snap: string; device: string }
 
 export interface PoolUsage { name: string; stored: number; used: number; maxAvail: number }
 
@@ -175,10 +165,6 @@ export function parseTrash(text: string): TrashEntry[] {
 
 export function parseMeta(text: string): Record<string, string> {
   return parse(MetaSchema, text, 'rbd image-meta list', {});
-}
-
-export function parseDevices(text: string): MappedDevice[] {
-  return parse(DeviceSchema, text, 'rbd device list', []);
 }
 
 export function parseDf(text: string): PoolUsage[] {

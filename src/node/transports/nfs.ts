@@ -8,13 +8,17 @@ import { mkdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExecError, type Runner } from '../../exec/index.js';
 import { checkExportPath, checkOption, checkServer, DescriptorError } from '../../pools/nfs-grammar.js';
+import { NodeError } from '../errors.js';
 import { mountAt, readMounts } from '../mountinfo.js';
 import { unmountStubborn } from '../mount.js';
+import { checkKeys } from './grammar.js';
+import type { Attached, AttachOptions, Condition, Descriptor, Stashed, Transport } from './types.js';
 
-/** The contract's directory/device result plus what detach/condition need later. */
-export type Attached = ({ kind: 'device'; path: string } | { kind: 'directory'; path: string }) & { stash: Record<string, string> };
-export type Stash = Record<string, string>;
-export interface AttachOptions { secrets?: Record<string, string>; publishContext: Record<string, string>; readonly: boolean }
+/** Where mounts live on this machine: the controller's export mounts and the node's volume mounts. */
+export const NFS_MOUNT_ROOT = process.env.POOLCSI_NFS_MOUNT_DIR ?? '/run/poolcsi/nfs';
+
+/** Descriptor keys (volume_context `nfs.<key>`). */
+const KEYS = ['server', 'export', 'options', 'sizeEnforced', 'timeoutSeconds'] as const;
 
 export interface NfsDescriptor {
   server: string;
@@ -64,15 +68,6 @@ export function sameSource(mounted: string, d: Pick<NfsDescriptor, 'server' | 'e
   return strip(mounted) === strip(nfsSource(d));
 }
 
-export interface NfsTransportOptions {
-  /** Where this transport makes its mount points (one per server:export). */
-  mountRoot: string;
-  /** Deadline of a mount, of each unmount step, and of a health probe. */
-  timeoutMs?: number;
-}
-
-export interface Condition { abnormal: boolean; message: string }
-
 /**
  * Probes a mounted NFS directory with `stat -f` (statfs always asks the server; a plain stat
  * may be answered from the attribute cache) in a child process, so a dead server costs a
@@ -94,12 +89,63 @@ export async function probeNfs(runner: Runner, path: string, timeoutMs: number):
   }
 }
 
-export class NfsTransport {
+export interface NfsTransportOptions {
+  /** Where this transport makes its mount points (one per server:export). */
+  mountRoot: string;
+  /** Deadline of a mount, of each unmount step, and of a health probe, when the descriptor names none. */
+  timeoutMs?: number;
+}
+
+/** A checked descriptor as the transport uses it. */
+interface Parsed extends NfsDescriptor { timeoutMs: number | undefined }
+
+const invalid = (e: unknown) => (e instanceof DescriptorError ? new NodeError('invalid', `volume_context ${e.message}`) : e);
+
+/**
+ * `nfs`: mount server:/export/<dir> on this node (nfs pools). The pool's own options come in
+ * the descriptor; the StorageClass's and capability's mount options go to this mount too
+ * (takesMountOptions), as a bind of an NFS mount cannot change them.
+ *   nfs.server          host name, IPv4 or [IPv6]
+ *   nfs.export          absolute, normalized path on the server (the pool's export + the volume's directory)
+ *   nfs.options         comma-joined mount options, each by the allow-list of pools/nfs-grammar.ts
+ *   nfs.sizeEnforced    "false": sizes are recorded, not enforced (informational)
+ *   nfs.timeoutSeconds  deadline of a mount, an unmount step, a probe (the pool's timeoutSeconds)
+ */
+export class NfsTransport implements Transport {
   readonly kind = 'nfs';
+  readonly takesMountOptions = true;
   private readonly timeoutMs: number;
 
   constructor(private readonly runner: Runner, private readonly opts: NfsTransportOptions) {
     this.timeoutMs = opts.timeoutMs ?? 30_000;
+  }
+
+  parse(d: Descriptor): Descriptor {
+    const p = this.parsed(d);
+    const out: Record<string, string> = { server: p.server, export: p.export };
+    if (p.options.length) out.options = p.options.join(',');
+    if (d.sizeEnforced !== undefined) out.sizeEnforced = d.sizeEnforced;
+    if (p.timeoutMs !== undefined) out.timeoutSeconds = String(p.timeoutMs / 1000);
+    return out;
+  }
+
+  private parsed(d: Descriptor): Parsed {
+    checkKeys(d, this.kind, KEYS);
+    if (d.sizeEnforced !== undefined && d.sizeEnforced !== 'true' && d.sizeEnforced !== 'false') {
+      throw new NodeError('invalid', 'volume_context nfs.sizeEnforced: must be true or false');
+    }
+    let timeoutMs: number | undefined;
+    if (d.timeoutSeconds !== undefined) {
+      if (!/^[1-9][0-9]{0,3}$/.test(d.timeoutSeconds)) throw new NodeError('invalid', 'volume_context nfs.timeoutSeconds: must be a whole number of seconds, 1-9999');
+      timeoutMs = Number(d.timeoutSeconds) * 1000;
+    }
+    try {
+      if (!d.server) throw new DescriptorError('nfs.server: is missing');
+      if (!d.export) throw new DescriptorError('nfs.export: is missing');
+      return { ...checkDescriptor({ server: d.server, export: d.export, options: splitOptions(d.options) }), timeoutMs };
+    } catch (e) {
+      throw invalid(e);
+    }
   }
 
   /** One mount point per source, named by a hash so no descriptor value becomes a path. */
@@ -107,34 +153,45 @@ export class NfsTransport {
     return join(this.opts.mountRoot, createHash('sha256').update(nfsSource(d)).digest('hex').slice(0, 32));
   }
 
-  async attach(descriptor: NfsDescriptor, o: AttachOptions): Promise<Attached> {
-    const d = checkDescriptor(descriptor);
+  async attach(descriptor: Descriptor, o: AttachOptions): Promise<Attached> {
+    const p = this.parsed(descriptor);
+    let extra: string[];
+    try { extra = (o.mountOptions ?? []).map(checkOption); } catch (e) { throw invalid(e); }
+    const d = checkDescriptor({ ...p, options: [...p.options, ...extra] });
+    const timeoutMs = p.timeoutMs ?? this.timeoutMs;
     const mountPoint = this.mountPointFor(d);
-    const stash: Stash = { mountPoint, source: nfsSource(d) };
+    const stash = { mountPoint, source: nfsSource(d) };
     const current = mountAt(await readMounts(), mountPoint);
     if (current) {
       if (current.fsType.startsWith('nfs') && sameSource(current.source, d)) return { kind: 'directory', path: mountPoint, stash };
-      throw new DescriptorError(`${mountPoint} already holds ${current.source} (${current.fsType}), not ${nfsSource(d)}`);
+      throw new NodeError('precondition', `${mountPoint} already holds ${current.source} (${current.fsType}), not ${nfsSource(d)}`);
     }
     await mkdir(mountPoint, { recursive: true, mode: 0o750 });
     const options = o.readonly && !d.options.includes('ro') ? [...d.options.filter((x) => x !== 'rw'), 'ro'] : d.options;
     const args = ['-t', 'nfs'];
     if (options.length) args.push('-o', options.join(','));
     try {
-      await this.runner.run('mount', [...args, '--', nfsSource(d), mountPoint], { timeoutMs: this.timeoutMs });
+      await this.runner.run('mount', [...args, '--', nfsSource(d), mountPoint], { timeoutMs });
     } catch (e) {
       // A mount killed at its deadline may still have landed; never leave one behind untracked.
-      await unmountStubborn(this.runner, mountPoint, this.timeoutMs).catch(() => undefined);
+      await unmountStubborn(this.runner, mountPoint, timeoutMs).catch(() => undefined);
       await rmdir(mountPoint).catch(() => undefined);
+      if (e instanceof ExecError && (e.reason === 'timeout' || e.reason === 'signal')) {
+        throw new NodeError('unavailable', `mounting ${nfsSource(d)} did not finish within ${timeoutMs} ms (NFS server not responding?)`, { cause: e });
+      }
       throw e;
     }
     return { kind: 'directory', path: mountPoint, stash };
   }
 
-  /** Idempotent; needs only the stash. Removes the mount point only once nothing is mounted there. */
-  async detach(s: Stash): Promise<void> {
-    const mountPoint = this.checkedStash(s);
-    await unmountStubborn(this.runner, mountPoint, this.timeoutMs);
+  /**
+   * Idempotent; needs only the descriptor (the mount point is a function of it, so a stage that
+   * crashed before its stash was complete is undone too). Removes the mount point only once
+   * nothing is mounted there.
+   */
+  async detach(s: Stashed): Promise<void> {
+    const { mountPoint, timeoutMs } = this.where(s);
+    await unmountStubborn(this.runner, mountPoint, timeoutMs);
     try {
       await rmdir(mountPoint);
     } catch (e) {
@@ -143,20 +200,15 @@ export class NfsTransport {
     }
   }
 
-  async condition(s: Stash): Promise<Condition> {
-    const mountPoint = this.checkedStash(s);
+  async condition(s: Stashed): Promise<Condition> {
+    const { mountPoint, source, timeoutMs } = this.where(s);
     const m = mountAt(await readMounts(), mountPoint);
-    if (!m) return { abnormal: true, message: `the NFS export ${s.source ?? ''} is not mounted at ${mountPoint}` };
-    return probeNfs(this.runner, mountPoint, Math.min(this.timeoutMs, 10_000));
+    if (!m) return { abnormal: true, message: `the NFS export ${source} is not mounted at ${mountPoint}` };
+    return probeNfs(this.runner, mountPoint, Math.min(timeoutMs, 10_000));
   }
 
-  /** A stash is read back from disk: its mount point must be one this transport makes. */
-  private checkedStash(s: Stash): string {
-    const mp = s.mountPoint ?? '';
-    const prefix = this.opts.mountRoot.endsWith('/') ? this.opts.mountRoot : `${this.opts.mountRoot}/`;
-    if (!mp.startsWith(prefix) || !/^[0-9a-f]{32}$/.test(mp.slice(prefix.length))) {
-      throw new DescriptorError(`stash mount point ${JSON.stringify(mp)} is not under ${this.opts.mountRoot}`);
-    }
-    return mp;
+  private where(s: Stashed): { mountPoint: string; source: string; timeoutMs: number } {
+    const p = this.parsed(s.descriptor);
+    return { mountPoint: this.mountPointFor(p), source: nfsSource(p), timeoutMs: p.timeoutMs ?? this.timeoutMs };
   }
 }

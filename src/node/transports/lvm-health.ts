@@ -1,6 +1,16 @@
 // VolumeCondition of an LV, from LVM's own report: the LV and (thin) its pool.
-import type { Condition } from '../types.js';
-import type { LvRow } from './report.js';
+import type { Condition } from './types.js';
+
+/** What health needs of an `lvs` row (backends/lvm/report.ts LvRow has it, as does lvm.ts here). */
+export interface LvHealth {
+  name: string;
+  health: string;
+  active: boolean;
+  /** -1 when the LV has no device-mapper device. */
+  major: number;
+  dataPercent?: number;
+  metadataPercent?: number;
+}
 
 /** A thin pool this full is reported as abnormal on every volume in it. */
 export const THIN_NEARLY_FULL_PERCENT = 95;
@@ -18,7 +28,7 @@ const HEALTH_TEXT: Record<string, string> = {
 
 const describe = (h: string) => HEALTH_TEXT[h] ?? `LVM health status "${h}"`;
 
-export function lvCondition(lvId: string, lv: LvRow | undefined, pool?: LvRow): Condition {
+export function lvCondition(lvId: string, lv: LvHealth | undefined, pool?: LvHealth): Condition {
   if (!lv) return { abnormal: true, message: `LV ${lvId} is missing` };
   const problems: string[] = [];
   if (lv.health) problems.push(describe(lv.health));

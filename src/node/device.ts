@@ -1,11 +1,12 @@
-// The device node of an active LV, from the kernel numbers LVM reports: /dev/dm-N exists on
-// every node (devtmpfs creates it), while /dev/<vg>/<lv> and /dev/mapper/* are made by udev or
-// by LVM itself and may be missing (no udev in the lab, a container's private /dev).
-// On a storage host reached through another Runner (SSH), the same lookup runs there.
+// The device node of a block device from its kernel numbers (e.g. an active LV's, as LVM
+// reports them): /dev/dm-N exists on every node (devtmpfs creates it), while /dev/<vg>/<lv> and
+// /dev/mapper/* are made by udev or by LVM itself and may be missing (no udev in the lab, a
+// container's private /dev). On a storage host reached through another Runner (SSH), the same
+// lookup runs there.
 import { readFile, stat } from 'node:fs/promises';
-import { local, type Runner } from '../../exec/index.js';
-import { splitDev } from '../../node/stats.js';
-import { StorageError } from '../errors.js';
+import { local, type Runner } from '../exec/index.js';
+import { NodeError } from './errors.js';
+import { splitDev } from './stats.js';
 
 async function isDevice(path: string, major: number, minor: number): Promise<boolean> {
   try {
@@ -34,7 +35,7 @@ async function isRemoteDevice(runner: Runner, path: string, major: number, minor
  * fallback. Locally the files are read directly; another host is asked with cat and stat.
  */
 export async function devicePath(major: number, minor: number, dmPath: string, sysfs = '/sys', runner: Runner = local): Promise<string> {
-  if (major < 0 || minor < 0) throw new StorageError('unavailable', `device ${dmPath || '?'} is not active`);
+  if (major < 0 || minor < 0) throw new NodeError('unavailable', `device ${dmPath || '?'} is not active`);
   const here = runner === local;
   const uevent = `${sysfs}/dev/block/${major}:${minor}/uevent`;
   const check = (path: string) => (here ? isDevice(path, major, minor) : isRemoteDevice(runner, path, major, minor));
@@ -49,5 +50,5 @@ export async function devicePath(major: number, minor: number, dmPath: string, s
     return `/dev/${devname}`;
   }
   if (dmPath && (await check(dmPath))) return dmPath;
-  throw new StorageError('unavailable', `no device node for ${major}:${minor} (${dmPath}): neither /dev/${devname ?? 'dm-?'} nor ${dmPath} is that block device`);
+  throw new NodeError('unavailable', `no device node for ${major}:${minor} (${dmPath}): neither /dev/${devname ?? 'dm-?'} nor ${dmPath} is that block device`);
 }

@@ -1,0 +1,114 @@
+// Issue 10 items 12 and 13: `serve` claims its socket and its metrics port safely, or exits.
+// The real CLI in a child process, as kubelet's pod would run it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, writeFile, lstat, mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { serve } from '../../src/cli/serve.js';
+import { loadCsi } from '../../src/csi/proto.js';
+import { startPoolcsi } from './helpers.js';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+/** Runs `poolcsi serve ...` and waits for it to exit (the deadline fails the test: it kept serving). */
+function serveExits(args: string[], timeoutMs = 15_000): Promise<{ code: number | null; stderr: string; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, 'serve', '--mode', 'all', '--node-id', 'node-b', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let stdout = '';
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => { stdout += d; });
+    const t = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`serve did not exit within ${timeoutMs} ms; stderr: ${stderr}`)); }, timeoutMs);
+    child.on('exit', (code) => { clearTimeout(t); resolve({ code, stderr, stdout }); });
+  });
+}
+
+async function poolsFile(): Promise<{ dir: string; file: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'poolcsi-start-'));
+  await mkdir(join(dir, 'pool'));
+  const file = join(dir, 'pools.yaml');
+  await writeFile(file, `pools:\n  - {id: local, type: dir, path: ${join(dir, 'pool')}, quota: 'off'}\n`);
+  return { dir, file };
+}
+
+/** The JSON log line that says why the start failed. */
+function fatalLine(stderr: string): { level: number; msg: string; error: string } {
+  const lines = stderr.trim().split('\n').map((l) => { try { return JSON.parse(l); } catch { return undefined; } }).filter(Boolean);
+  const fatal = lines.find((l) => l.msg === 'poolcsi cannot start');
+  assert.ok(fatal, `no JSON "cannot start" line in: ${stderr}`);
+  return fatal;
+}
+
+test('item 12: a second instance refuses a live socket; the first keeps serving', async () => {
+  const h = await startPoolcsi();
+  try {
+    const { file } = await poolsFile();
+    const r = await serveExits(['--endpoint', `unix://${h.socket}`, '--pools-file', file]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(fatalLine(r.stderr).error, /another process is serving on this socket/);
+    assert.ok((await lstat(h.socket)).isSocket());
+    assert.equal((await h.identity('Probe', {})).ready.value, true);
+  } finally {
+    await h.stop();
+  }
+});
+
+test('item 12: an endpoint path that is not a socket is refused and left alone', async () => {
+  const { dir, file } = await poolsFile();
+  const victim = join(dir, 'notes.txt');
+  await writeFile(victim, 'keep me');
+  const r = await serveExits(['--endpoint', `unix://${victim}`, '--pools-file', file]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(fatalLine(r.stderr).error, /is not a socket \(a regular file\); refusing to replace it/);
+  assert.equal(await readFile(victim, 'utf8'), 'keep me');
+  const sub = join(dir, 'adir');
+  await mkdir(sub);
+  const d = await serveExits(['--endpoint', `unix://${sub}`, '--pools-file', file]);
+  assert.equal(d.code, 1, d.stderr);
+  assert.ok((await lstat(sub)).isDirectory());
+});
+
+test('item 12: a stale socket (its process killed) is replaced', async () => {
+  const { dir, file } = await poolsFile();
+  const sock = join(dir, 'stale.sock');
+  // A process that listens and dies without cleaning up, as a crashed driver does.
+  await new Promise<void>((resolve, reject) => {
+    const c = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(sock)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+    c.on('exit', () => resolve());
+    c.on('error', reject);
+  });
+  assert.ok((await lstat(sock)).isSocket());
+  const running = await serve({ mode: 'all', endpoint: `unix://${sock}`, nodeId: 'node-a', poolsFile: file, logLevel: 'silent' });
+  const client = new (loadCsi().Identity)(`unix://${sock}`, grpc.credentials.createInsecure());
+  try {
+    const r = await new Promise<any>((resolve, reject) => (client as any).Probe({}, { deadline: Date.now() + 5000 }, (e: Error | null, res: unknown) => (e ? reject(e) : resolve(res))));
+    assert.equal(r.ready.value, true);
+  } finally {
+    client.close();
+    await running.stop();
+  }
+});
+
+test('item 13: a busy --metrics-address is a JSON log line and exit 1, before serving', async () => {
+  const busy = createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', () => resolve()));
+  const port = (busy.address() as { port: number }).port;
+  try {
+    const { dir, file } = await poolsFile();
+    const sock = join(dir, 'csi.sock');
+    const r = await serveExits(['--endpoint', `unix://${sock}`, '--pools-file', file, '--metrics-address', `127.0.0.1:${port}`]);
+    assert.equal(r.code, 1, r.stderr);
+    const line = fatalLine(r.stderr);
+    assert.equal(line.level, 60);
+    assert.match(line.error, new RegExp(`--metrics-address 127.0.0.1:${port}: the address is already in use`));
+    assert.doesNotMatch(r.stderr, /^Error|EADDRINUSE/m);
+    await assert.rejects(lstat(sock), /ENOENT/);
+  } finally {
+    busy.close();
+  }
+});
