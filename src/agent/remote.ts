@@ -101,6 +101,6 @@ export class RemoteBackend implements Backend {
   publish(name: string, node: string, opts: PublishOptions, c?: CallOptions) { return this.call<Record<string, string>>('publish', [name, node, opts], c); }
   unpublish(name: string, node?: string, c?: CallOptions) { return this.call<void>('unpublish', [name, node ?? null], c); }
 
-  /** Decided by the pool definition and the name alone: no round trip to the agent. */
-  nodeContext(rec: VolumeRecord): NodeContext { return nodeContextOf(this.pool, rec.name); }
+  /** Decided by the pool definition and the record (name, location): no round trip to the agent. */
+  nodeContext(rec: VolumeRecord): NodeContext { return nodeContextOf(this.pool, rec); }
 }

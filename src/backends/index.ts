@@ -5,20 +5,22 @@ import type { Pool, PoolType } from '../pools/schema.js';
 import { DirBackend, dirTraits } from './dir/backend.js';
 import { LvmThickBackend, lvmThickTraits } from './lvm/thick.js';
 import { LvmThinBackend, lvmThinTraits } from './lvm/thin.js';
+import { NfsBackend, nfsTraits } from './nfs/backend.js';
 import { RbdBackend, rbdTraits } from './rbd/backend.js';
 import { iscsiNodeContext } from './iscsi/context.js';
 import { IscsiBackend, iscsiTraits } from './iscsi/store.js';
 import { storageHostRunner } from './iscsi/host.js';
 import { dirNodeContext } from './dir/context.js';
 import { lvmNodeContext } from './lvm/context.js';
+import { nfsNodeContext } from './nfs/context.js';
 import { rbdNodeContext } from './rbd/context.js';
-import type { Backend, NodeContext, TypeTraits } from './types.js';
+import type { Backend, NodeContext, TypeTraits, VolumeLocation } from './types.js';
 
 interface TypeEntry {
   traits: TypeTraits;
   create(pool: Pool, runner: Runner, nodeId: string): Backend;
-  /** How a node reaches volume `name` (pure: the pool definition and the name decide it). */
-  nodeContext(pool: Pool, name: string): NodeContext;
+  /** How a node reaches a volume (pure: the pool definition and the volume's name and location decide it). */
+  nodeContext(pool: Pool, v: VolumeLocation): NodeContext;
 }
 
 // Each entry narrows the pool by its type tag; the schema guarantees the shape.
@@ -26,22 +28,28 @@ const TYPES: { [T in PoolType]: TypeEntry } = {
   dir: {
     traits: dirTraits,
     create: (p, r, n) => new DirBackend(p as Extract<Pool, { type: 'dir' }>, r, n),
-    nodeContext: (p, name) => dirNodeContext(p as Extract<Pool, { type: 'dir' }>, name),
+    nodeContext: (p, v) => dirNodeContext(p as Extract<Pool, { type: 'dir' }>, v.name),
   },
   lvm: {
     traits: lvmThickTraits,
     create: (p, r, n) => new LvmThickBackend(p as Extract<Pool, { type: 'lvm' }>, r, n),
-    nodeContext: (p, name) => lvmNodeContext(p as Extract<Pool, { type: 'lvm' }>, name),
+    nodeContext: (p, v) => lvmNodeContext(p as Extract<Pool, { type: 'lvm' }>, v.name),
   },
   lvmthin: {
     traits: lvmThinTraits,
     create: (p, r, n) => new LvmThinBackend(p as Extract<Pool, { type: 'lvmthin' }>, r, n),
-    nodeContext: (p, name) => lvmNodeContext(p as Extract<Pool, { type: 'lvmthin' }>, name),
+    nodeContext: (p, v) => lvmNodeContext(p as Extract<Pool, { type: 'lvmthin' }>, v.name),
   },
   rbd: {
     traits: rbdTraits,
     create: (p, r, n) => new RbdBackend(p as Extract<Pool, { type: 'rbd' }>, r, n),
-    nodeContext: (p, name) => rbdNodeContext(p as Extract<Pool, { type: 'rbd' }>, name),
+    nodeContext: (p, v) => rbdNodeContext(p as Extract<Pool, { type: 'rbd' }>, v.name),
+  },
+  nfs: {
+    traits: nfsTraits,
+    create: (p, r, n) => new NfsBackend(p as Extract<Pool, { type: 'nfs' }>, r, n),
+    // The directory depends on the subdir template at create time: it comes from the record.
+    nodeContext: (p, v) => nfsNodeContext(p as Extract<Pool, { type: 'nfs' }>, v),
   },
   iscsi: {
     traits: iscsiTraits,
@@ -49,7 +57,7 @@ const TYPES: { [T in PoolType]: TypeEntry } = {
       const pool = p as Extract<Pool, { type: 'iscsi' }>;
       return new IscsiBackend(pool, storageHostRunner(pool, r));
     },
-    nodeContext: (p, name) => iscsiNodeContext(p as Extract<Pool, { type: 'iscsi' }>, name),
+    nodeContext: (p, v) => iscsiNodeContext(p as Extract<Pool, { type: 'iscsi' }>, v.name),
   },
 };
 
@@ -69,6 +77,6 @@ export function createBackend(pool: Pool, runner: Runner, nodeId: string): Backe
 }
 
 /** The transport descriptor of a volume of `pool` (what Store.nodeContext answers). */
-export function nodeContextOf(pool: Pool, name: string): NodeContext {
-  return TYPES[pool.type].nodeContext(pool, name);
+export function nodeContextOf(pool: Pool, v: VolumeLocation): NodeContext {
+  return TYPES[pool.type].nodeContext(pool, v);
 }

@@ -39,6 +39,11 @@ export interface VolumeRecord {
   /** The node holding a node-local volume. */
   node?: string;
   createdAt?: string;
+  /**
+   * Where the volume lives in its pool when its name alone does not say (nfs: the directory
+   * under the export, rendered from the subdir template at create). nodeContext reads it.
+   */
+  location?: string;
   /** Nodes the volume is published to, with the read-only flag each got. */
   published?: Record<string, { readonly: boolean }>;
 }
@@ -77,12 +82,17 @@ export interface TypeTraits {
   nodeExpand: boolean;
   /** Access from several nodes at once, per volume mode. */
   multiNode: { filesystem: boolean; block: boolean };
+  /** Why the type has no block volumes, when that needs saying (capability checks quote it). */
+  blockReason?: string;
   /** StorageClass / pool-default parameters this type understands (besides the common ones). */
   params: readonly string[];
 }
 
 /** Per-call extras from the CO: CSI secrets (cephx keys, CHAP...). Never logged. */
 export interface CallOptions { secrets?: Readonly<Record<string, string>> }
+
+/** What a volume's node context is computed from: its name, and its location where the type records one. */
+export type VolumeLocation = Pick<VolumeRecord, 'name' | 'location'>;
 
 /** How a node reaches a volume: a transport kind and its descriptor (node/context.ts). */
 export interface NodeContext {

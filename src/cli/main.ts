@@ -31,6 +31,7 @@ Commands:
   scan rbd --pool ID     list an rbd pool's images: size, parent, owner, state; and its trash
   registrar              register the driver with the kubelet (plugins_registry socket)
   health                 serve /healthz from the driver's CSI Probe (liveness)
+  scan nfs SERVER        list an NFS server's exports and their clients (showmount -e)
   version                print the version
 
 Run "poolcsi <command> --help" for a command's options.

@@ -40,7 +40,8 @@ export function parseCapabilities(list: Req[] | undefined, field = 'volume_capab
 export function unsupportedReason(pool: Pool, cap: Capability): string | undefined {
   const t = traitsOf(pool.type);
   if (!modesOf(pool).includes(cap.mode)) {
-    return `pool "${pool.id}" (type ${pool.type}) serves ${modesOf(pool).join(' and ')} volumes, not ${cap.mode}`;
+    const why = cap.mode === 'block' && t.blockReason ? `: ${t.blockReason}` : '';
+    return `pool "${pool.id}" (type ${pool.type}) serves ${modesOf(pool).join(' and ')} volumes, not ${cap.mode}${why}`;
   }
   if (MULTI_NODE.has(cap.access)) {
     if (isLocal(pool)) return `pool "${pool.id}" is node-local: ${cap.access} needs a shared pool (nfs, rbd, iscsi)`;

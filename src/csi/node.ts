@@ -6,6 +6,7 @@ import { status } from '@grpc/grpc-js';
 import { dirname } from 'node:path';
 import type { Runner } from '../exec/index.js';
 import { checkMountOptions, parseVolumeContext } from '../node/context.js';
+import { isNetworkFs } from '../node/mount.js';
 import { readMounts, mountAt } from '../sys/mountinfo.js';
 import { checkPathShape, existingKind, PathError } from '../node/paths.js';
 import { Staging, StagingError } from '../node/staging.js';
@@ -98,6 +99,8 @@ export function nodeHandlers(ctx: DriverContext, runner: Runner, maxVolumes = 0)
         const transport = transportOf(vc.transport);
         const descriptor = transport.parse(vc.descriptor);
         const mountOptions = [...new Set([...vc.mountOptions, ...checkMountOptions(cap.mountFlags, 'mount_flags')])];
+        // A transport that mounts the filesystem itself (nfs) takes the options; its binds take none.
+        const bindOptions = transport.takesMountOptions ? [] : mountOptions;
         const readonly = READ_ONLY_MODES.has(cap.access);
         await staging.prepare(stagingPath);
         const prior = await readStash(stagingPath);
@@ -107,14 +110,17 @@ export function nodeHandlers(ctx: DriverContext, runner: Runner, maxVolumes = 0)
         }
         const base: StageStash = {
           version: 1, volumeId: req.volume_id, state: 'attaching', mode: vc.mode, fsType: cap.fsType || vc.fsType,
-          mountOptions, readonly, transport: vc.transport, descriptor: { ...descriptor },
+          mountOptions: bindOptions, readonly, transport: vc.transport, descriptor: { ...descriptor },
         };
         // Intent first: a crash after the attach still leaves what NodeUnstage needs to detach.
         if (prior?.state !== 'staged') await writeStash(stagingPath, base);
-        const attached = await transport.attach(descriptor, { ...(req.secrets ? { secrets: req.secrets } : {}), publishContext: req.publish_context ?? {}, readonly });
+        const attached = await transport.attach(descriptor, {
+          ...(req.secrets ? { secrets: req.secrets } : {}), publishContext: req.publish_context ?? {}, readonly,
+          ...(transport.takesMountOptions ? { mountOptions } : {}),
+        });
         const attachment = attached.kind === 'device' ? { kind: 'device' as const, path: attached.path } : { kind: 'directory' as const, path: attached.path };
         await staging.stage({
-          attachment, stagingPath, mode: vc.mode, fsType: base.fsType, mkfsOptions: vc.mkfsOptions, mountOptions, readonly: attached.readonly === true,
+          attachment, stagingPath, mode: vc.mode, fsType: base.fsType, mkfsOptions: vc.mkfsOptions, mountOptions: bindOptions, readonly: attached.readonly === true,
         });
         await writeStash(stagingPath, {
           ...base, state: 'staged', attached: { kind: attached.kind, path: attached.path, readonly: attached.readonly === true, stash: attached.stash },
@@ -158,7 +164,9 @@ export function nodeHandlers(ctx: DriverContext, runner: Runner, maxVolumes = 0)
           stagingPath, targetPath, mode: cap.mode,
           readonly: Boolean(req.readonly) || READ_ONLY_MODES.has(cap.access) || stash.readonly,
           deviceReadonly: a.readonly,
-          mountOptions: [...new Set([...stash.mountOptions, ...checkMountOptions(cap.mountFlags, 'mount_flags')])],
+          mountOptions: transportOf(stash.transport).takesMountOptions
+            ? [] // the transport's mount took them at stage
+            : [...new Set([...stash.mountOptions, ...checkMountOptions(cap.mountFlags, 'mount_flags')])],
         });
         return {};
       }));
@@ -178,14 +186,21 @@ export function nodeHandlers(ctx: DriverContext, runner: Runner, maxVolumes = 0)
       requireField(req.volume_path, 'volume_path');
       const volumePath = lookupPath(req.volume_path);
       return guarded(async () => {
-        const kind = await existingKind(volumePath, 'volume_path');
-        if (kind === undefined) throw notFound(`volume_path ${volumePath} does not exist`);
-        if (!(await staging.mounter.isMounted(volumePath))) throw notFound(`volume ${req.volume_id} is not mounted at ${volumePath}`);
+        // mountinfo first: stat() on the mount of a dead NFS server would never return.
+        const mount = await staging.mounter.at(volumePath);
+        if (!mount) {
+          if ((await existingKind(volumePath, 'volume_path')) === undefined) throw notFound(`volume_path ${volumePath} does not exist`);
+          throw notFound(`volume ${req.volume_id} is not mounted at ${volumePath}`);
+        }
         const found = await stashFor(req.volume_id, volumePath, req.staging_target_path || undefined);
-        if (!found && kind === 'dir') throw notFound(`volume ${req.volume_id} is not published at ${volumePath}`);
         const condition = found
           ? await transportOf(found.stash.transport).condition(stashed(found.stash)).catch((e: Error) => ({ abnormal: true, message: `cannot read the volume's condition: ${e.message}` }))
           : { abnormal: false, message: 'block device present (no staging_target_path given: the transport was not asked)' };
+        // An unhealthy network filesystem is reported, not stat()ed (that could hang this call).
+        if (found && condition.abnormal && isNetworkFs(mount.fsType)) return { usage: [], volume_condition: condition };
+        const kind = await existingKind(volumePath, 'volume_path');
+        if (kind === undefined) throw notFound(`volume_path ${volumePath} does not exist`);
+        if (!found && kind === 'dir') throw notFound(`volume ${req.volume_id} is not published at ${volumePath}`);
         if (kind === 'dir') {
           const usage = await filesystemUsage(volumePath).catch((e: Error) => e);
           if (usage instanceof Error) return { usage: [], volume_condition: { abnormal: true, message: `cannot read ${volumePath}: ${usage.message}` } };

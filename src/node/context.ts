@@ -1,7 +1,7 @@
 // volume_context: everything a node needs to stage a volume, put there by CreateVolume.
 //   pool, type, mode                       always
 //   fsType, mkfsOptions, mountOptions     when set (mountOptions comma-joined)
-//   transport                              bind | lvm | rbd (nfs, iscsi next)
+//   transport                              bind | lvm | rbd | nfs (iscsi next)
 //   <transport>.<key>                      the transport's descriptor (transports/*.ts)
 // On the node it is external input (anyone who writes a PV spec writes it): parseVolumeContext
 // checks every value; the transport checks its descriptor.

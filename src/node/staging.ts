@@ -7,7 +7,7 @@
 import { mkdir, open, rm, rmdir } from 'node:fs/promises';
 import type { Runner } from '../exec/index.js';
 import { detectFilesystem, growFilesystem, makeFilesystem } from './filesystem.js';
-import { Mounter } from './mount.js';
+import { isNetworkFs, Mounter } from './mount.js';
 import { existingKind, PathError } from './paths.js';
 import { loopOf, readonlyLoop, releaseLoop } from './readonly.js';
 import { mountDir } from './stash.js';
@@ -93,6 +93,10 @@ export class Staging {
     // mount(8) canonicalizes device paths (/dev/dm-3 shows as /dev/mapper/vg-lv): compare the
     // device numbers, which mountinfo gives for every block-backed filesystem.
     if (a.kind === 'device') return m.source === a.path || m.majorMinor === (await deviceNumbers(a.path));
+    // A directory that is itself a mount (an NFS transport's): the bind shows that mount's
+    // filesystem and root.
+    const own = await this.mounter.at(a.path);
+    if (own) return own.majorMinor === m.majorMinor && own.root === m.root;
     // A bind of a directory shows the filesystem's device as source and the directory as root.
     return a.path.endsWith(m.root) || m.root === a.path;
   }
@@ -143,6 +147,10 @@ export class Staging {
   }
 
   async unpublish(targetPath: string): Promise<void> {
+    // stat() on the mount of a dead NFS server never returns: such a target is unmounted
+    // before the path is looked at.
+    const mount = await this.mounter.at(targetPath);
+    if (mount && isNetworkFs(mount.fsType)) await this.mounter.unmount(targetPath);
     const kind = await existingKind(targetPath, 'target_path');
     if (kind === undefined) return;
     // A read-only block publish has its own loop device: released once unmounted.

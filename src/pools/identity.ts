@@ -10,6 +10,7 @@ export const IDENTITY_KEYS: { readonly [T in PoolType]: readonly string[] } = {
   lvmthin: ['vgname', 'thinpool'],
   rbd: ['pool', 'monhost', 'dataPool', 'cluster'],
   iscsi: ['portals', 'iqnPrefix', 'backing'],
+  nfs: ['server', 'export'],
 };
 
 function normalized(value: unknown): string {

@@ -2,6 +2,7 @@
 // the Helm values.schema.json part (see jsonSchema()) and docs/pools.md.
 import { z } from 'zod';
 import { SshTargetSchema } from './ssh.js';
+import { checkExportPath, checkOption, checkServer, checkSubdirTemplate } from './nfs-grammar.js';
 
 export const POOL_ID = /^[a-z][a-z0-9-]{0,30}$/;
 const NODE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
@@ -128,8 +129,27 @@ export const IscsiPoolSchema = z.strictObject({
 }).refine((p) => (p.ssh === undefined) !== (p.local === undefined), { message: 'give exactly one of ssh and local: true', path: ['ssh'] })
   .describe('iSCSI: a thin LV per volume on a Linux LIO storage host, a target per volume, ACLs per published node (shared; RWX block)');
 
+const grammar = (check: (v: string) => unknown) => (v: string, ctx: z.RefinementCtx) => {
+  try { check(v); } catch (e) { ctx.addIssue({ code: 'custom', message: (e as Error).message }); }
+};
+
+export const NfsPoolSchema = z.strictObject({
+  ...common,
+  type: z.literal('nfs'),
+  server: z.string().superRefine(grammar(checkServer)).describe('NFS server: host name, IPv4 address or [IPv6] address'),
+  export: z.string().superRefine(grammar((p) => checkExportPath(p, 'export'))).describe('exported directory on the server; volumes are directories under it'),
+  options: z.array(z.string().superRefine(grammar(checkOption))).default([])
+    .describe('mount options for every volume of the pool (vers=3|4.1|4.2, hard, nconnect=N, nolock, ...); StorageClass mountOptions add to them'),
+  subdir: z.string().superRefine((t, ctx) => { const m = checkSubdirTemplate(t); if (m) ctx.addIssue({ code: 'custom', message: m }); }).optional()
+    .describe('volume directory under the export, a template of ${pv.name}, ${pvc.name}, ${pvc.namespace}, ${volume.name} (default ${pv.name})'),
+  onDelete: z.enum(['delete', 'retain', 'archive']).default('delete')
+    .describe('what DeleteVolume does with the directory: remove it, leave it, or rename it to .poolcsi-archive/<name>-<date>'),
+  timeoutSeconds: z.number().int().min(1).max(300).default(10)
+    .describe('how long a call waits for the server before it fails with UNAVAILABLE'),
+}).describe('NFS export; a volume is a directory on it, mounted by every node that uses it (filesystem volumes, RWX). Sizes are recorded, not enforced');
+
 // Every pool type: one entry here per type, each schema defined above.
-const TYPE_SCHEMAS = [DirPoolSchema, LvmPoolSchema, LvmThinPoolSchema, RbdPoolSchema, IscsiPoolSchema] as const;
+const TYPE_SCHEMAS = [DirPoolSchema, LvmPoolSchema, LvmThinPoolSchema, RbdPoolSchema, NfsPoolSchema, IscsiPoolSchema] as const;
 export const PoolSchema = z.discriminatedUnion('type', TYPE_SCHEMAS);
 export const POOL_TYPES: string[] = TYPE_SCHEMAS.map((s) => s.shape.type.value);
 export type Pool = z.infer<typeof PoolSchema>;
@@ -139,6 +159,7 @@ export type LvmPool = z.infer<typeof LvmPoolSchema>;
 export type LvmThinPool = z.infer<typeof LvmThinPoolSchema>;
 export type RbdPool = z.infer<typeof RbdPoolSchema>;
 export type IscsiPool = z.infer<typeof IscsiPoolSchema>;
+export type NfsPool = z.infer<typeof NfsPoolSchema>;
 
 export const PoolsFileSchema = z.strictObject({
   pools: z.array(PoolSchema),

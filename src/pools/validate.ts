@@ -38,6 +38,7 @@ export const TYPE_CAN: Record<PoolType, { modes: readonly VolumeMode[]; makesFil
   lvmthin: { modes: ['filesystem', 'block'], makesFilesystem: true },
   rbd: { modes: ['filesystem', 'block'], makesFilesystem: true },
   iscsi: { modes: ['filesystem', 'block'], makesFilesystem: true },
+  nfs: { modes: ['filesystem'], makesFilesystem: false },
 };
 
 /** Directories a dir pool must not be: the system's own, and the kubelet's. */

@@ -218,6 +218,26 @@ describe('sockets and paths', () => {
     assert.equal(spec.volumes.find((v: Obj) => v.name === dirMount?.name)?.hostPath.path, '/var/lib/poolcsi/dir');
   });
 
+  test('controller with nfs pools: root with CAP_SYS_ADMIN alone, to mount the exports; without, no capability', () => {
+    const plain = container(one(render(), 'Deployment'), 'poolcsi');
+    assert.equal(plain.securityContext.runAsNonRoot, true);
+    assert.deepEqual(plain.securityContext.capabilities, { drop: ['ALL'] });
+    const nfsPool = { id: 'nas', type: 'nfs', server: '10.0.0.10', export: '/srv/k8s', options: ['vers=4.2'] };
+    const dep = one(render({ pools: [nfsPool], storageClasses: [{ name: 'nas', pool: 'nas', default: true }] }), 'Deployment');
+    const c = container(dep, 'poolcsi');
+    assert.equal(c.securityContext.runAsUser, 0);
+    assert.equal(c.securityContext.runAsNonRoot, false);
+    assert.equal(c.securityContext.allowPrivilegeEscalation, false);
+    assert.equal(c.securityContext.privileged, undefined);
+    assert.deepEqual(c.securityContext.capabilities, { drop: ['ALL'], add: ['SYS_ADMIN'] });
+    assert.deepEqual(c.securityContext.appArmorProfile, { type: 'Unconfined' });
+    const mount = (c.volumeMounts as Obj[]).find((m) => m.mountPath === '/run/poolcsi/nfs');
+    assert.ok(podSpec(dep).volumes.find((v: Obj) => v.name === mount?.name)?.emptyDir, 'export mounts on an emptyDir');
+    for (const s of ['csi-provisioner', 'csi-attacher']) assert.deepEqual(container(dep, s).securityContext.capabilities, { drop: ['ALL'] }, `${s} stays unprivileged`);
+    const off = container(one(render({ pools: [nfsPool], storageClasses: [{ name: 'nas', pool: 'nas', default: true }], controller: { nfsMounts: false } }), 'Deployment'), 'poolcsi');
+    assert.deepEqual(off.securityContext.capabilities, { drop: ['ALL'] });
+  });
+
   test('controller: non-root driver, provisioner flags, leader election in every sidecar', () => {
     const dep = one(render({ controller: { replicas: 2 } }), 'Deployment');
     assert.equal(dep.spec.replicas, 2);

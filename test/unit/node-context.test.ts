@@ -86,15 +86,17 @@ test("every pool type's controller context passes the node's checks (round trip)
     { id: 'l', type: 'lvm', vgname: 'vg0' },
     { id: 't', type: 'lvmthin', vgname: 'vg0', thinpool: 'thin' },
     { id: 'r', type: 'rbd', monhost: ['10.0.0.1', 'mon2:6789'], pool: 'kube', mapOptions: ['ms_mode=prefer-crc'], udev: 'off' },
+    { id: 'n', type: 'nfs', server: 'nfs1.example', export: '/srv/k8s', options: ['vers=4.2', 'hard'], timeoutSeconds: 7 },
   ] });
   const want: Record<string, Record<string, string>> = {
     d: { path: '/var/lib/poolcsi/d/volumes/pvc-1/data' },
     l: { vg: 'vg0', lv: 'pvc-1' },
     t: { vg: 'vg0', lv: 'pvc-1', thinpool: 'thin' },
     r: { monhost: '10.0.0.1,mon2:6789', pool: 'kube', image: 'pvc-1', mapOptions: 'ms_mode=prefer-crc', udev: 'off' },
+    n: { server: 'nfs1.example', export: '/srv/k8s/pvc-1', options: 'vers=4.2,hard', sizeEnforced: 'false', timeoutSeconds: '7' },
   };
   for (const pool of pools) {
-    const { transport, descriptor } = nodeContextOf(pool, 'pvc-1');
+    const { transport, descriptor } = nodeContextOf(pool, { name: 'pvc-1' });
     const flat = buildVolumeContext({ pool: pool.id, type: pool.type, mode: 'filesystem', fsType: 'ext4', mkfsOptions: '', mountOptions: 'noatime', transport, descriptor });
     assert.equal(flat.transport, transport);
     assert.ok(!('mkfsOptions' in flat), 'empty values are left out');
@@ -102,4 +104,17 @@ test("every pool type's controller context passes the node's checks (round trip)
     assert.deepEqual(back.descriptor, want[pool.id], pool.id);
     assert.equal(back.vc.fsType, 'ext4');
   }
+});
+
+test('nfs descriptors: server, export and options by the pool grammar; unknown keys refused', () => {
+  const nfs = { pool: 'n', type: 'nfs', mode: 'filesystem', transport: 'nfs', 'nfs.server': '10.0.0.1', 'nfs.export': '/srv/k8s/pvc-1' };
+  assert.deepEqual(parse({ ...nfs, 'nfs.options': 'vers=4.2,hard' }).descriptor, { server: '10.0.0.1', export: '/srv/k8s/pvc-1', options: 'vers=4.2,hard' });
+  invalid({ ...nfs, 'nfs.server': 'a;b' }, /nfs server/);
+  invalid({ ...nfs, 'nfs.server': '' }, /nfs.server/);
+  invalid({ ...nfs, 'nfs.export': '/srv/../etc' }, /not normalized/);
+  invalid({ ...nfs, 'nfs.export': 'srv/k8s' }, /absolute/);
+  invalid({ ...nfs, 'nfs.options': 'vers=4.2,exec=/bin/sh' }, /nfs mount option/);
+  invalid({ ...nfs, 'nfs.timeoutSeconds': '0' }, /timeoutSeconds/);
+  invalid({ ...nfs, 'nfs.path': '/x' }, /unknown key/);
+  invalid({ ...nfs, 'nfs.sizeEnforced': 'maybe' }, /sizeEnforced/);
 });

@@ -1,5 +1,5 @@
 // The node transports: how a volume becomes reachable on this node (a bind of a directory, a
-// local LV, a krbd mapping; nfs and iscsi next). A transport gets the descriptor the controller
+// local LV, a krbd mapping, an NFS mount; iscsi next). A transport gets the descriptor the controller
 // put into volume_context, never a pool definition, and later only the stash it returned.
 export interface Condition { abnormal: boolean; message: string }
 
@@ -12,6 +12,8 @@ export interface AttachOptions {
   publishContext: Readonly<Record<string, string>>;
   /** The staged capability is reader-only: attach read-only where the transport can. */
   readonly: boolean;
+  /** volume_context and capability mount options, checked; only for a transport that takesMountOptions. */
+  mountOptions?: readonly string[];
 }
 
 export type Attached = ({ kind: 'device'; path: string } | { kind: 'directory'; path: string }) & {
@@ -31,6 +33,11 @@ export interface Stashed {
 
 export interface Transport {
   readonly kind: string;
+  /**
+   * The transport mounts the filesystem itself (nfs): mount options go to its attach, and the
+   * binds onto <staging>/mount and the target get none (a bind cannot change them).
+   */
+  readonly takesMountOptions?: boolean;
   /** Checks a descriptor from volume_context (external input): NodeError 'invalid' when bad. */
   parse(d: Descriptor): Descriptor;
   attach(d: Descriptor, o: AttachOptions): Promise<Attached>;
