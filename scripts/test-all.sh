@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Every suite, as CI runs them: the host suites (unit, csi-sanity, chart, the dir reliability
-# run), then the lab (real kernels in User-Mode Linux) in three lanes run side by side: the
-# longest file (rbd csi-sanity, mount and block) alone, the other long csi-sanity and
-# reliability files in a second lane, everything else in a third. Lab nodes mostly wait on their
-# guests rather than the CPU, so lanes overlap well. Ends with one line counting all.
+# run), then the lab (real kernels in User-Mode Linux): its files run three at a time from one
+# queue, longest first. Lab nodes mostly wait on their guests rather than the CPU, so files
+# overlap well. Ends with one line counting all.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 npm run build || exit 1
@@ -14,33 +13,56 @@ trap 'rm -rf "$out"' EXIT
 node --test --test-reporter=tap dist/test/unit/ dist/test/sanity/ dist/test/reliability/dir.test.js | tee "$out/host.tap"
 host=${PIPESTATUS[0]}
 
-lane1=(dist/test/lab/rbd-sanity.test.js)
-lane2=()
-for f in lvm-sanity nfs-sanity nfs-cluster reliability lvm-delegation; do
-  [[ -f dist/test/lab/$f.test.js ]] && lane2+=("dist/test/lab/$f.test.js")
-done
-lane3=()
-for f in dist/test/lab/*.test.js; do
-  [[ " ${lane1[*]} ${lane2[*]} " == *" $f "* ]] || lane3+=("$f")
-done
+# The lab: WORKERS runners take files from one queue, longest first. The order comes from the
+# last run's per-file times (kept outside the repository, in the cache); files without a time
+# go first, so a new long file cannot end up last; on a machine without times the known long
+# csi-sanity and reliability files lead. Each file's wall time is printed.
+workers=${LAB_WORKERS:-3}
+cache=${POOLCSI_CACHE:-/var/tmp/poolcsi-cache}
+times=$cache/lab-times.tsv
+mkdir -p "$cache"
+touch "$times"
+files=$(for f in dist/test/lab/*.test.js; do
+  b=$(basename "$f" .test.js)
+  t=$(awk -v b="$b" '$1 == b { print $2 }' "$times" | tail -1)
+  if [[ -s $times ]]; then
+    t=${t:-100000}
+  else
+    case $b in rbd-sanity) t=3000 ;; lvm-sanity) t=2500 ;; nfs-sanity | reliability) t=1500 ;; *) t=0 ;; esac
+  fi
+  echo "$t $f"
+done | sort -rn | awk '{ print $2 }')
+echo "$files" >"$out/queue"
+echo 0 >"$out/next"
 
 started=$SECONDS
-pids=()
-run_lane() { # name files...
-  local name=$1; shift
-  local t=$SECONDS
-  node --test --test-concurrency=1 --test-reporter=tap "$@" >"$out/lab-$name.tap" 2>&1
-  local rc=$?
-  echo "# lane $name: exit $rc after $((SECONDS - t)) s" >>"$out/lab-$name.tap"
-  return $rc
+worker() { # takes the next file from the queue until none is left
+  local n f t rc
+  while :; do
+    n=$(flock "$out/next" bash -c 'n=$(cat "$1"); echo $((n + 1)) >"$1"; echo "$n"' _ "$out/next")
+    f=$(sed -n "$((n + 1))p" "$out/queue")
+    [[ -n $f ]] || return 0
+    t=$SECONDS
+    node --test --test-reporter=tap "$f" >"$out/lab-$(basename "$f" .test.js).tap" 2>&1
+    rc=$?
+    echo "# file $(basename "$f" .test.js): exit $rc after $((SECONDS - t)) s" >>"$out/lab-$(basename "$f" .test.js).tap"
+    echo "$(basename "$f" .test.js) $((SECONDS - t)) $rc" >>"$out/times"
+  done
 }
-run_lane 1 "${lane1[@]}" & pids+=($!)
-run_lane 2 "${lane2[@]}" & pids+=($!)
-run_lane 3 "${lane3[@]}" & pids+=($!)
+pids=()
+for ((w = 0; w < workers; w++)); do worker & pids+=($!); done
+for p in "${pids[@]}"; do wait "$p"; done
 lab=0
-for p in "${pids[@]}"; do wait "$p" || lab=1; done
-for n in 1 2 3; do cat "$out/lab-$n.tap"; done
-echo "# lab: $((SECONDS - started)) s"
+for f in $files; do
+  tap=$out/lab-$(basename "$f" .test.js).tap
+  cat "$tap"
+  grep -q "^# file .*: exit 0 after" "$tap" || lab=1
+done
+# Keep this run's times for the next run's order (latest line per file wins).
+cat "$out/times" >>"$times"
+tail -n 200 "$times" >"$times.new" && mv "$times.new" "$times"
+echo "# lab: $((SECONDS - started)) s with $workers workers"
+sort -k2 -rn "$out/times" | awk '{ printf "#   %-22s %5d s  exit %d\n", $1, $2, $3 }'
 
 count() { awk -v k="$1" '$1 == "#" && $2 == k { n += $3 } END { print n + 0 }' "$out"/*.tap; }
 echo "$(count pass) passed, $(count fail) failed"
