@@ -47,3 +47,12 @@ export async function sweepTemps(file: string): Promise<void> {
     if (n.startsWith(`${base}.`) && /^\.[0-9a-f]+\.tmp$/.test(n.slice(base.length))) await rm(join(dirname(file), n), { force: true });
   }
 }
+
+/**
+ * Reads `file` for a read-modify-write: first removes the temp files killed writes of it left.
+ * Only for callers that hold the object's lock (see sweepTemps).
+ */
+export async function readStateForUpdate<T>(file: string): Promise<T | undefined> {
+  await sweepTemps(file);
+  return readState<T>(file);
+}

@@ -4,6 +4,7 @@
 //   - RWX filesystem: one volume mounted on both workers, written on one, read on the other,
 //     and the data is a directory on the server's export
 //   - block volumes are refused with the reason
+//   - temp state copies of killed writes are swept by the retried call
 //   - the server unreachable: CreateVolume and GetCapacity answer UNAVAILABLE within the
 //     pool's timeoutSeconds; VolumeCondition is abnormal; NodeUnpublish/NodeUnstage complete
 //   - median CreateVolume next to a bare mkdir on the mounted export, same run
@@ -120,6 +121,19 @@ test('RWX filesystem: one volume on both workers, written on one, read on the ot
   assert.deepEqual(await volumeMounts(worker2, 'rwx-1'), [], 'worker-2 keeps no mount of the volume');
   await settled(controller, 'Controller.DeleteVolume', { volume_id: id });
   assert.notEqual((await storage.exec(['test', '-e', '/srv/nfs/rwx-1'])).code, 0, 'the directory is gone');
+});
+
+test("a state copy left by a write killed mid-way is removed by the retried call", async () => {
+  // What a write killed between its temp file and the rename leaves (statefile's `<file>.<hex>.tmp`).
+  const temp = '/srv/nfs/.poolcsi/volumes/swept-1.json.0badc0de.tmp';
+  await storage.run(['mkdir', '-p', '/srv/nfs/.poolcsi/volumes']);
+  await storage.run(['tee', temp], { input: '{"half":' });
+  const { id } = await create('swept-1');
+  assert.notEqual((await storage.exec(['test', '-e', temp])).code, 0, 'the create swept the temp copy');
+  await storage.run(['tee', temp], { input: '{"half":' });
+  await settled(controller, 'Controller.DeleteVolume', { volume_id: id });
+  assert.notEqual((await storage.exec(['test', '-e', temp])).code, 0, 'the delete swept the temp copy');
+  assert.notEqual((await storage.exec(['test', '-e', '/srv/nfs/.poolcsi/volumes/swept-1.json'])).code, 0);
 });
 
 test('block volumes are refused with the reason', async () => {

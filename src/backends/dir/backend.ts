@@ -14,7 +14,7 @@ import type { DirPool } from '../../pools/schema.js';
 import type { Runner } from '../../exec/index.js';
 import { checkGrowLimit, exhausted, exists, notFound, outOfRange, StorageError } from '../errors.js';
 import { checkCompatible, recordPublish } from '../compat.js';
-import { readState, removeState, sweepTemps, writeState } from '../statefile.js';
+import { readState, readStateForUpdate, removeState, sweepTemps, writeState } from '../statefile.js';
 import type {
   Backend, Capacity, CreateSpec, NodeContext, PublishOptions, SnapshotRecord, TypeTraits, VolumeRecord,
 } from '../types.js';
@@ -135,8 +135,7 @@ export class DirBackend implements Backend {
     await this.ensureLayout();
     const file = this.volState(spec.name);
     // A retry finishes what a killed call left, its temporary state copies included.
-    await sweepTemps(file);
-    let existing = await readState<DirVolumeState>(file);
+    let existing = await readStateForUpdate<DirVolumeState>(file);
     if (existing?.deleting) {
       // A delete of the same name was cut short: finish it, then create afresh.
       await this.deleteVolume(spec.name);
@@ -247,8 +246,7 @@ export class DirBackend implements Backend {
   async createSnapshot(volume: string, name: string, requestName: string): Promise<SnapshotRecord> {
     await this.ensureLayout();
     const file = this.snapState(volume, name);
-    await sweepTemps(file);
-    let existing = await readState<DirSnapshotState>(file);
+    let existing = await readStateForUpdate<DirSnapshotState>(file);
     if (existing?.deleting) {
       await this.deleteSnapshot(volume, name);
       existing = undefined;

@@ -12,7 +12,7 @@ import { NFS_MOUNT_ROOT, splitOptions } from '../../node/transports/nfs.js';
 import { checkOption, checkSubdirTemplate } from '../../pools/nfs-grammar.js';
 import { checkCompatible, recordPublish } from '../compat.js';
 import { notFound, outOfRange, StorageError, unavailable } from '../errors.js';
-import { readState, removeState, writeState } from '../statefile.js';
+import { readState, readStateForUpdate, removeState, writeState } from '../statefile.js';
 import type {
   Backend, Capacity, CreateSpec, NodeContext, PublishOptions, SnapshotRecord, TypeTraits, VolumeRecord,
 } from '../types.js';
@@ -101,7 +101,7 @@ export class NfsBackend implements Backend {
     return this.export.bounded('creating a volume', async (root) => {
       await this.layout(root);
       const file = this.volState(root, spec.name);
-      const existing = await readState<NfsVolumeState>(file);
+      const existing = await readStateForUpdate<NfsVolumeState>(file);
       if (existing?.complete) {
         checkCompatible(existing, spec);
         return this.toRecord(existing);
@@ -166,7 +166,7 @@ export class NfsBackend implements Backend {
   async deleteVolume(name: string): Promise<void> {
     await this.export.bounded('deleting a volume', async (root) => {
       const file = this.volState(root, name);
-      const state = await readState<NfsVolumeState>(file);
+      const state = await readStateForUpdate<NfsVolumeState>(file);
       if (!state) return;
       const onDelete = state.params.onDelete ?? this.pool.onDelete;
       await writeState(file, { ...state, complete: false });
@@ -208,7 +208,7 @@ export class NfsBackend implements Backend {
   async expandVolume(name: string, sizeBytes: number): Promise<VolumeRecord> {
     return this.export.bounded('expanding a volume', async (root) => {
       const file = this.volState(root, name);
-      const state = await readState<NfsVolumeState>(file);
+      const state = await readStateForUpdate<NfsVolumeState>(file);
       if (!state?.complete) throw notFound(`volume ${name} does not exist in pool "${this.pool.id}"`);
       if (sizeBytes <= state.sizeBytes) return this.toRecord(state);
       state.sizeBytes = sizeBytes;
@@ -221,7 +221,7 @@ export class NfsBackend implements Backend {
     return this.export.bounded('taking a snapshot', async (root) => {
       await this.layout(root);
       const file = this.snapState(root, volume, name);
-      const existing = await readState<SnapshotRecord>(file);
+      const existing = await readStateForUpdate<SnapshotRecord>(file);
       if (existing?.ready) return existing;
       const vol = await readState<NfsVolumeState>(this.volState(root, volume));
       if (!vol?.complete) throw notFound(`source volume ${volume} does not exist in pool "${this.pool.id}"`);
@@ -239,7 +239,7 @@ export class NfsBackend implements Backend {
   async deleteSnapshot(volume: string, name: string): Promise<void> {
     await this.export.bounded('deleting a snapshot', async (root) => {
       const file = this.snapState(root, volume, name);
-      const snap = await readState<SnapshotRecord>(file);
+      const snap = await readStateForUpdate<SnapshotRecord>(file);
       if (!snap) return;
       await writeState(file, { ...snap, ready: false });
       await rm(this.snapDir(root, volume, name), { recursive: true, force: true });
@@ -286,7 +286,7 @@ export class NfsBackend implements Backend {
   async publish(name: string, node: string, opts: PublishOptions): Promise<Record<string, string>> {
     return this.export.bounded('recording a publish', async (root) => {
       const file = this.volState(root, name);
-      const state = await readState<NfsVolumeState>(file);
+      const state = await readStateForUpdate<NfsVolumeState>(file);
       if (!state?.complete) throw notFound(`volume ${name} does not exist in pool "${this.pool.id}"`);
       recordPublish(state, node, opts);
       await writeState(file, state);
@@ -297,7 +297,7 @@ export class NfsBackend implements Backend {
   async unpublish(name: string, node?: string): Promise<void> {
     await this.export.bounded('recording an unpublish', async (root) => {
       const file = this.volState(root, name);
-      const state = await readState<NfsVolumeState>(file);
+      const state = await readStateForUpdate<NfsVolumeState>(file);
       if (!state?.complete || !state.published) return;
       if (node === undefined) delete state.published;
       else delete state.published[node];
