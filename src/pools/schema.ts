@@ -146,7 +146,16 @@ export const NfsPoolSchema = z.strictObject({
     .describe('what DeleteVolume does with the directory: remove it, leave it, or rename it to .poolcsi-archive/<name>-<date>'),
   timeoutSeconds: z.number().int().min(1).max(300).default(10)
     .describe('how long a call waits for the server before it fails with UNAVAILABLE'),
-}).describe('NFS export; a volume is a directory on it, mounted by every node that uses it (filesystem volumes, RWX). Sizes are recorded, not enforced');
+  serverAgent: z.strictObject({
+    ssh: SshTargetSchema.describe('the NFS server, reached over SSH for what only the server can do'),
+    path: z.string().superRefine(grammar((p) => checkExportPath(p, 'path'))).optional()
+      .describe("the export's directory on the server when it differs from `export` (an NFSv4 pseudo-root)"),
+    quota: z.enum(['xfs-project', 'none']).default('none')
+      .describe('xfs-project: each volume gets an XFS project quota of its size (the export must be XFS mounted with prjquota)'),
+    snapshots: z.enum(['reflink', 'copy', 'none']).default('reflink')
+      .describe('reflink: snapshots and clones are cp --reflink=always on the server; copy: a streamed copy through the mount; none: refused'),
+  }).optional().describe('what runs on the NFS server itself over SSH: size enforcement and server-side snapshots'),
+}).describe('NFS export; a volume is a directory on it, mounted by every node that uses it (filesystem volumes, RWX). Sizes are enforced only with serverAgent.quota');
 
 // Every pool type: one entry here per type, each schema defined above.
 const TYPE_SCHEMAS = [DirPoolSchema, LvmPoolSchema, LvmThinPoolSchema, RbdPoolSchema, NfsPoolSchema, IscsiPoolSchema] as const;

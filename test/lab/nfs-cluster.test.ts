@@ -10,10 +10,9 @@
 //   - median CreateVolume next to a bare mkdir on the mounted export, same run
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { status } from '@grpc/grpc-js';
 import { after, before, test } from 'node:test';
 import { startDriver, startLab, storageSet, type Lab, type LabNode, type NodeDriver } from './harness/index.js';
-import { must, refused, writeIn } from './rbd-support.js';
+import { must, refused, settled, writeIn } from './rbd-support.js';
 import { BENCH_MAIN, formatBench, type NfsBenchResult } from '../bench/nfs-create.js';
 
 const POOLS = '/run/lab/nfs/pools.yaml';
@@ -47,18 +46,6 @@ before(async () => {
 after(async () => {
   await lab?.close();
 });
-
-/**
- * A call that must succeed, retried on UNAVAILABLE as the CO retries: a first mount of the
- * export on a loaded host can outlast the pool's 5 s timeout.
- */
-async function settled(d: NodeDriver, method: string, request: object): Promise<any> {
-  for (let attempt = 1; ; attempt++) {
-    const r = await d.call(method, request);
-    if (r.ok) return r.response;
-    if (r.code !== status.UNAVAILABLE || attempt === 5) throw new Error(`${method}: ${status[r.code]}: ${r.details}`);
-  }
-}
 
 async function create(name: string): Promise<{ id: string; context: Record<string, string> }> {
   const r = await settled(controller, 'Controller.CreateVolume', {

@@ -1,28 +1,39 @@
 // csi-sanity against an `nfs` pool (no server agent) in one lab node: the node is its own
 // NFS server (kernel nfsd exporting /srv/nfs) and client, over loopback. Mount mode only: an
 // nfs pool has no block volumes. Once per protocol: NFSv3 (nolock: the lab runs no statd)
-// and NFSv4.2.
+// and NFSv4.2; and NFSv4.2 with the server agent (SSH to the node itself, an XFS export with
+// project quota, reflink snapshots).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runSanity } from './harness/index.js';
 import { SKIP_REASONS } from '../sanity/skips.js';
 
-for (const [label, options] of [['v3', ['vers=3', 'nolock']], ['v4.2', ['vers=4.2']]] as const) {
+const VARIANTS = [
+  { label: 'v3', options: ['vers=3', 'nolock'], agent: false },
+  { label: 'v4.2', options: ['vers=4.2'], agent: false },
+  { label: 'v4.2 with server agent', options: ['vers=4.2'], agent: true },
+] as const;
+
+for (const { label, options, agent } of VARIANTS) {
   test(`csi-sanity passes against an nfs pool over NFS${label} (mount)`, async (t) => {
+    const tag = label.replace(/\W+/g, '').replace('withserveragent', '-agent');
+    let pools = '';
     const result = await runSanity({
-      name: `nfs-sanity-${label}`,
-      services: ['nfs'],
-      nodeId: `nfs-sanity-${label.replace('.', '')}`,
-      poolsYaml: [
-        'pools:',
-        '  - id: shared',
-        '    type: nfs',
-        '    server: 127.0.0.1',
-        '    export: /srv/nfs',
-        `    options: [${options.join(', ')}]`,
-        '    timeoutSeconds: 10',
-        '',
-      ].join('\n'),
+      name: `nfs-sanity-${tag}`,
+      services: agent ? ['nfs', 'sshd'] : ['nfs'],
+      nodeId: `nfs-sanity-${tag}`,
+      // The agent's export is XFS with project quota: sizes enforced, snapshots reflinked.
+      ...(agent ? { labEnv: { LAB_NFS_EXPORT_FS: 'xfs', LAB_NFS_EXPORT_SIZE: '4G' } } : {}),
+      get poolsYaml() { return pools; },
+      prepare: async (node) => {
+        const pool: Record<string, unknown> = { id: 'shared', type: 'nfs', server: '127.0.0.1', export: '/srv/nfs', options, timeoutSeconds: 10 };
+        if (agent) {
+          const hostKey = (await node.run(['cat', '/run/lab/sshd/ssh_host_ed25519_key.pub'])).stdout.trim();
+          const key = (await node.run(['sh', '-c', 'echo "$LAB_SHARED_DIR/ssh/id_ed25519"'])).stdout.trim();
+          pool.serverAgent = { ssh: { host: '127.0.0.1', privateKey: { file: key }, hostKey }, quota: 'xfs-project', snapshots: 'reflink' };
+        }
+        pools = JSON.stringify({ pools: [pool] }); // JSON is YAML
+      },
       volumeParameters: { pool: 'shared' },
       modes: ['mount'],
     });

@@ -52,6 +52,18 @@ export async function must(d: NodeDriver, method: string, request: object): Prom
   return r.response;
 }
 
+/**
+ * A call that must succeed, retried on UNAVAILABLE as the CO retries: a first mount of an NFS
+ * export or a first SSH connection on a loaded host can outlast a pool's timeout.
+ */
+export async function settled(d: NodeDriver, method: string, request: object): Promise<any> {
+  for (let attempt = 1; ; attempt++) {
+    const r = await d.call(method, request);
+    if (r.ok) return r.response;
+    if (r.code !== status.UNAVAILABLE || attempt === 5) throw new LabError(`${method}: ${status[r.code]}: ${r.details}`);
+  }
+}
+
 /** A CSI call that must fail; its code name, message and duration (csi-call start included). */
 export async function refused(d: NodeDriver, method: string, request: object): Promise<{ code: string; details: string; ms: number }> {
   const started = Date.now();

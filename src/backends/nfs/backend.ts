@@ -1,9 +1,11 @@
 // The `nfs` pool: a volume is a directory on an NFS export, served to any number of nodes.
 // The controller works through its own cached mount of the export (exportmount.ts); the layout
-// and reserved names are in layout.ts. Without a server agent sizes are recorded, not enforced,
-// and GetCapacity notes and the volume context (nfs.sizeEnforced=false) say so.
-// Snapshots and clones are `cp -a --reflink=auto` copies through the mount: NFSv4.2 turns them
-// into server-side copies (copy_file_range) where the server can, others copy over the wire.
+// and reserved names are in layout.ts. Sizes are enforced only with a server agent whose quota
+// is xfs-project (serveragent.ts: an XFS project per volume, EDQUOT at its size); otherwise they
+// are recorded, and GetCapacity notes and the volume context (nfs.sizeEnforced=false) say so.
+// Snapshots and clones are `cp --reflink=always` on the server with the agent (snapshots:
+// reflink), else `cp -a --reflink=auto` through the mount: NFSv4.2 turns that into a
+// server-side copy (copy_file_range) where the server can, others copy over the wire.
 import { mkdir, readdir, rename, rm, stat, statfs, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { NfsPool } from '../../pools/schema.js';
@@ -18,6 +20,7 @@ import type {
 } from '../types.js';
 import { nfsNodeContext } from './context.js';
 import { ExportMount } from './exportmount.js';
+import { projectIdFor, ServerAgent } from './serveragent.js';
 import { ARCHIVE_DIR, archiveName, DEFAULT_SUBDIR, renderSubdir, STATE_DIR } from './layout.js';
 
 /** Why block volumes are refused (capability checks quote it). */
@@ -51,6 +54,8 @@ function checkNfsParams(p: Readonly<Record<string, string>>): void {
 interface NfsVolumeState extends VolumeRecord {
   /** The volume's directory, relative to the export. */
   dir: string;
+  /** Its XFS project (server agent with quota xfs-project), recorded before the tree is tagged. */
+  projectId?: number;
 }
 
 const COPY_TIMEOUT_MS = 60 * 60_000;
@@ -58,8 +63,10 @@ const COPY_TIMEOUT_MS = 60 * 60_000;
 export class NfsBackend implements Backend {
   readonly traits = nfsTraits;
   readonly export: ExportMount;
+  readonly agent: ServerAgent | undefined;
 
   constructor(readonly pool: NfsPool, private readonly runner: Runner, _nodeId: string) {
+    this.agent = ServerAgent.forPool(pool);
     this.export = new ExportMount(runner, {
       poolId: pool.id, server: pool.server, export: pool.export, options: pool.options,
       timeoutSeconds: pool.timeoutSeconds, mountRoot: join(NFS_MOUNT_ROOT, 'exports'),
@@ -69,6 +76,8 @@ export class NfsBackend implements Backend {
   private volState(root: string, name: string) { return join(root, STATE_DIR, 'volumes', `${name}.json`); }
   private snapDir(root: string, vol: string, snap: string) { return join(root, STATE_DIR, 'snapshots', `${vol}@${snap}`); }
   private snapState(root: string, vol: string, snap: string) { return join(root, STATE_DIR, 'snapshots', `${vol}@${snap}.json`); }
+  /** A snapshot's copy, relative to the export (the server agent's view). */
+  private snapRel(vol: string, snap: string) { return `${STATE_DIR}/snapshots/${vol}@${snap}`; }
 
   private async layout(root: string): Promise<void> {
     await mkdir(join(root, STATE_DIR, 'volumes'), { recursive: true, mode: 0o700 });
@@ -86,12 +95,38 @@ export class NfsBackend implements Backend {
     return { ...rec, location: dir };
   }
 
-  private async copyTree(from: string, to: string): Promise<void> {
-    await rm(to, { recursive: true, force: true });
+  /**
+   * A copy of the tree at `from` as `to` (both relative to the export): on the server with
+   * reflinks when the server agent says so, else `cp -a` through the controller's mount
+   * (NFSv4.2 makes that a server-side copy where the server can).
+   */
+  private async copyTree(root: string, from: string, to: string): Promise<void> {
+    const mode = this.agent?.spec.snapshots ?? 'copy';
+    if (mode === 'none') throw new StorageError('unsupported', `pool "${this.pool.id}" takes no snapshots or clones (serverAgent.snapshots: none)`);
+    if (mode === 'reflink') return this.agent!.reflink(from, to);
+    await rm(join(root, to), { recursive: true, force: true });
     try {
-      await this.runner.run('cp', ['-a', '--reflink=auto', '--', from, to], { timeoutMs: COPY_TIMEOUT_MS });
+      await this.runner.run('cp', ['-a', '--reflink=auto', '--', join(root, from), join(root, to)], { timeoutMs: COPY_TIMEOUT_MS });
     } catch (e) {
       throw unavailable(`pool "${this.pool.id}": copying ${from} failed: ${(e as Error).message}`, e);
+    }
+  }
+
+  /**
+   * A call that also runs commands on the server (each bounded by the pool's timeout) gets a
+   * few of those; a copy of a volume gets COPY_TIMEOUT_MS. Otherwise the pool's timeout.
+   */
+  private agentTimeout(): number | undefined {
+    return this.agent ? this.pool.timeoutSeconds * 1000 * 4 : undefined;
+  }
+
+  /** A project id no other volume of the pool holds (first choice stable per name). */
+  private async allocProject(root: string, name: string): Promise<number> {
+    const taken = new Set((await this.readAll<NfsVolumeState>(join(root, STATE_DIR, 'volumes')))
+      .filter((v) => v.name !== name && v.projectId !== undefined).map((v) => v.projectId));
+    for (let attempt = 0; ; attempt++) {
+      const id = projectIdFor(name, attempt);
+      if (!taken.has(id)) return id;
     }
   }
 
@@ -111,12 +146,12 @@ export class NfsBackend implements Backend {
       if (spec.source?.kind === 'snapshot') {
         const snap = await readState<SnapshotRecord>(this.snapState(root, spec.source.volume, spec.source.snapshot));
         if (!snap?.ready) throw notFound(`source snapshot ${spec.source.volume}@${spec.source.snapshot} does not exist in pool "${this.pool.id}"`);
-        sourceDir = this.snapDir(root, snap.volume, snap.name);
+        sourceDir = this.snapRel(snap.volume, snap.name);
         sourceSize = snap.sizeBytes;
       } else if (spec.source?.kind === 'volume') {
         const vol = await readState<NfsVolumeState>(this.volState(root, spec.source.volume));
         if (!vol?.complete) throw notFound(`source volume ${spec.source.volume} does not exist in pool "${this.pool.id}"`);
-        sourceDir = join(root, vol.dir);
+        sourceDir = vol.dir;
         sourceSize = vol.sizeBytes;
       }
       if (sourceDir && spec.sizeBytes < sourceSize) {
@@ -136,20 +171,23 @@ export class NfsBackend implements Backend {
         createdAt: existing?.createdAt ?? new Date().toISOString(),
         ...(spec.source ? { source: spec.source } : {}),
         ...(spec.pvc ? { pvc: spec.pvc } : {}),
+        ...(this.agent?.quotas ? { projectId: existing?.projectId ?? await this.allocProject(root, spec.name) } : {}),
       };
       await writeState(file, state); // intent first: a crash from here on is redone by the retry
       const path = join(root, dir);
       await mkdir(dirname(path), { recursive: true, mode: 0o755 });
       if (sourceDir) {
-        await this.copyTree(sourceDir, path);
+        await this.copyTree(root, sourceDir, dir);
       } else {
         await rm(path, { recursive: true, force: true });
         await mkdir(path, { mode: 0o2777 });
       }
+      // The limit before the volume is complete: no one gets a volume without its size enforced.
+      if (state.projectId !== undefined) await this.agent!.limitTree(dir, state.projectId, state.sizeBytes);
       state.complete = true;
       await writeState(file, state);
       return this.toRecord(state);
-    });
+    }, spec.source ? COPY_TIMEOUT_MS : this.agentTimeout());
   }
 
   /** Another volume's (or a hand-made) directory is never adopted or wiped by a new volume. */
@@ -179,9 +217,10 @@ export class NfsBackend implements Backend {
           if (e.code !== 'ENOENT') throw e;
         });
       } // retain: the directory stays where it is; only poolcsi forgets it
+      if (state.projectId !== undefined) await this.agent?.setLimit(state.projectId, 0);
       await this.pruneEmptyParents(root, state.dir);
       await removeState(file);
-    });
+    }, this.agentTimeout());
   }
 
   /** A template like ns/name leaves ns/ behind; remove such parents while they are empty. */
@@ -211,10 +250,11 @@ export class NfsBackend implements Backend {
       const state = await readStateForUpdate<NfsVolumeState>(file);
       if (!state?.complete) throw notFound(`volume ${name} does not exist in pool "${this.pool.id}"`);
       if (sizeBytes <= state.sizeBytes) return this.toRecord(state);
+      if (state.projectId !== undefined) await this.agent!.setLimit(state.projectId, sizeBytes);
       state.sizeBytes = sizeBytes;
       await writeState(file, state);
       return this.toRecord(state);
-    });
+    }, this.agentTimeout());
   }
 
   async createSnapshot(volume: string, name: string, requestName: string): Promise<SnapshotRecord> {
@@ -229,7 +269,7 @@ export class NfsBackend implements Backend {
         volume, name, requestName, sizeBytes: vol.sizeBytes, createdAt: existing?.createdAt ?? new Date().toISOString(), ready: false,
       };
       await writeState(file, snap);
-      await this.copyTree(join(root, vol.dir), this.snapDir(root, volume, name));
+      await this.copyTree(root, vol.dir, this.snapRel(volume, name));
       snap.ready = true;
       await writeState(file, snap);
       return snap;
@@ -278,7 +318,7 @@ export class NfsBackend implements Backend {
       return {
         totalBytes: s.blocks * s.bsize,
         availableBytes: s.bavail * s.bsize,
-        notes: [`nfs pool "${this.pool.id}" has no server agent: volume sizes are recorded, not enforced; capacity is the export's free space`],
+        notes: this.agent?.quotas ? [] : [`nfs pool "${this.pool.id}" enforces no sizes (no server agent with quota xfs-project): volume sizes are recorded, not enforced; capacity is the export's free space`],
       };
     });
   }

@@ -16,8 +16,8 @@ export function nfsNodeContext(pool: NfsPool, v: VolumeLocation): NodeContext {
     export: pool.export === '/' ? `/${dir}` : `${pool.export}/${dir}`,
   };
   if (pool.options.length) descriptor.options = pool.options.join(',');
-  // Sizes are recorded, not enforced (no server agent): said where the PV shows it.
-  descriptor.sizeEnforced = 'false';
+  // Whether sizes are enforced (a server agent with XFS project quotas): said where the PV shows it.
+  descriptor.sizeEnforced = pool.serverAgent?.quota === 'xfs-project' ? 'true' : 'false';
   descriptor.timeoutSeconds = String(pool.timeoutSeconds);
   return { transport: 'nfs', descriptor };
 }

@@ -108,7 +108,7 @@ const invalid = (e: unknown) => (e instanceof DescriptorError ? new NodeError('i
  *   nfs.server          host name, IPv4 or [IPv6]
  *   nfs.export          absolute, normalized path on the server (the pool's export + the volume's directory)
  *   nfs.options         comma-joined mount options, each by the allow-list of pools/nfs-grammar.ts
- *   nfs.sizeEnforced    "false": sizes are recorded, not enforced (informational)
+ *   nfs.sizeEnforced    "true" (XFS project quota on the server) or "false" (recorded only); informational
  *   nfs.timeoutSeconds  deadline of a mount, an unmount step, a probe (the pool's timeoutSeconds)
  */
 export class NfsTransport implements Transport {

@@ -46,8 +46,9 @@ export const SERVICES: Record<ServiceName, ServiceDef> = {
       ...req('nfs-kernel-server', 'rpc.nfsd', 'rpc.mountd', 'exportfs'),
       ...req('rpcbind', 'rpcbind', 'rpcinfo'),
       ...req('nfs-common', 'mount.nfs', 'showmount'),
+      ...req('xfsprogs', 'mkfs.xfs', 'xfs_quota'),
     ],
-    provides: 'kernel nfsd exporting /srv/nfs (rw, no_root_squash) for NFSv3 and v4.x at the same path',
+    provides: 'kernel nfsd exporting /srv/nfs (rw, no_root_squash) for NFSv3 and v4.x at the same path; a tmpfs, or XFS with prjquota when LAB_NFS_EXPORT_FS=xfs',
   },
   ceph: {
     name: 'ceph',

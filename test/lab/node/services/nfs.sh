@@ -7,9 +7,13 @@
 # unsupported filesystem"), so v4 mounts failed with ENOENT. So mountd gets a root of its own
 # (nfs.conf [exports] rootdir) on a tmpfs, which nfsd can export, and the export's tmpfs is
 # also mounted at /srv/nfs, so the server's path and the clients' path are the same.
+#
+# LAB_NFS_EXPORT_FS=xfs makes the export an XFS filesystem with project quota enforced
+# (prjquota; reflink is on by default in mkfs.xfs) on a sparse file of LAB_NFS_EXPORT_SIZE
+# (default 2G): what an nfs pool's server agent needs for sizes and reflink snapshots.
 . "$(dirname "$0")/lib.sh"
 show_logs_on_failure "$LAB_LOG_DIR/rpcbind.log" "$LAB_LOG_DIR/mountd.log"
-load_modules nfsd nfs nfsv3 nfsv4
+load_modules nfsd nfs nfsv3 nfsv4 loop
 
 cd /var/lib/nfs
 mkdir -p rpc_pipefs v4recovery sm sm.bak
@@ -20,7 +24,16 @@ root=/run/lab/nfsroot
 mkdir -p $root
 mount -t tmpfs -o mode=755 lab-nfsroot $root
 mkdir -p $root/srv/nfs /srv/nfs
-mount -t tmpfs -o mode=777 lab-nfs-export $root/srv/nfs
+if [ "${LAB_NFS_EXPORT_FS:-tmpfs}" = xfs ]; then
+  img=$LAB_NODE_DIR/nfs-export.img
+  truncate -s "${LAB_NFS_EXPORT_SIZE:-2G}" "$img"
+  loop=$(losetup -f --show "$img")
+  mkfs.xfs -q -f "$loop"
+  mount -t xfs -o prjquota "$loop" $root/srv/nfs
+  chmod 777 $root/srv/nfs
+else
+  mount -t tmpfs -o mode=777 lab-nfs-export $root/srv/nfs
+fi
 mount --make-shared $root/srv/nfs # later mounts under /srv/nfs show through the export too
 mount --bind $root/srv/nfs /srv/nfs
 printf '[exports]\nrootdir=%s\n' $root >/run/lab/nfs.conf
