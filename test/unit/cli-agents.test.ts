@@ -47,7 +47,7 @@ after(async () => {
 const run = (...args: string[]) => execa('node', [MAIN, ...args], { reject: false, env: { POOLCSI_POOLS_FILE: file, NODE_ID: 'node-a' } });
 const via = () => ['--agents', agents, '--agent-tls-dir', pki.controller];
 
-test('with --agents, node-a allocates, reads, lists and frees a node-b pool through its agent', async () => {
+test('with --agents, node-a allocates, lists, reads and frees a node-b pool through its agent', async () => {
   // Without --agents node-a cannot reach it, and says how to.
   const plain = await run('pools', 'status');
   assert.equal(plain.exitCode, 0, plain.stderr);
@@ -59,6 +59,12 @@ test('with --agents, node-a allocates, reads, lists and frees a node-b pool thro
   assert.equal(v.volume_id, 'far:pvc-1');
   assert.deepEqual(v.accessible_topology, [{ segments: { 'topology.poolcsi.io/node': 'node-b' } }]);
   assert.ok((await readdir(join(dir, 'pool', 'volumes'))).includes('pvc-1'), 'the agent made it');
+  const list = await run('volumes', 'list', '--pool', 'far', '--json', ...via());
+  assert.equal(list.exitCode, 0, list.stderr);
+  assert.deepEqual(JSON.parse(list.stdout).volumes.map((r: { name: string }) => r.name), ['pvc-1']);
+  const here = await run('volumes', 'list', '--pool', 'far');
+  assert.equal(here.exitCode, 1);
+  assert.match(here.stderr, /^poolcsi: pool "far" has no node reachable from here/);
   const status = await run('pools', 'status', '--json', ...via());
   assert.equal(status.exitCode, 0, status.stderr);
   const far = JSON.parse(status.stdout).pools[0];
