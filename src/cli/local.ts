@@ -1,11 +1,16 @@
 // The admin commands' view of the driver: the pools (from the file or ConfigMap the driver
-// reads) and a DriverContext over this machine's backends, so each command runs the very
-// CSI handlers and stores the driver runs. Node-local pools are served only on their own node
-// (the in-process agent); on the controller side they would need the agents (docs/cli.md).
+// reads) and a DriverContext built as `serve` builds it, so each command runs the very CSI
+// handlers, routing and stores the driver runs. Node-local pools: this node's in process, or,
+// with --agents, every node's through its agent (the controller's own code path).
 import { hostname } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { InProcessAgent, LocalBackends } from '../agent/agents.js';
-import { SingleNodeDirectory } from '../placement/directory.js';
+import { readTlsDir } from '../agent/tls.js';
+import { DirSecrets, setSecretSource } from '../backends/secrets.js';
+import { openAgents } from '../placement/agents.js';
+import { parseAgentMap, SingleNodeDirectory, type AgentDirectory } from '../placement/directory.js';
+import { parseNodesPort } from '../placement/nodes.js';
+import { logger } from '../observe/log.js';
 import { Router } from '../placement/router.js';
 import type { DriverContext } from '../csi/context.js';
 import { controllerHandlers } from '../csi/controller.js';
@@ -20,6 +25,11 @@ export const DEFAULT_POOLS_FILE = '/etc/poolcsi/pools.yaml';
 
 /** A refusal or failure: exit 1 with this one line. */
 export class CliFailure extends Error {}
+
+/** Bad usage: exit 2 with the command's help. */
+export class CliUsage extends Error {
+  constructor(message: string, readonly help: string) { super(message); }
+}
 
 export interface PoolsSource { poolsFile?: string | undefined; poolsConfigMap?: string | undefined }
 
@@ -58,16 +68,76 @@ export async function loadRegistry(src: PoolsSource): Promise<PoolRegistry> {
 
 export function nodeIdOf(flag: string | undefined): string { return flag ?? process.env.NODE_ID ?? hostname(); }
 
-export interface LocalDriver { ctx: DriverContext; controller: Record<string, Handler> }
+export interface LocalDriver {
+  ctx: DriverContext;
+  controller: Record<string, Handler>;
+  /** Whether node-local pools are reached through node agents (--agents) rather than in process. */
+  viaAgents: boolean;
+  close(): void;
+}
 
-export function localDriver(registry: PoolRegistry, nodeId: string, runner: Runner = local): LocalDriver {
+/**
+ * The driver as `serve` builds it. Without `agents`: this node's backends in process, like
+ * `serve --mode all` without --agents (node-local pools of this node only). With `agents` (the
+ * directory --agents opens): like `serve --mode controller --agents`, every node-local pool
+ * through its node's agent, never in this process.
+ */
+export function localDriver(registry: PoolRegistry, nodeId: string, runner: Runner = local, agents?: AgentDirectory): LocalDriver {
   const backends = new LocalBackends(runner, nodeId);
-  const agents = new SingleNodeDirectory(new InProcessAgent(nodeId, backends));
+  const dir: AgentDirectory = agents ?? new SingleNodeDirectory(new InProcessAgent(nodeId, backends));
   const ctx: DriverContext = {
-    nodeId, registry, router: new Router(agents, backends), locks: new KeyedLocks(), local: backends,
-    knownNode: (n) => n === nodeId, pathPrefixes: [],
+    nodeId, registry, router: new Router(dir, backends, (id) => registry.get(id)?.retired === true), locks: new KeyedLocks(), local: backends,
+    knownNode: (n) => dir.nodes().includes(n), pathPrefixes: [],
   };
-  return { ctx, controller: controllerHandlers(ctx) };
+  return { ctx, controller: controllerHandlers(ctx), viaAgents: agents !== undefined, close: () => dir.close?.() };
+}
+
+export interface DriverFlags extends PoolsSource { nodeId?: string | undefined; agents?: string | undefined; agentTlsDir?: string | undefined; secretsDir?: string | undefined }
+
+/** Flags every command that reaches pools takes (see AGENT_HELP). */
+export const DRIVER_OPTS = {
+  'pools-file': { type: 'string' }, 'pools-configmap': { type: 'string' }, 'node-id': { type: 'string' },
+  agents: { type: 'string' }, 'agent-tls-dir': { type: 'string' }, 'secrets-dir': { type: 'string' },
+  json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const DRIVER_HELP = `  --pools-file       the pools.yaml (default: $POOLCSI_POOLS_FILE, then /etc/poolcsi/pools.yaml)
+  --pools-configmap  read the pools from this ConfigMap (NAMESPACE/NAME, key pools.yaml) instead
+  --node-id          this node's name (default: $NODE_ID, then the host name)
+  --agents           reach node-local pools through the node agents, as the controller does:
+                     "nodes:PORT" or NODE=HOST:PORT,... (what the controller's --agents says);
+                     without it, only this node's node-local pools, in this process
+  --agent-tls-dir    with --agents: ca.crt, tls.crt, tls.key of a controller certificate
+  --secrets-dir      read the Secrets pools name in secretRef from DIR/NAMESPACE/NAME/KEY
+                     (as serve --secrets-dir) instead of the Kubernetes API
+  --json             machine-readable output
+`;
+
+type Opt = string | undefined;
+export function driverFlags(v: { 'pools-file'?: Opt; 'pools-configmap'?: Opt; 'node-id'?: Opt; agents?: Opt; 'agent-tls-dir'?: Opt; 'secrets-dir'?: Opt }): DriverFlags {
+  return { poolsFile: v['pools-file'], poolsConfigMap: v['pools-configmap'], nodeId: v['node-id'], agents: v.agents, agentTlsDir: v['agent-tls-dir'], secretsDir: v['secrets-dir'] };
+}
+
+/** Loads the pools and builds the driver for a command; `help` goes with a usage error. */
+export async function openDriver(f: DriverFlags, help: string): Promise<LocalDriver> {
+  if (f.agents !== undefined && !f.agentTlsDir) throw new CliUsage('--agents needs --agent-tls-dir (the agent protocol is mutual TLS only)', help);
+  if (f.agentTlsDir && f.agents === undefined) throw new CliUsage('--agent-tls-dir goes with --agents', help);
+  if (f.agents !== undefined) {
+    try { if (parseNodesPort(f.agents) === undefined) parseAgentMap(f.agents); } catch (e) { throw new CliUsage((e as Error).message, help); }
+  }
+  if (f.secretsDir) setSecretSource(new DirSecrets(f.secretsDir));
+  const registry = await loadRegistry(f);
+  const nodeId = nodeIdOf(f.nodeId);
+  if (f.agents === undefined) return localDriver(registry, nodeId);
+  let tls;
+  try { tls = await readTlsDir(f.agentTlsDir!); } catch (e) { throw new CliFailure((e as Error).message); }
+  return localDriver(registry, nodeId, local, await openAgents(f.agents, tls, logger()));
+}
+
+/** Runs `fn` with the driver, closing its agent connections after (they would keep the process up). */
+export async function withDriver<T>(f: DriverFlags, help: string, fn: (d: LocalDriver) => Promise<T>): Promise<T> {
+  const d = await openDriver(f, help);
+  try { return await fn(d); } finally { d.close(); }
 }
 
 /** Calls a CSI handler as the driver would, with an id for its log lines. */

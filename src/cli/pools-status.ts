@@ -6,20 +6,28 @@ import { capacityBackends } from '../csi/controller.js';
 import { identityKeys } from '../pools/identity.js';
 import type { PoolEntry } from '../pools/registry.js';
 import { humanBytes, printableJson, table } from './format.js';
-import { loadRegistry, localDriver, nodeIdOf, type LocalDriver } from './local.js';
+import { DRIVER_HELP, DRIVER_OPTS, driverFlags, withDriver, type LocalDriver } from './local.js';
 
-export const POOLS_STATUS_HELP = `Usage: poolcsi pools status [--pools-file FILE | --pools-configmap NS/NAME] [--node-id NAME] [--json]
+export const POOLS_STATUS_HELP = `Usage: poolcsi pools status [--pools-file FILE | --pools-configmap NS/NAME] [--node-id NAME]
+                           [--agents SPEC --agent-tls-dir DIR] [--secrets-dir DIR] [--json]
 
 Shows every pool: type, nodes, state (active, disabled, retired), total, used and available
 bytes (what GetCapacity adds up, asked of the same backends), volume count, the store's notes
 (thin pool data and metadata use, raid copies, a missing volume group, quota state) or why it
-could not be read, and the pool's identity keys. Node-local pools are read on this node only: run it on the node that has them.
+could not be read, and the pool's identity keys. Node-local pools: this node's, or with
+--agents every node's through its agent (--json then also gives each node's numbers).
 
-  --pools-file       the pools.yaml (default: $POOLCSI_POOLS_FILE, then /etc/poolcsi/pools.yaml)
-  --pools-configmap  read the pools from this ConfigMap (key pools.yaml) instead
-  --node-id          this node's name (default: $NODE_ID, then the host name)
-  --json             machine-readable output
-`;
+${DRIVER_HELP}`;
+
+export interface NodeStatus {
+  node: string;
+  totalBytes?: number;
+  usedBytes?: number;
+  availableBytes?: number;
+  volumes?: number;
+  /** Why this node's agent could not be read (the node then counts as no capacity, as in GetCapacity). */
+  error?: string;
+}
 
 export interface PoolStatus {
   id: string;
@@ -36,6 +44,8 @@ export interface PoolStatus {
   volumes?: number;
   notes: string[];
   identity: Record<string, string>;
+  /** Node-local pools: each node asked. */
+  perNode?: NodeStatus[];
 }
 
 export async function poolStatus(driver: LocalDriver, entry: PoolEntry): Promise<PoolStatus> {
@@ -43,27 +53,38 @@ export async function poolStatus(driver: LocalDriver, entry: PoolEntry): Promise
   const nodeLocal = isLocal(pool);
   const out: PoolStatus = {
     id: pool.id, type: pool.type,
-    nodes: pool.nodes ?? (nodeLocal ? [driver.ctx.nodeId] : []),
+    nodes: pool.nodes ?? (nodeLocal && !driver.viaAgents ? [driver.ctx.nodeId] : []),
     state: retired ? 'retired' : pool.disable ? 'disabled' : 'active',
     local: nodeLocal, reachable: false, notes: [], identity: identityKeys(pool),
   };
+  // The backends GetCapacity asks: the shared pool's own, or one per node with an agent.
   const targets = capacityBackends(driver.ctx, pool);
   if (!targets.length) {
-    out.notes.push(`node-local pool not on this node (${driver.ctx.nodeId}); run this on one of: ${(pool.nodes ?? []).join(', ')}`);
+    out.notes.push(driver.viaAgents
+      ? `no node of this node-local pool has an agent in --agents (pool nodes: ${(pool.nodes ?? ['any']).join(', ')})`
+      : `node-local pool not on this node (${driver.ctx.nodeId}); run this on one of: ${(pool.nodes ?? []).join(', ')}, or with --agents`);
     return out;
   }
-  let total = 0; let avail = 0; let max = 0; let count = 0;
-  try {
-    for (const { backend } of targets) {
+  let total = 0; let avail = 0; let max = 0; let count = 0; let answered = 0;
+  const perNode: NodeStatus[] = [];
+  for (const { backend, node } of targets) {
+    try {
       const [c, vols] = await Promise.all([backend.capacity(), backend.listVolumes()]);
       total += c.totalBytes; avail += c.availableBytes; max = Math.max(max, c.maxVolumeBytes ?? c.availableBytes);
       count += vols.length;
-      out.notes.push(...(c.notes ?? []));
+      answered++;
+      const tag = node && driver.viaAgents ? `${node}: ` : '';
+      out.notes.push(...(c.notes ?? []).map((n) => tag + n));
+      if (node) perNode.push({ node, totalBytes: c.totalBytes, usedBytes: Math.max(0, c.totalBytes - c.availableBytes), availableBytes: c.availableBytes, volumes: vols.length });
+    } catch (e) {
+      // One node that does not answer leaves the others' numbers standing (GetCapacity does the same).
+      if (!node) { out.notes.push(`unreachable: ${(e as Error).message}`); return out; }
+      out.notes.push(`${node}: unreachable: ${(e as Error).message}`);
+      perNode.push({ node, error: (e as Error).message });
     }
-  } catch (e) {
-    out.notes.push(`unreachable: ${(e as Error).message}`);
-    return out;
   }
+  if (nodeLocal && driver.viaAgents) out.perNode = perNode;
+  if (!answered) return out;
   return { ...out, reachable: true, totalBytes: total, usedBytes: Math.max(0, total - avail), availableBytes: avail, maxVolumeBytes: max, volumes: count };
 }
 
@@ -80,18 +101,10 @@ export function formatPoolStatus(list: PoolStatus[]): string {
 }
 
 export async function poolsStatus(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      'pools-file': { type: 'string' }, 'pools-configmap': { type: 'string' }, 'node-id': { type: 'string' },
-      json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
+  const { values } = parseArgs({ args, options: DRIVER_OPTS, strict: true });
   if (values.help) { process.stdout.write(POOLS_STATUS_HELP); return 0; }
-  const registry = await loadRegistry({ poolsFile: values['pools-file'], poolsConfigMap: values['pools-configmap'] });
-  const driver = localDriver(registry, nodeIdOf(values['node-id']));
-  const list = await Promise.all(registry.all().map((e) => poolStatus(driver, e)));
+  const list = await withDriver(driverFlags(values), POOLS_STATUS_HELP,
+    (driver) => Promise.all(driver.ctx.registry.all().map((e) => poolStatus(driver, e))));
   process.stdout.write(values.json ? `${printableJson({ pools: list })}\n` : formatPoolStatus(list));
   return 0;
 }

@@ -3,8 +3,8 @@ import { hostname } from 'node:os';
 import { InProcessAgent, LocalBackends } from '../agent/agents.js';
 import { startAgentServer } from '../agent/service.js';
 import { readTlsDir } from '../agent/tls.js';
-import { NO_AGENTS, parseAgentMap, SingleNodeDirectory, StaticAgentDirectory, type AgentDirectory } from '../placement/directory.js';
-import { KubeNodeAgentDirectory, parseNodesPort } from '../placement/nodes.js';
+import { openAgents } from '../placement/agents.js';
+import { NO_AGENTS, SingleNodeDirectory, type AgentDirectory } from '../placement/directory.js';
 import { RetiredPools } from '../placement/retired.js';
 import { Router } from '../placement/router.js';
 import { controllerHandlers } from '../csi/controller.js';
@@ -152,20 +152,12 @@ async function start(o: ServeOptions, log: Logger, started: Array<() => Promise<
   // Node-local pools are reached through agents: remote ones over gRPC + mTLS (--agents), and
   // in --mode all this process's own node in process. A controller without --agents serves
   // shared pools only.
-  let agents: AgentDirectory;
   const ownAgent = o.mode === 'all' ? agent : undefined;
-  const nodesPort = o.agents ? parseNodesPort(o.agents) : undefined;
-  if (nodesPort !== undefined) {
-    const dir = new KubeNodeAgentDirectory(nodesPort, tls!, log, ownAgent);
-    started.push(() => dir.close());
-    await dir.start();
-    agents = dir;
-  } else if (o.agents) {
-    const dir = new StaticAgentDirectory(parseAgentMap(o.agents), tls!, ownAgent);
-    started.push(() => dir.close());
-    agents = dir;
-  }
-  else agents = o.mode === 'controller' ? NO_AGENTS : new SingleNodeDirectory(agent);
+  let agents: AgentDirectory;
+  if (o.agents) {
+    agents = await openAgents(o.agents, tls!, log, ownAgent);
+    started.push(() => agents.close?.());
+  } else agents = o.mode === 'controller' ? NO_AGENTS : new SingleNodeDirectory(agent);
   const router = new Router(agents, backends, (id) => registry.get(id)?.retired === true);
   // The controller remembers pools across restarts (pools/memory.ts); the node plugin does not
   // need to: its agent gets a retired pool's definition from the controller with each call.

@@ -9,47 +9,40 @@ import { status } from '@grpc/grpc-js';
 import { toStatus } from '../csi/errors.js';
 import { DRIVER_NAME } from '../csi/identity.js';
 import { humanBytes, printable, printableJson, table } from './format.js';
-import { call, CliFailure, loadRegistry, localDriver, nodeIdOf, type LocalDriver } from './local.js';
+import { call, CliFailure, CliUsage, DRIVER_HELP, DRIVER_OPTS, driverFlags, withDriver } from './local.js';
 import { DEFAULT_KUBELET_DIR, findStages, nodeViews, stagingRoot, type NodeView } from './stages.js';
 import { origin } from './volumes.js';
 
-/** Bad usage: exit 2 with the command's help. */
-export class CliUsage extends Error {
-  constructor(message: string, readonly help: string) { super(message); }
-}
+export { CliUsage };
 
-const COMMON = `  --pools-file       the pools.yaml (default: $POOLCSI_POOLS_FILE, then /etc/poolcsi/pools.yaml)
-  --pools-configmap  read the pools from this ConfigMap (NAMESPACE/NAME, key pools.yaml) instead
-  --node-id          this node's name (default: $NODE_ID, then the host name)
-  --json             machine-readable output
-`;
-const POOL_OPTS = {
-  'pools-file': { type: 'string' }, 'pools-configmap': { type: 'string' }, 'node-id': { type: 'string' },
-  json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-} as const;
+const COMMON = DRIVER_HELP;
+const POOL_OPTS = DRIVER_OPTS;
 
 export const ALLOC_HELP = `Usage: poolcsi volumes alloc --pool ID --name NAME --size SIZE [--mode filesystem|block]
-                             [--param KEY=VALUE]... [--pv] [--json]
+                             [--param KEY=VALUE]... [--node NODE] [--pv] [--json]
 
 Creates a volume exactly as CreateVolume would for a StorageClass with parameter pool=ID and
 the --param values (same name derivation, validation and state) and prints its volume id.
 Repeating it with the same name and size finds the same volume. With --pv, prints a static
 PersistentVolume for it (volumeAttributes as CreateVolume returns them; nodeAffinity for
-node-local pools). Node-local pools: run it on the node that should hold the volume.
+node-local pools). Node-local pools: on their node, or from anywhere with --agents; --node
+picks the node as the CO's topology would (needed when the pool has several).
 
   --size    bytes, or with a suffix K M G T (powers of 1000) or Ki Mi Gi Ti (powers of 1024)
   --mode    filesystem (default) or block
   --param   a StorageClass parameter (fsType, mkfsOptions, mountOptions, type-specific ones)
   --pv      print a PersistentVolume (the PV is named NAME, which must be a valid PV name)
+  --node    the node a node-local pool's volume goes to (topology.poolcsi.io/node)
 ${COMMON}`;
 
 export const FREE_HELP = `Usage: poolcsi volumes free VOLUME_ID [--force] [--kubelet-dir DIR] [--json]
 
 Deletes a volume as DeleteVolume would. Refuses (exit 1) while the volume is published to a
 node (recorded on the backend) or staged on this node (a stage stash under the kubelet
-directory), unless --force.
+directory), unless --force. --force skips only this check: DeleteVolume still refuses a
+volume the storage reports in use (an open LV, an rbd image with watchers), exit 1.
 
-  --force        delete even so
+  --force        do not check the published record and this node's stages
   --kubelet-dir  where kubelet keeps its staging directories (default /var/lib/kubelet)
 ${COMMON}`;
 
@@ -105,17 +98,12 @@ export function pvYaml(name: string, mode: 'filesystem' | 'block', v: AllocResul
   return lines.join('\n') + '\n';
 }
 
-async function driverFor(values: { 'pools-file'?: string | undefined; 'pools-configmap'?: string | undefined; 'node-id'?: string | undefined }): Promise<LocalDriver> {
-  const registry = await loadRegistry({ poolsFile: values['pools-file'], poolsConfigMap: values['pools-configmap'] });
-  return localDriver(registry, nodeIdOf(values['node-id']));
-}
-
 export async function allocCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
       ...POOL_OPTS, pool: { type: 'string' }, name: { type: 'string' }, size: { type: 'string' }, mode: { type: 'string' },
-      param: { type: 'string', multiple: true }, pv: { type: 'boolean' },
+      param: { type: 'string', multiple: true }, pv: { type: 'boolean' }, node: { type: 'string' },
     },
     strict: true,
   });
@@ -134,15 +122,18 @@ export async function allocCommand(args: string[]): Promise<number> {
     params[k] = p.slice(eq + 1);
   }
   if (values.pv && !PV_NAME.test(values.name!)) throw new CliUsage(`--pv: --name ${JSON.stringify(values.name)} is not a valid PersistentVolume name (lowercase DNS subdomain)`, ALLOC_HELP);
-  const driver = await driverFor(values);
   const cap = mode === 'block' ? { block: {} } : { mount: {} };
-  const res = await call(driver.controller, 'CreateVolume', {
-    name: values.name,
-    parameters: { ...params, pool: values.pool! },
-    capacity_range: { required_bytes: String(size), limit_bytes: '0' },
-    volume_capabilities: [{ ...cap, access_mode: { mode: 'SINGLE_NODE_WRITER' } }],
+  const v = await withDriver(driverFlags(values), ALLOC_HELP, async (driver) => {
+    const res = await call(driver.controller, 'CreateVolume', {
+      name: values.name,
+      parameters: { ...params, pool: values.pool! },
+      capacity_range: { required_bytes: String(size), limit_bytes: '0' },
+      volume_capabilities: [{ ...cap, access_mode: { mode: 'SINGLE_NODE_WRITER' } }],
+      // The node as the CO names it for WaitForFirstConsumer: the pool's node-local volume goes there.
+      ...(values.node ? { accessibility_requirements: { requisite: [{ segments: { [TOPOLOGY_KEY]: values.node } }], preferred: [{ segments: { [TOPOLOGY_KEY]: values.node } }] } } : {}),
+    });
+    return res.volume as AllocResult;
   });
-  const v = res.volume as AllocResult;
   if (values.pv) process.stdout.write(pvYaml(values.name!, mode, v));
   else if (values.json) process.stdout.write(`${printableJson(v)}\n`);
   else process.stdout.write(`${printable(v.volume_id)}\n`);
@@ -166,16 +157,24 @@ export async function freeCommand(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new CliUsage('give exactly one VOLUME_ID', FREE_HELP);
   const id = positionals[0]!;
   try { lookupVolumeRef(id); } catch (e) { throw new CliFailure((e as Error).message); }
-  const driver = await driverFor(values);
-  let rec: VolumeRecord | undefined;
-  try { rec = (await findVolume(driver.ctx, id)).record; } catch (e) { if (toStatus(e).code !== status.NOT_FOUND) throw e; }
   const here = (await findStages(stagingRoot(values['kubelet-dir'] ?? DEFAULT_KUBELET_DIR))).filter((s) => s.stash?.volumeId === id);
-  const busy = busyReason(rec, here.map((s) => ({ volumeId: id, staging: s.staging, state: s.stash!.state, stagingMounted: false, published: [] })));
-  if (busy && !values.force) throw new CliFailure(`refusing to free ${id}: it is ${busy} (unpublish and unstage it first, or use --force)`);
-  await call(driver.controller, 'DeleteVolume', { volume_id: id });
-  const result = { volume_id: id, deleted: rec !== undefined, ...(busy ? { forced: busy } : {}) };
+  const result = await withDriver(driverFlags(values), FREE_HELP, async (driver) => {
+    let rec: VolumeRecord | undefined;
+    try { rec = (await findVolume(driver.ctx, id)).record; } catch (e) { if (toStatus(e).code !== status.NOT_FOUND) throw e; }
+    const busy = busyReason(rec, here.map((s) => ({ volumeId: id, staging: s.staging, state: s.stash!.state, stagingMounted: false, published: [] })));
+    if (busy && !values.force) throw new CliFailure(`refusing to free ${id}: it is ${busy} (unpublish and unstage it first, or use --force)`);
+    try {
+      await call(driver.controller, 'DeleteVolume', { volume_id: id });
+    } catch (e) {
+      // --force skips this command's check only: the storage's own refusal (an open LV, a
+      // mapped rbd image) still stands, and says why.
+      if (busy) throw new CliFailure(`${id} is ${busy} and the storage refused to delete it: ${(e as Error).message}`);
+      throw e;
+    }
+    return { volume_id: id, deleted: rec !== undefined, ...(busy ? { forced: busy } : {}) };
+  });
   process.stdout.write(values.json ? `${printableJson(result)}\n`
-    : rec ? `deleted ${printable(id)}${busy ? ` (forced: it was ${printable(busy)})` : ''}\n` : `${printable(id)}: no such volume (nothing left to delete)\n`);
+    : result.deleted ? `deleted ${printable(id)}${result.forced ? ` (forced: it was ${printable(result.forced)})` : ''}\n` : `${printable(id)}: no such volume (nothing left to delete)\n`);
   return 0;
 }
 
@@ -228,13 +227,14 @@ export async function infoCommand(args: string[]): Promise<number> {
   if (values.help) { process.stdout.write(INFO_HELP); return 0; }
   if (positionals.length !== 1) throw new CliUsage('give exactly one VOLUME_ID', INFO_HELP);
   const id = positionals[0]!;
-  const driver = await driverFor(values);
-  const v = await findVolume(driver.ctx, id);
-  const t = traitsOf(v.pool.type);
-  const [snaps, vols] = await Promise.all([t.snapshots ? v.backend.listSnapshots() : Promise.resolve([]), v.backend.listVolumes()]);
-  const snapshots = snaps.filter((s) => s.volume === v.ref.name);
-  const clones = vols.filter((c) => c.source?.volume === v.ref.name).map((c) => `${c.name}${c.source?.kind === 'snapshot' ? ` (from @${c.source.snapshot})` : ''}`);
-  const info: VolumeInfo = { volume_id: id, pool: v.pool.id, ...(v.node ? { node: v.node } : {}), record: v.record, snapshots, clones };
+  const info = await withDriver(driverFlags(values), INFO_HELP, async (driver): Promise<VolumeInfo> => {
+    const v = await findVolume(driver.ctx, id);
+    const t = traitsOf(v.pool.type);
+    const [snaps, vols] = await Promise.all([t.snapshots ? v.backend.listSnapshots() : Promise.resolve([]), v.backend.listVolumes()]);
+    const snapshots = snaps.filter((s) => s.volume === v.ref.name);
+    const clones = vols.filter((c) => c.source?.volume === v.ref.name).map((c) => `${c.name}${c.source?.kind === 'snapshot' ? ` (from @${c.source.snapshot})` : ''}`);
+    return { volume_id: id, pool: v.pool.id, ...(v.node ? { node: v.node } : {}), record: v.record, snapshots, clones };
+  });
   process.stdout.write(values.json ? `${printableJson(info)}\n` : formatInfo(info));
   return 0;
 }

@@ -1,27 +1,21 @@
-// `poolcsi volumes list --pool ID`: the volumes (and snapshots) a pool holds on this node, read
-// from the backend itself (for lvm pools: the LV tags), with size, owner PVC and origin.
-import { hostname } from 'node:os';
-import { readFile } from 'node:fs/promises';
+// `poolcsi volumes list --pool ID`: the volumes (and snapshots) a pool holds, read from the
+// backends ListVolumes reads (for lvm pools: the LV tags), with size, owner PVC and origin.
 import { parseArgs } from 'node:util';
-import { createBackend } from '../backends/index.js';
 import type { SnapshotRecord, VolumeRecord } from '../backends/types.js';
-import { local } from '../exec/index.js';
-import { parsePools } from '../pools/validate.js';
 import { humanBytes, printableJson, table } from './format.js';
+import { CliFailure, DRIVER_HELP, DRIVER_OPTS, driverFlags, withDriver } from './local.js';
 import { allocCommand, freeCommand, infoCommand, pathCommand } from './volume-admin.js';
 
 const VOLUMES_HELP = `Usage: poolcsi volumes list|alloc|free|path|info ... ("poolcsi volumes <sub> --help" for each)\n`;
 
-export const VOLUMES_LIST_HELP = `Usage: poolcsi volumes list --pool ID [--pools-file FILE] [--node-id NAME] [--json]
+export const VOLUMES_LIST_HELP = `Usage: poolcsi volumes list --pool ID [--pools-file FILE] [--node-id NAME] [--agents S --agent-tls-dir D] [--json]
 
-Lists the volumes and snapshots of one pool on this node, from the pool's own state (LV tags,
-state files): name, size, mode, owner PVC (namespace/name) and origin (the snapshot or volume it
-was made from).
+Lists the volumes and snapshots of one pool, from the pool's own state (LV tags, state files,
+image metadata) as ListVolumes reads it: name, size, mode, owner PVC (namespace/name) and
+origin (the snapshot or volume it was made from). Node-local pools: this node's, or every
+node's through its agent with --agents.
 
-  --pools-file   the pools.yaml (default: $POOLCSI_POOLS_FILE, then /etc/poolcsi/pools.yaml)
-  --node-id      this node's name (default: $NODE_ID, then the host name)
-  --json         machine-readable output
-`;
+${DRIVER_HELP}`;
 
 export function origin(v: VolumeRecord): string {
   if (v.source?.kind === 'snapshot') return `snapshot ${v.source.volume}@${v.source.snapshot}`;
@@ -53,18 +47,17 @@ export async function volumesCommand(args: string[]): Promise<number> {
     process[sub === 'list' ? 'stdout' : 'stderr'].write(sub === 'list' ? VOLUMES_LIST_HELP : `${VOLUMES_HELP}\n${VOLUMES_LIST_HELP}`);
     return sub === 'list' ? 0 : 2;
   }
-  const { values } = parseArgs({
-    args: rest,
-    options: { pool: { type: 'string' }, 'pools-file': { type: 'string' }, 'node-id': { type: 'string' }, json: { type: 'boolean' } },
-    strict: true,
-  });
+  const { values } = parseArgs({ args: rest, options: { ...DRIVER_OPTS, pool: { type: 'string' } }, strict: true });
   if (!values.pool) { process.stderr.write(`poolcsi: --pool is required\n\n${VOLUMES_LIST_HELP}`); return 2; }
-  const file = values['pools-file'] ?? process.env.POOLCSI_POOLS_FILE ?? '/etc/poolcsi/pools.yaml';
-  const pools = parsePools(await readFile(file, 'utf8')).pools;
-  const pool = pools.find((p) => p.id === values.pool);
-  if (!pool) { process.stderr.write(`poolcsi: no pool "${values.pool}" in ${file} (pools: ${pools.map((p) => p.id).join(', ') || 'none'})\n`); return 1; }
-  const backend = createBackend(pool, local, values['node-id'] ?? process.env.NODE_ID ?? hostname());
-  const [vols, snaps] = await Promise.all([backend.listVolumes(), backend.traits.snapshots ? backend.listSnapshots() : Promise.resolve([])]);
+  const id = values.pool;
+  // The pool's backends as ListVolumes reaches them: in process, or each node's agent with --agents.
+  const { vols, snaps } = await withDriver(driverFlags(values), VOLUMES_LIST_HELP, async (d) => {
+    const entry = d.ctx.registry.get(id);
+    if (!entry) throw new CliFailure(`no pool "${id}" (pools: ${d.ctx.registry.all().map((e) => e.pool.id).join(', ') || 'none'})`);
+    const got = await d.ctx.router.gather(entry.pool, (b) => Promise.all([b.listVolumes(), b.traits.snapshots ? b.listSnapshots() : Promise.resolve([])]));
+    if (!got.length) throw new CliFailure(`pool "${id}" has no node reachable from here (node-local: run this on one of its nodes, or with --agents)`);
+    return { vols: got.flatMap((g) => g.value[0]), snaps: got.flatMap((g) => g.value[1]) };
+  });
   process.stdout.write(values.json ? `${printableJson({ volumes: vols, snapshots: snaps })}\n` : formatVolumes(vols, snaps));
   return 0;
 }

@@ -34,7 +34,7 @@ test('pools status: table and JSON; capacity is what GetCapacity adds up; a pool
   assert.match(t.stdout, /^POOL\s+TYPE\s+STATE\s+NODES\s+TOTAL\s+USED\s+AVAILABLE\s+VOLUMES\s+IDENTITY$/m);
   assert.match(t.stdout, /^local\s+dir\s+active\s+n1\s+\S+ \S+\s+\S+ \S+\s+\S+ \S+\s+1\s+path=\/.*\/pool$/m);
   assert.match(t.stdout, /^far\s+lvmthin\s+active\s+other\s+-\s+-\s+-\s+-\s+vgname=vg0 thinpool=tp$/m);
-  assert.match(t.stdout, /^far\s+node-local pool not on this node \(n1\); run this on one of: other$/m);
+  assert.match(t.stdout, /^far\s+node-local pool not on this node \(n1\); run this on one of: other, or with --agents$/m);
   const j = JSON.parse((await run('pools', 'status', '--json')).stdout);
   const localPool = j.pools.find((p: { id: string }) => p.id === 'local');
   assert.equal(localPool.volumes, 1);
