@@ -101,7 +101,9 @@ export async function runSanity(opts: SanityOptions): Promise<SanityResult> {
   }
 }
 
-async function sanityInLab(lab: Lab, node: LabNode, nodeId: string, opts: SanityOptions): Promise<SanityResult> {
+/** The driver and csi-sanity in a node of a lab that is already up (e.g. the ZFS guest);
+ * `services`, `memMiB` and `labEnv` of opts are the lab's business and ignored here. */
+export async function sanityInLab(lab: Lab, node: LabNode, nodeId: string, opts: SanityOptions): Promise<SanityResult> {
   await opts.prepare?.(node);
   const poolsFile = join(node.runDir, 'pools.yaml');
   const paramsFile = join(node.runDir, 'volume-parameters.yaml');

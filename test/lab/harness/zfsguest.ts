@@ -18,6 +18,7 @@ import { CSI_SANITY } from './sanity.js';
 import { destroyRun, newRunRecord, registerRun, sweepStaleRuns } from './teardown.js';
 
 export const ZFS_IMAGE_SCRIPT = join(REPO_ROOT, 'test', 'lab', 'zfs', 'build-image.sh');
+export const ZFS_INITRD_SCRIPT = join(REPO_ROOT, 'test', 'lab', 'zfs', 'build-initrd.sh');
 export const ZFS_GUEST_INIT = join(REPO_ROOT, 'test', 'lab', 'zfs', 'guest-init.sh');
 export const ZFS_CACHE = process.env.POOLCSI_ZFS_CACHE ?? '/var/tmp/poolcsi-cache/zfs';
 const QEMU = 'qemu-system-x86_64';
@@ -33,7 +34,7 @@ export interface ZfsImage {
   ms: number;
 }
 
-/** Finds the cached image or builds it (about 20 CPU-minutes cold, seconds warm). */
+/** Finds the cached image or builds it (about 20 CPU-minutes cold, seconds warm), and its initramfs. */
 export async function zfsImage(opts: { timeoutMs?: number; logFile?: string } = {}): Promise<ZfsImage> {
   const t0 = Date.now();
   const r = await execa('nice', ['-n', '15', 'bash', ZFS_IMAGE_SCRIPT], {
@@ -45,11 +46,13 @@ export async function zfsImage(opts: { timeoutMs?: number; logFile?: string } = 
     const err = opts.logFile ? tailText(readFileSync(opts.logFile, 'utf8'), 30) : String(r.stderr ?? '');
     throw new LabError(`the ZFS guest image could not be built (${r.timedOut ? 'timed out' : `exit code ${r.exitCode}`}):\n${err}`);
   }
+  const initrd = await execa('bash', [ZFS_INITRD_SCRIPT, dir], { reject: false, stdin: 'ignore' });
+  if (initrd.exitCode !== 0) throw new LabError(`the ZFS guest's initramfs could not be built: ${initrd.stderr}`);
   const manifest = Object.fromEntries(readFileSync(join(dir, 'manifest'), 'utf8').split('\n').filter((l) => /^[a-z_]+=/.test(l)).map((l) => {
     const i = l.indexOf('=');
     return [l.slice(0, i), l.slice(i + 1)];
   }));
-  return { dir, kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.cpio.gz'), rootfs: join(dir, 'rootfs.ext4'), manifest, ms: Date.now() - t0 };
+  return { dir, kernel: join(dir, 'vmlinuz'), initrd: initrd.stdout.trim(), rootfs: join(dir, 'rootfs.ext4'), manifest, ms: Date.now() - t0 };
 }
 
 export interface ZfsGuestSpec {
@@ -116,7 +119,7 @@ function qemuCommand(image: ZfsImage, disk: string, cpus: number): KernelCommand
 export async function startZfsGuest(spec: ZfsGuestSpec): Promise<ZfsLab> {
   if (!/^[a-z][a-z0-9-]{0,30}$/.test(spec.name)) throw new LabError(`bad guest name ${spec.name}`);
   preflight({
-    requirements: [...req('qemu-system-x86', QEMU), ...req('mmdebstrap', 'mmdebstrap'), ...req('cpio', 'cpio'), ...req('busybox', 'busybox'), ...req('iproute2', 'ip')],
+    requirements: [...req('qemu-system-x86', QEMU), ...req('mmdebstrap', 'mmdebstrap'), ...req('cpio', 'cpio'), ...req('busybox', 'busybox'), ...req('e2fsprogs', 'debugfs'), ...req('iproute2', 'ip')],
   });
   const artifactsDir = join(ARTIFACTS_DIR, spec.name);
   rmSync(artifactsDir, { recursive: true, force: true });

@@ -1,14 +1,14 @@
 #!/bin/bash
 # Builds the ZFS lab guest, or finds it in the cache: a Debian bookworm root file system (main +
 # contrib) with the Debian amd64 kernel and OpenZFS from zfs-dkms, built by dkms for exactly that
-# kernel inside the chroot; packed with `mkfs.ext4 -d` (no loop device), plus the kernel and a
-# busybox initramfs that mounts the image and hands over to /sbin/poolcsi-stage1.
+# kernel inside the chroot; packed with `mkfs.ext4 -d` (no loop device), plus the kernel.
+# build-initrd.sh adds the initramfs that boots it.
 #
 # The cache directory is keyed by content: this script's hash and the resolved versions of the
 # kernel and zfs-dkms, so a second run (or a run after an unrelated change) reuses the image, and
 # a new kernel or ZFS upload in the archive builds a new one. Prints the image directory last.
 #   usage: build-image.sh            env: POOLCSI_ZFS_CACHE (default /var/tmp/poolcsi-cache/zfs)
-# Needs root, mmdebstrap, busybox, cpio (test/lab/zfs/install-deps.sh). About 20 CPU-minutes cold.
+# Needs root and mmdebstrap (test/lab/install-deps.sh). About 20 CPU-minutes cold.
 set -euo pipefail
 CACHE=${POOLCSI_ZFS_CACHE:-/var/tmp/poolcsi-cache/zfs}
 MIRROR=http://deb.debian.org/debian
@@ -89,29 +89,6 @@ t1=$(date +%s)
 log "root file system built in $((t1 - t0)) s"
 
 cp "$R/boot/vmlinuz-$KABI" "$W/vmlinuz"
-# Initramfs: busybox, the virtio block modules of this kernel, mount /dev/vda, switch_root.
-I=$W/initrd; mkdir -p "$I"/{bin,proc,sys,dev,newroot,mods}
-cp "$(command -v busybox)" "$I/bin/busybox"
-for a in sh mount umount insmod switch_root sleep cat poweroff; do ln -s busybox "$I/bin/$a"; done
-ORDER=
-for m in virtio virtio_ring virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk crc16 mbcache jbd2 ext4; do
-  f=$(find "$R/lib/modules/$KABI" -name "$m.ko*" | head -1)
-  [ -n "$f" ] || continue   # built into this kernel
-  cp "$f" "$I/mods/"; ORDER="$ORDER $(basename "$f")"
-done
-cat >"$I/init" <<EOI
-#!/bin/sh
-mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
-for m in $ORDER; do insmod /mods/\$m 2>/dev/null; done
-i=0; while [ ! -b /dev/vda ] && [ \$i -lt 300 ]; do sleep 0.1; i=\$((i+1)); done
-mount -t ext4 -o rw /dev/vda /newroot || { echo "initrd: cannot mount /dev/vda"; poweroff -f; }
-umount /proc /sys; mount --move /dev /newroot/dev 2>/dev/null || umount /dev
-exec switch_root /newroot /sbin/poolcsi-stage1
-EOI
-chmod 755 "$I/init"
-(cd "$I" && find . | cpio -o -H newc --quiet | gzip -1) >"$W/initrd.cpio.gz"
-rm -rf "$I"
-
 VERSIONS=$(chroot "$R" dpkg-query -W -f='${Package}=${Version}\n' "$KPKG" zfs-dkms zfsutils-linux)
 SZ=$(($(du -sm "$R" | cut -f1) * 12 / 10 + 300))
 mkfs.ext4 -q -F -L poolcsi-zfs -d "$R" "$W/rootfs.ext4" "${SZ}M"
