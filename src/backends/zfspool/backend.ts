@@ -200,6 +200,8 @@ export class ZfsPoolBackend implements Backend {
     let origin: string;
     let sourceSize: number;
     let sourceMode: string;
+    // A clone keeps its origin's volblocksize, which its volsize must be a multiple of.
+    let sourceBlock = 0;
     if (src.kind === 'snapshot') {
       const found = await this.findSnapshot(src.volume, src.snapshot);
       if (!found) throw notFound(`source snapshot ${src.volume}@${src.snapshot} does not exist in pool "${this.pool.id}" on node ${this.nodeId}`);
@@ -207,19 +209,23 @@ export class ZfsPoolBackend implements Backend {
       sourceSize = found.rec.sizeBytes;
       const from = await this.zfs.dataset(found.row.dataset);
       sourceMode = from?.type === 'volume' ? 'block' : 'filesystem';
+      sourceBlock = from?.volblocksize ?? 0;
     } else {
       const from = this.record(await this.zfs.dataset(this.ds(src.volume)));
       if (!from?.complete || from.name !== src.volume) throw notFound(`source volume ${src.volume} does not exist in pool "${this.pool.id}" on node ${this.nodeId}`);
       origin = cloneSourceSnapshot(from.row.name, ds);
       sourceSize = from.sizeBytes;
       sourceMode = from.mode;
+      sourceBlock = from.row.volblocksize;
       const have = (await this.zfs.snapshots()).some((s) => s.name === origin);
       if (!have) {
         await this.zfs.run(snapshotCmd(origin, { [P.internal]: enc(true), 'poolcsi.io:size': enc(sourceSize) }), `taking the clone source snapshot ${origin}`);
       }
     }
     if (sourceMode !== spec.mode) throw invalid(`the source is a ${sourceMode} volume; a ${spec.mode} volume cannot be made from it`);
-    const want = spec.mode === 'block' ? this.zvolSize(Math.max(spec.sizeBytes, sourceSize), native) : Math.max(spec.sizeBytes, sourceSize);
+    const want = spec.mode === 'block'
+      ? roundUp(Math.max(spec.sizeBytes, sourceSize), Math.max(sourceBlock, DEFAULT_VOLBLOCK))
+      : Math.max(spec.sizeBytes, sourceSize);
     checkGrowLimit(spec.name, want, spec.limitBytes);
     if (spec.limitBytes > 0 && sourceSize > spec.limitBytes) throw outOfRange(`the source holds ${sourceSize} bytes, more than limit_bytes ${spec.limitBytes}`);
     const grow = want > sourceSize;
@@ -280,16 +286,20 @@ export class ZfsPoolBackend implements Backend {
    * no snapshot a CSI snapshot or clone still needs.
    */
   private async collect(origin: string): Promise<void> {
-    const snaps = await this.zfs.snapshots();
     const needed = (s: SnapshotRow) => s.clones.length > 0 || this.snapRecord(s) !== undefined;
+    let snaps = await this.zfs.snapshots();
     const o = snaps.find((s) => s.name === origin);
-    if (o && !needed(o)) await this.destroy(o.name);
+    if (o && !needed(o)) {
+      await this.destroy(o.name);
+      snaps = snaps.filter((s) => s !== o);
+    }
     for (const d of await this.zfs.datasets()) {
       if (!isTrash(this.pool.pool, d.name)) continue;
-      const mine = snaps.filter((s) => s.dataset === d.name && s.name !== origin);
+      const mine = snaps.filter((s) => s.dataset === d.name);
       if (mine.some(needed)) continue;
       for (const s of mine) await this.destroy(s.name);
       await this.destroy(d.name);
+      // Its own origin may now be free too (a chain of deferred deletes).
       if (d.origin) await this.collect(d.origin);
     }
   }

@@ -65,7 +65,7 @@ export interface ZfsGuestSpec {
   /** zpool created on the data disk, with `dataset` in it. Default tank, tank/k8s. */
   zpool?: string;
   dataset?: string;
-  /** TCG boots in 15-60 s depending on load; default 240 s. */
+  /** TCG boots in 20-160 s depending on the host's load; default 420 s. */
   bootTimeoutMs?: number;
   /** Virtual CPUs (QEMU runs one thread each). Default 2. */
   cpus?: number;
@@ -147,7 +147,7 @@ export async function startZfsGuest(spec: ZfsGuestSpec): Promise<ZfsLab> {
     mkdirSync(plan.sharedDir, { recursive: true });
     const guest = LabNode.start(plan, qemuCommand(image, disk, spec.cpus ?? 2));
     nodes.push(guest);
-    await guest.waitForBoot(spec.bootTimeoutMs ?? 240_000);
+    await guest.waitForBoot(spec.bootTimeoutMs ?? 420_000);
     const lab = new Lab(spec.name, run, nodes, artifactsDir, '');
     lab.timings.push({ what: `image ${image.manifest.kernel} zfs ${image.manifest.zfs}`, ms: image.ms }, { what: `boot ${spec.name}`, ms: guest.bootMs });
     const zpool = spec.zpool ?? 'tank';

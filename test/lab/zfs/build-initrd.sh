@@ -18,7 +18,7 @@ cp "$(command -v busybox)" "$I/bin/busybox"
 for a in sh mount umount insmod switch_root sleep cat poweroff; do ln -s busybox "$I/bin/$a"; done
 MD=/lib/modules/$KABI
 # In load order (each after what it depends on, as modules.dep of this kernel says).
-MODS="kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
+MODS="kernel/drivers/virtio/virtio_ring.ko kernel/drivers/virtio/virtio.ko
 kernel/drivers/virtio/virtio_pci_legacy_dev.ko kernel/drivers/virtio/virtio_pci_modern_dev.ko
 kernel/drivers/virtio/virtio_pci.ko kernel/drivers/block/virtio_blk.ko kernel/crypto/crc32c_generic.ko
 kernel/lib/crc16.ko kernel/fs/mbcache.ko kernel/fs/jbd2/jbd2.ko kernel/fs/ext4/ext4.ko"
