@@ -51,7 +51,7 @@ export class ZfsPoolBackend implements Backend {
   readonly traits = zfsPoolTraits;
   private readonly zfs: Zfs;
 
-  constructor(readonly pool: ZfsPool, private readonly runner: Runner, private readonly nodeId: string) {
+  constructor(readonly pool: ZfsPool, runner: Runner, private readonly nodeId: string) {
     this.zfs = new Zfs(runner, pool.pool);
   }
 
