@@ -33,7 +33,7 @@ test('csi-sanity passes against a zfspool pool in the ZFS guest (mount and block
     try {
       const modes = (process.env.POOLCSI_ZFS_SANITY_MODES ?? 'mount,block').split(',') as Array<'mount' | 'block'>;
       const result = await sanityInLab(z.lab, z.guest, NODE, {
-        services: [], poolsYaml: POOLS, volumeParameters: { pool: 'zfs' }, sanityArgs: SIZES, modes, nodeId: NODE, timeoutMs: 60 * 60_000,
+        services: [], poolsYaml: POOLS, volumeParameters: { pool: 'zfs' }, sanityArgs: SIZES, modes, nodeId: NODE, timeoutMs: 60 * 60_000, driverReadyTimeoutMs: 300_000,
       });
       for (const line of result.timings) t.diagnostic(line);
       for (const r of result.modes) check(t, r, result.driverLog);

@@ -42,6 +42,8 @@ export interface SanityOptions {
   labEnv?: Record<string, string>;
   /** Per mode. Default 20 minutes. */
   timeoutMs?: number;
+  /** For the driver's socket to appear (default 30 s). */
+  driverReadyTimeoutMs?: number;
 }
 
 export interface SanitySpec {
@@ -110,7 +112,10 @@ export async function sanityInLab(lab: Lab, node: LabNode, nodeId: string, opts:
   writeFileSync(poolsFile, opts.poolsYaml);
   writeFileSync(paramsFile, Object.entries(opts.volumeParameters).map(([k, v]) => `${k}: ${JSON.stringify(v)}\n`).join(''));
 
-  const driver = await startDriver(node, { nodeId, poolsFile, ...(opts.driverArgs ? { args: opts.driverArgs } : {}), ...(opts.driverEnv ? { env: opts.driverEnv } : {}) });
+  const driver = await startDriver(node, {
+    nodeId, poolsFile, ...(opts.driverArgs ? { args: opts.driverArgs } : {}), ...(opts.driverEnv ? { env: opts.driverEnv } : {}),
+    ...(opts.driverReadyTimeoutMs ? { readyTimeoutMs: opts.driverReadyTimeoutMs } : {}),
+  });
   const driverDown = () => driver.down();
 
   const modes: SanityModeResult[] = [];

@@ -19,7 +19,8 @@ SELF=$(readlink -f "$0")
 mkdir -p "$CACHE"
 log() { echo "zfs-image: $*" >&2; }
 
-# Resolve the versions with apt's own client on private lists (the host's lists lack contrib).
+# Resolve the versions with apt's own client on private lists (the host's lists lack contrib),
+# kept in the cache so a warm run's `apt-get update` fetches only what changed.
 resolve_versions() {
   local t=$1
   mkdir -p "$t/lists/partial" "$t/cache/archives/partial"
@@ -36,8 +37,9 @@ resolve_versions() {
   [ -n "$KABI" ] && [ -n "$KVERSION" ] && [ -n "$ZVERSION" ] && [ "$KVERSION" != "(none)" ] && [ "$ZVERSION" != "(none)" ]
 }
 
-T=$(mktemp -d /var/tmp/poolcsi-zfs-apt.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+exec 9>"$CACHE/.lock"
+flock 9   # one run at a time; a second waiter finds the first one's image
+T=$CACHE/.apt
 if resolve_versions "$T"; then
   KEY=$( (cat "$SELF"; echo "$KABI $KVERSION $ZVERSION") | sha256sum | cut -c1-16)
 else
@@ -48,8 +50,6 @@ else
   log "archive unreachable: using cached image $KEY"
 fi
 OUT=$CACHE/$KEY
-exec 9>"$CACHE/.lock"
-flock 9   # one build at a time; the second waiter finds the first one's image
 if [ -f "$OUT/manifest" ]; then
   log "cached: $OUT ($(grep -E '^(kernel|zfs)=' "$OUT/manifest" | tr '\n' ' '))"
   echo "$OUT"
