@@ -14,6 +14,8 @@ import { dirNodeContext } from './dir/context.js';
 import { lvmNodeContext } from './lvm/context.js';
 import { nfsNodeContext } from './nfs/context.js';
 import { rbdNodeContext } from './rbd/context.js';
+import { zfsNodeContext } from './zfspool/context.js';
+import { ZfsPoolBackend, zfsPoolTraits } from './zfspool/backend.js';
 import type { Backend, NodeContext, TypeTraits, VolumeLocation } from './types.js';
 
 interface TypeEntry {
@@ -58,6 +60,11 @@ const TYPES: { [T in PoolType]: TypeEntry } = {
       return new IscsiBackend(pool, storageHostRunner(pool, r));
     },
     nodeContext: (p, v) => iscsiNodeContext(p as Extract<Pool, { type: 'iscsi' }>, v.name),
+  },
+  zfspool: {
+    traits: zfsPoolTraits,
+    create: (p, r, n) => new ZfsPoolBackend(p as Extract<Pool, { type: 'zfspool' }>, r, n),
+    nodeContext: (p, v) => zfsNodeContext(p as Extract<Pool, { type: 'zfspool' }>, v.name),
   },
 };
 

@@ -32,6 +32,7 @@ Commands:
   registrar              register the driver with the kubelet (plugins_registry socket)
   health                 serve /healthz from the driver's CSI Probe (liveness)
   scan nfs SERVER        list an NFS server's exports and their clients (showmount -e)
+  scan zfs               list this node's ZFS pools and datasets with their available space
   version                print the version
 
 Run "poolcsi <command> --help" for a command's options.

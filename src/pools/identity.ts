@@ -11,6 +11,7 @@ export const IDENTITY_KEYS: { readonly [T in PoolType]: readonly string[] } = {
   rbd: ['pool', 'monhost', 'dataPool', 'cluster'],
   iscsi: ['portals', 'iqnPrefix', 'backing'],
   nfs: ['server', 'export'],
+  zfspool: ['pool'],
 };
 
 function normalized(value: unknown): string {

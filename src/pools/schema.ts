@@ -157,8 +157,18 @@ export const NfsPoolSchema = z.strictObject({
   }).optional().describe('what runs on the NFS server itself over SSH: size enforcement and server-side snapshots'),
 }).describe('NFS export; a volume is a directory on it, mounted by every node that uses it (filesystem volumes, RWX). Sizes are enforced only with serverAgent.quota');
 
+// ZFS dataset names as poolcsi accepts them: components of letters, digits and "_.:-" joined
+// by "/" (zfs(8) also allows spaces; poolcsi does not), starting with a letter.
+const ZFS_DATASET = z.string().max(200).regex(/^[A-Za-z][A-Za-z0-9_.:-]*(\/[A-Za-z0-9][A-Za-z0-9_.:-]*)*$/, 'a dataset such as tank/k8s: components of letters, digits and "_.:-" joined by "/"');
+
+export const ZfsPoolSchema = z.strictObject({
+  ...common,
+  type: z.literal('zfspool'),
+  pool: ZFS_DATASET.describe('parent dataset on each node (e.g. tank/k8s); volumes are its children'),
+}).describe('node-local OpenZFS: a zvol per block volume, a dataset with a refquota per filesystem volume; snapshots and clones are ZFS snapshots and clones');
+
 // Every pool type: one entry here per type, each schema defined above.
-const TYPE_SCHEMAS = [DirPoolSchema, LvmPoolSchema, LvmThinPoolSchema, RbdPoolSchema, NfsPoolSchema, IscsiPoolSchema] as const;
+const TYPE_SCHEMAS = [DirPoolSchema, LvmPoolSchema, LvmThinPoolSchema, RbdPoolSchema, NfsPoolSchema, IscsiPoolSchema, ZfsPoolSchema] as const;
 export const PoolSchema = z.discriminatedUnion('type', TYPE_SCHEMAS);
 export const POOL_TYPES: string[] = TYPE_SCHEMAS.map((s) => s.shape.type.value);
 export type Pool = z.infer<typeof PoolSchema>;
@@ -169,6 +179,7 @@ export type LvmThinPool = z.infer<typeof LvmThinPoolSchema>;
 export type RbdPool = z.infer<typeof RbdPoolSchema>;
 export type IscsiPool = z.infer<typeof IscsiPoolSchema>;
 export type NfsPool = z.infer<typeof NfsPoolSchema>;
+export type ZfsPool = z.infer<typeof ZfsPoolSchema>;
 
 export const PoolsFileSchema = z.strictObject({
   pools: z.array(PoolSchema),

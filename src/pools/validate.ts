@@ -39,6 +39,7 @@ export const TYPE_CAN: Record<PoolType, { modes: readonly VolumeMode[]; makesFil
   rbd: { modes: ['filesystem', 'block'], makesFilesystem: true },
   iscsi: { modes: ['filesystem', 'block'], makesFilesystem: true },
   nfs: { modes: ['filesystem'], makesFilesystem: false },
+  zfspool: { modes: ['filesystem', 'block'], makesFilesystem: false },
 };
 
 /** Directories a dir pool must not be: the system's own, and the kubelet's. */

@@ -7,11 +7,12 @@ import { LvmTransport } from './lvm.js';
 import { NFS_MOUNT_ROOT, NfsTransport } from './nfs.js';
 import { RbdTransport } from './rbd.js';
 import type { Transport } from './types.js';
+import { ZfsTransport } from './zfs.js';
 
 export type { Attached, AttachOptions, Condition, Descriptor, Stashed, Transport } from './types.js';
 
 export function transports(runner: Runner): ReadonlyMap<string, Transport> {
   const list: Transport[] = [new BindTransport(), new LvmTransport(runner), new RbdTransport(runner), new IscsiTransport(runner),
-    new NfsTransport(runner, { mountRoot: join(NFS_MOUNT_ROOT, 'volumes') })];
+    new NfsTransport(runner, { mountRoot: join(NFS_MOUNT_ROOT, 'volumes') }), new ZfsTransport(runner)];
   return new Map(list.map((t) => [t.kind, t]));
 }

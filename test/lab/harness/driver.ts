@@ -20,6 +20,8 @@ export interface DriverOptions {
   logName?: string;
   /** --state-dir (the controller's pool memory); default node-private, one per socket name. */
   stateDir?: string;
+  /** How long the socket may take to appear. Default 30 s (the ZFS guest, emulated, needs more). */
+  readyTimeoutMs?: number;
 }
 
 export interface NodeDriver {
@@ -56,7 +58,7 @@ export async function startDriver(node: LabNode, o: DriverOptions): Promise<Node
       if (d) throw d;
       return (await node.exec(['test', '-S', socket])).code === 0 ? true : undefined;
     },
-    { timeoutMs: 30_000, what: `the driver's socket ${socket} (log: ${proc.logFile})`, intervalMs: 100 },
+    { timeoutMs: o.readyTimeoutMs ?? 30_000, what: `the driver's socket ${socket} (log: ${proc.logFile})`, intervalMs: 100 },
   );
   return {
     pid: proc.pid,

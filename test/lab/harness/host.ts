@@ -12,13 +12,16 @@ export function taggedProcesses(tag: string): number[] {
     .map((p) => p.pid);
 }
 
+/** The programs that run lab nodes: User-Mode Linux, and QEMU for the ZFS guest. */
+const LAB_KERNELS = ['linux.uml', 'qemu-system-x86_64'];
+
 export function umlProcesses(): { pid: number; args: string[] }[] {
   const found: { pid: number; args: string[] }[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (args[0]?.split('/').at(-1) === 'linux.uml') found.push({ pid: Number(entry), args });
+      if (LAB_KERNELS.includes(args[0]?.split('/').at(-1) ?? '')) found.push({ pid: Number(entry), args });
     } catch {
       // the process ended while we looked
     }

@@ -60,6 +60,25 @@ export interface NodeBootPlan {
   env: Record<string, string>;
 }
 
+/** The command (run inside the lab's namespace) that boots a node, and extra environment. */
+export type KernelCommand = (plan: NodeBootPlan, labenv: string) => { args: string[]; env?: Record<string, string> };
+
+/** A User-Mode Linux kernel whose root is the host's file system, read-only. */
+const umlCommand: KernelCommand = (plan, labenv) => ({
+  args: [
+    'linux.uml',
+    `mem=${plan.memMiB}M`,
+    `umid=${plan.umid}`,
+    `uml_dir=${plan.umlDir}`,
+    // The host's root, read-only: init.sh mounts tmpfs over the paths a node writes.
+    'root=/dev/root', 'rootfstype=hostfs', 'rootflags=/', 'ro',
+    `init=${INIT_SCRIPT}`,
+    `labenv=${labenv}`,
+    ...(plan.eth0 ? [`eth0=${plan.eth0}`] : []),
+    'con=null', 'con0=fd:0,fd:1',
+  ],
+});
+
 const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
 /** How much longer than a command's own timeout the host waits for the agent's answer. */
 const AGENT_GRACE_MS = 15_000;
@@ -97,8 +116,10 @@ export class LabNode {
   }
 
   /** Start the kernel (returns at once; the caller registers the node for teardown, then
-   * calls waitForBoot). */
-  static start(plan: NodeBootPlan): LabNode {
+   * calls waitForBoot). `kernel` gives the command that boots it (default: User-Mode Linux);
+   * whatever it starts must carry `umid=<plan.umid>` as one whole argument, which teardown
+   * finds it by. */
+  static start(plan: NodeBootPlan, kernel: KernelCommand = umlCommand): LabNode {
     const spool = join(plan.runDir, 'spool');
     const logDir = join(plan.artifactsDir, 'logs');
     const consoleLog = join(plan.artifactsDir, 'console.log');
@@ -107,24 +128,14 @@ export class LabNode {
     const labenv = join(plan.runDir, 'labenv');
     writeFileSync(labenv, labenvFile(plan, spool, logDir));
 
-    const args = [
-      'netns', 'exec', plan.netns,
-      'linux.uml',
-      `mem=${plan.memMiB}M`,
-      `umid=${plan.umid}`,
-      `uml_dir=${plan.umlDir}`,
-      // The host's root, read-only: init.sh mounts tmpfs over the paths a node writes.
-      'root=/dev/root', 'rootfstype=hostfs', 'rootflags=/', 'ro',
-      `init=${INIT_SCRIPT}`,
-      `labenv=${labenv}`,
-      ...(plan.eth0 ? [`eth0=${plan.eth0}`] : []),
-      'con=null', 'con0=fd:0,fd:1',
-    ];
+    const { args, env } = kernel(plan, labenv);
     writeFileSync(consoleLog, '');
     const toConsoleLog = { file: consoleLog, append: true } as const;
     // Its own process group (detached), so teardown can kill the kernel and all its helpers.
-    const child = execa('ip', args, { detached: true, cleanup: false, reject: false, stdin: 'ignore', stdout: toConsoleLog, stderr: toConsoleLog });
-    if (child.pid === undefined) throw new LabError(`node ${plan.name}: could not start linux.uml`);
+    const child = execa('ip', ['netns', 'exec', plan.netns, ...args], {
+      detached: true, cleanup: false, reject: false, stdin: 'ignore', stdout: toConsoleLog, stderr: toConsoleLog, ...(env ? { env } : {}),
+    });
+    if (child.pid === undefined) throw new LabError(`node ${plan.name}: could not start ${args[0]}`);
     const node = new LabNode(plan, child.pid, spool, consoleLog, logDir);
     void child.then((r) => {
       node.exitStatus = r.signal ? `killed by ${r.signal}` : `exited with code ${r.exitCode}`;
@@ -286,7 +297,7 @@ export function tailFile(path: string, lines: number): string {
 }
 
 /** The lab's host directories, which nodes mount read-write (a nested one is covered). */
-function writableHostDirs(): string[] {
+export function writableHostDirs(): string[] {
   const dirs = [LAB_BASE, ARTIFACTS_DIR].map((d) => d.replace(/\/+$/, ''));
   return dirs.filter((d, i) => !dirs.some((o, j) => j !== i && (d === o ? j < i : d.startsWith(`${o}/`))));
 }

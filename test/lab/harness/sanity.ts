@@ -42,6 +42,8 @@ export interface SanityOptions {
   labEnv?: Record<string, string>;
   /** Per mode. Default 20 minutes. */
   timeoutMs?: number;
+  /** For the driver's socket to appear (default 30 s). */
+  driverReadyTimeoutMs?: number;
 }
 
 export interface SanitySpec {
@@ -101,14 +103,19 @@ export async function runSanity(opts: SanityOptions): Promise<SanityResult> {
   }
 }
 
-async function sanityInLab(lab: Lab, node: LabNode, nodeId: string, opts: SanityOptions): Promise<SanityResult> {
+/** The driver and csi-sanity in a node of a lab that is already up (e.g. the ZFS guest);
+ * `services`, `memMiB` and `labEnv` of opts are the lab's business and ignored here. */
+export async function sanityInLab(lab: Lab, node: LabNode, nodeId: string, opts: SanityOptions): Promise<SanityResult> {
   await opts.prepare?.(node);
   const poolsFile = join(node.runDir, 'pools.yaml');
   const paramsFile = join(node.runDir, 'volume-parameters.yaml');
   writeFileSync(poolsFile, opts.poolsYaml);
   writeFileSync(paramsFile, Object.entries(opts.volumeParameters).map(([k, v]) => `${k}: ${JSON.stringify(v)}\n`).join(''));
 
-  const driver = await startDriver(node, { nodeId, poolsFile, ...(opts.driverArgs ? { args: opts.driverArgs } : {}), ...(opts.driverEnv ? { env: opts.driverEnv } : {}) });
+  const driver = await startDriver(node, {
+    nodeId, poolsFile, ...(opts.driverArgs ? { args: opts.driverArgs } : {}), ...(opts.driverEnv ? { env: opts.driverEnv } : {}),
+    ...(opts.driverReadyTimeoutMs ? { readyTimeoutMs: opts.driverReadyTimeoutMs } : {}),
+  });
   const driverDown = () => driver.down();
 
   const modes: SanityModeResult[] = [];

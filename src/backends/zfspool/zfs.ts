@@ -1,0 +1,63 @@
+// Running zfs for one pool: argv from commands.ts, output through report.ts, failures through
+// errors.ts. One `zfs list` of the parent answers a whole lookup.
+import { ExecError, type Runner } from '../../exec/index.js';
+import {
+  getDatasetCmd, listDatasetsCmd, listSnapshotsCmd, spaceCmd, type Program,
+} from './commands.js';
+import { zfsError } from './errors.js';
+import { parseDatasets, parseSnapshots, parseSpace, type DatasetRow, type SnapshotRow, type SpaceRow } from './report.js';
+
+export const ZFS_TIMEOUT_MS = 120_000;
+
+/** zfs list's answer for a name that is not there. */
+const missing = (e: unknown) => e instanceof ExecError && e.reason === 'exit' && /dataset does not exist/i.test(e.stderr);
+
+export class Zfs {
+  constructor(private readonly runner: Runner, readonly parent: string) {}
+
+  async run(p: Program, doing: string, timeoutMs = ZFS_TIMEOUT_MS): Promise<string> {
+    try {
+      return (await this.runner.run(p.program, p.args, { timeoutMs })).stdout;
+    } catch (e) {
+      throw zfsError(e, doing);
+    }
+  }
+
+  /** The parent's children (volumes and trash); empty when the parent does not exist on this node. */
+  async datasets(): Promise<DatasetRow[]> {
+    try {
+      const p = listDatasetsCmd(this.parent);
+      const rows = parseDatasets((await this.runner.run(p.program, p.args, { timeoutMs: ZFS_TIMEOUT_MS })).stdout);
+      return rows.filter((r) => r.name !== this.parent);
+    } catch (e) {
+      if (missing(e)) return [];
+      throw zfsError(e, `listing the datasets under ${this.parent}`);
+    }
+  }
+
+  async dataset(name: string): Promise<DatasetRow | undefined> {
+    try {
+      const p = getDatasetCmd(name);
+      return parseDatasets((await this.runner.run(p.program, p.args, { timeoutMs: ZFS_TIMEOUT_MS })).stdout).find((r) => r.name === name);
+    } catch (e) {
+      if (missing(e)) return undefined;
+      throw zfsError(e, `reading dataset ${name}`);
+    }
+  }
+
+  async snapshots(): Promise<SnapshotRow[]> {
+    try {
+      const p = listSnapshotsCmd(this.parent);
+      return parseSnapshots((await this.runner.run(p.program, p.args, { timeoutMs: ZFS_TIMEOUT_MS })).stdout);
+    } catch (e) {
+      if (missing(e)) return [];
+      throw zfsError(e, `listing the snapshots under ${this.parent}`);
+    }
+  }
+
+  async space(): Promise<SpaceRow> {
+    const row = parseSpace(await this.run(spaceCmd(this.parent), `reading the space of ${this.parent}`)).find((r) => r.name === this.parent);
+    if (!row) throw zfsError(new Error(`zfs list did not report ${this.parent}`), 'reading space');
+    return row;
+  }
+}
