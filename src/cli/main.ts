@@ -4,13 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parsePools, PoolsError } from '../pools/validate.js';
 import { VERSION } from '../csi/identity.js';
-import { scanCommand } from './scan.js';
 import { DEFAULT_ENDPOINT, serve, SERVE_HELP, StartError, type Mode } from './serve.js';
-import { volumesCommand } from './volumes.js';
-import { registrarCommand } from './registrar.js';
-import { healthCommand } from './health.js';
-import { poolsStatus } from './pools-status.js';
-import { CliUsage } from './volume-admin.js';
 import { printable } from './format.js';
 import { createLogger, setLogger } from '../observe/log.js';
 
@@ -128,18 +122,19 @@ export async function main(argv: string[]): Promise<number> {
   // The admin commands run the driver's handlers in this process: their log lines are for
   // trouble only (serve sets its own logger).
   if (cmd !== 'serve') setLogger(createLogger({ level: process.env.POOLCSI_LOG_LEVEL ?? 'warn' }));
+  // Each command's module is loaded when it runs: `serve` keeps its memory for serving.
   try {
     switch (cmd) {
       case 'serve': return await serveCommand(rest);
       case 'pools':
         if (rest[0] === 'validate') return await poolsValidate(rest.slice(1));
-        if (rest[0] === 'status') return await poolsStatus(rest.slice(1));
+        if (rest[0] === 'status') return await (await import('./pools-status.js')).poolsStatus(rest.slice(1));
         process.stderr.write('Usage: poolcsi pools validate FILE | poolcsi pools status [options]\n');
         return 2;
-      case 'volumes': return await volumesCommand(rest);
-      case 'registrar': return await registrarCommand(rest);
-      case 'health': return await healthCommand(rest);
-      case 'scan': return await scanCommand(rest);
+      case 'volumes': return await (await import('./volumes.js')).volumesCommand(rest);
+      case 'registrar': return await (await import('./registrar.js')).registrarCommand(rest);
+      case 'health': return await (await import('./health.js')).healthCommand(rest);
+      case 'scan': return await (await import('./scan.js')).scanCommand(rest);
       case 'version': case '--version': process.stdout.write(`${VERSION}\n`); return 0;
       case undefined: case 'help': case '--help': case '-h': process.stdout.write(HELP); return cmd ? 0 : 2;
       default:
@@ -149,6 +144,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     // serve logged it already, as a JSON line like everything else it logs.
     if (e instanceof StartError) return 1;
+    const { CliUsage } = await import('./volume-admin.js');
     if (e instanceof CliUsage) { process.stderr.write(`poolcsi: ${e.message}\n\n${e.help}`); return 2; }
     if (e instanceof UsageError) { process.stderr.write(`poolcsi: ${e.message}\n\n${e.help}`); return 2; }
     if (String((e as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS')) { process.stderr.write(`poolcsi: ${(e as Error).message}\n`); return 2; }
