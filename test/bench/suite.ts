@@ -37,7 +37,8 @@ export interface SuiteResult {
   memory: MemoryResult[];
 }
 
-export async function runSuite(o: SuiteOptions, command: string, log: (line: string) => void = () => undefined): Promise<SuiteResult> {
+/** `partial` gets each pool type's result as it comes (the run is long; nothing is lost if it is cut short). */
+export async function runSuite(o: SuiteOptions, command: string, log: (line: string) => void = () => undefined, partial: (k: KindResult) => void = () => undefined): Promise<SuiteResult> {
   const started = new Date().toISOString();
   const loadStart = loadavg().map((x) => Math.round(x * 10) / 10);
   const kinds: KindResult[] = [];
@@ -46,6 +47,7 @@ export async function runSuite(o: SuiteOptions, command: string, log: (line: str
   if (o.kinds.includes('dir')) {
     log('dir: on this machine');
     kinds.push(await runKind({ kind: 'dir', rounds: o.rounds, batch: o.batch, restSeconds: o.restSeconds, sizeMiB: o.sizeMiB, path: `/var/tmp/poolcsi-bench-dir-${process.pid}` }));
+    partial(kinds[kinds.length - 1]!);
   }
   if (o.requests > 0) {
     log('memory: serve --mode node, --mode controller');
@@ -77,6 +79,7 @@ export async function runSuite(o: SuiteOptions, command: string, log: (line: str
         }
         const r = await node.run([process.execPath, OPS_JS, '--kind', kind, ...args, ...common], { env: { ...NODE_ENV }, timeoutMs: 60 * 60_000 });
         kinds.push(JSON.parse(r.stdout.trim().split('\n').pop()!) as KindResult);
+        partial(kinds[kinds.length - 1]!);
       }
     } finally {
       await l.close();
@@ -142,7 +145,7 @@ async function main(): Promise<void> {
   const r = await runSuite({
     kinds, rounds: Number(values.rounds), batch: Number(values.batch), restSeconds: Number(values['rest-seconds']),
     requests: values['no-memory'] ? 0 : Number(values.requests), sizeMiB: Number(values['size-mib']),
-  }, command, (l) => process.stderr.write(`bench: ${l}\n`));
+  }, command, (l) => process.stderr.write(`bench: ${l}\n`), (k) => process.stderr.write(`bench: ${k.kind} done: ${JSON.stringify(k)}\n`));
   await writeFile(values.out, `${JSON.stringify(r, null, 2)}\n`);
   process.stdout.write(formatTable(r));
   process.stdout.write(`\n(JSON: ${values.out})\n`);
