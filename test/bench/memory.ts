@@ -85,7 +85,7 @@ export async function measureMode(mode: 'node' | 'controller', requests: number)
     const settledMiB = await settled(driver.pid!, 5000);
     return {
       mode, idleMiB, requests,
-      mix: mode === 'controller' ? 'CreateVolume (refused: no agent) + ControllerGetCapabilities' : 'NodeGetInfo|NodeGetCapabilities + Probe',
+      mix: mode === 'controller' ? 'CreateVolume (refused: no agent) + ControllerGetCapabilities' : 'NodeGetInfo or NodeGetCapabilities, + Probe',
       requestsPerSecond: Math.round(requests / secs), afterMiB, settledMiB,
     };
   } finally {
