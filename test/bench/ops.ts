@@ -10,7 +10,7 @@
 // The driver is `poolcsi serve --mode all` as a child process, with /metrics on a free port:
 // poolcsi_exec_total tells how many programs each operation started. Prints one JSON line
 // (KindResult). suite.ts runs it for every pool type and prints the table.
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -201,6 +201,13 @@ export async function runKind(o: {
   const node = new csi.Node(`unix://${socket}`, grpc.credentials.createInsecure());
   const devs = new Map<string, string>();
   const bare = bareFor(o.kind, o, devs);
+  // rbd: NodeStageVolume maps with the StorageClass's node-stage secret, which the CO sends with
+  // the call (the pool's secretRef serves the controller): the same cephx user, read from the
+  // --secrets-dir tree (never from argv).
+  const stageSecrets = o.kind === 'rbd' && o.secretsDir ? {
+    userID: (await readFile(join(o.secretsDir, 'poolcsi', 'ceph-client', 'userID'), 'utf8')).trim(),
+    userKey: (await readFile(join(o.secretsDir, 'poolcsi', 'ceph-client', 'userKey'), 'utf8')).trim(),
+  } : undefined;
   const bytes = (mib: number) => String(mib * 1024 * 1024);
   const cap = { mount: { fs_type: o.kind === 'dir' ? '' : 'ext4' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
   const topo = { requisite: [{ segments: { 'topology.poolcsi.io/node': 'bench' } }], preferred: [{ segments: { 'topology.poolcsi.io/node': 'bench' } }] };
@@ -256,7 +263,7 @@ export async function runKind(o: {
       const pub = await call(ctl, 'ControllerPublishVolume', { volume_id: vol.volume_id, node_id: 'bench', volume_capability: cap, volume_context: vol.volume_context });
       const common = { volume_id: vol.volume_id, volume_capability: cap, volume_context: vol.volume_context, publish_context: pub.publish_context ?? {} };
       await pair('NodeStage+NodePublish', async () => {
-        await call(node, 'NodeStageVolume', { ...common, staging_target_path: dStage });
+        await call(node, 'NodeStageVolume', { ...common, staging_target_path: dStage, ...(stageSecrets ? { secrets: stageSecrets } : {}) });
         await call(node, 'NodePublishVolume', { ...common, staging_target_path: dStage, target_path: dTarget });
       }, () => bare.stage(bn, bStage, bTarget));
       statsProcs = (await procs(() => call(node, 'NodeGetVolumeStats', { volume_id: vol.volume_id, volume_path: dTarget })))[2];

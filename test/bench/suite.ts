@@ -35,6 +35,8 @@ export interface SuiteResult {
   finished: string;
   kinds: KindResult[];
   memory: MemoryResult[];
+  /** Pool types whose run failed, with the end of their error output. */
+  failed?: string[];
 }
 
 /** `partial` gets each pool type's result as it comes (the run is long; nothing is lost if it is cut short). */
@@ -42,6 +44,7 @@ export async function runSuite(o: SuiteOptions, command: string, log: (line: str
   const started = new Date().toISOString();
   const loadStart = loadavg().map((x) => Math.round(x * 10) / 10);
   const kinds: KindResult[] = [];
+  const failed: string[] = [];
   let memory: MemoryResult[] = [];
   let lab: SuiteResult['lab'];
   if (o.kinds.includes('dir')) {
@@ -77,7 +80,9 @@ export async function runSuite(o: SuiteOptions, command: string, log: (line: str
         } else {
           args = ['--vg', 'labvg', ...(kind === 'lvmthin' ? ['--thinpool', 'thin'] : [])];
         }
-        const r = await node.run([process.execPath, OPS_JS, '--kind', kind, ...args, ...common], { env: { ...NODE_ENV }, timeoutMs: 60 * 60_000 });
+        // One pool type failing does not lose the others' results: it is reported and skipped.
+        const r = await node.exec([process.execPath, OPS_JS, '--kind', kind, ...args, ...common], { env: { ...NODE_ENV }, timeoutMs: 60 * 60_000 });
+        if (r.code !== 0) { failed.push(`${kind}: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`); log(`${kind} FAILED: ${failed[failed.length - 1]}`); continue; }
         kinds.push(JSON.parse(r.stdout.trim().split('\n').pop()!) as KindResult);
         partial(kinds[kinds.length - 1]!);
       }
@@ -93,7 +98,7 @@ export async function runSuite(o: SuiteOptions, command: string, log: (line: str
       kernel: release(), node: process.version, loadStart, loadEnd: loadavg().map((x) => Math.round(x * 10) / 10),
     },
     ...(lab ? { lab } : {}),
-    started, finished: new Date().toISOString(), kinds, memory,
+    started, finished: new Date().toISOString(), kinds, memory, ...(failed.length ? { failed } : {}),
   };
 }
 
@@ -148,6 +153,8 @@ async function main(): Promise<void> {
   }, command, (l) => process.stderr.write(`bench: ${l}\n`), (k) => process.stderr.write(`bench: ${k.kind} done: ${JSON.stringify(k)}\n`));
   await writeFile(values.out, `${JSON.stringify(r, null, 2)}\n`);
   process.stdout.write(formatTable(r));
+  for (const f of r.failed ?? []) process.stdout.write(`FAILED ${f}\n`);
+  if (r.failed?.length) process.exitCode = 1;
   process.stdout.write(`\n(JSON: ${values.out})\n`);
 }
 

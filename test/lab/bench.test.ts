@@ -23,6 +23,7 @@ const KNOWN: Record<string, { bound: number; why: string }> = {
 
 function check(t: { diagnostic(m: string): void }, r: SuiteResult): void {
   for (const line of formatTable(r).split('\n')) if (line) t.diagnostic(line);
+  assert.deepEqual(r.failed ?? [], [], 'a pool type\'s run failed');
   const far: string[] = [];
   for (const k of r.kinds) {
     for (const o of k.ops) {
