@@ -2,6 +2,7 @@
 // Never a shell, never a command string. Secrets go on stdin or in 0600 files, never in argv.
 import { execa } from 'execa';
 import { logger } from '../observe/log.js';
+import { execTotal } from '../observe/metrics.js';
 import { ExecError } from './errors.js';
 
 export interface RunOptions {
@@ -47,11 +48,17 @@ export function checkArgv(program: string, args: readonly string[]): void {
 
 export const DEFAULT_TIMEOUT_MS = 60_000;
 
+/** The metric label for a program: its base name (an absolute path's directories say nothing). */
+export function programName(program: string): string {
+  return program.slice(program.lastIndexOf('/') + 1);
+}
+
 class LocalRunner implements Runner {
   readonly host = 'localhost';
 
   async run(program: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     checkArgv(program, args);
+    execTotal.inc({ program: programName(program), where: 'local' });
     const started = performance.now();
     const timeout = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const r = await execa(program, [...args], {

@@ -27,11 +27,11 @@
 //   the connection (unreachable, refused key, host key mismatch, connection lost mid-run),
 //   which backends map to UNAVAILABLE.
 import { createHash } from 'node:crypto';
-import ssh2 from 'ssh2';
 import type { Client as SshClient, ClientChannel } from 'ssh2';
 import { logger } from '../observe/log.js';
+import { execTotal } from '../observe/metrics.js';
 import { ExecError } from './errors.js';
-import { checkArgv, DEFAULT_TIMEOUT_MS, type Runner, type RunOptions, type RunResult } from './runner.js';
+import { checkArgv, DEFAULT_TIMEOUT_MS, programName, type Runner, type RunOptions, type RunResult } from './runner.js';
 
 export interface SshOptions {
   host: string;
@@ -157,6 +157,7 @@ export class SshRunner implements Runner {
     // and the command cannot outlive it where the KILL request is refused (sshd refuses it to
     // root logins) or the connection is gone.
     const command = remoteCommand(program, args, opts.env, opts.cwd, Math.ceil(timeoutMs / 1000) + REMOTE_GRACE_S);
+    execTotal.inc({ program: programName(program), where: 'ssh' });
     const started = performance.now();
     const fail = (reason: ExecError['reason'], stderr = '', stdout = '', code?: number) =>
       new ExecError(program, args, code, stderr, stdout, reason, this.host);
@@ -250,6 +251,8 @@ export class SshRunner implements Runner {
   private async open(readyTimeout: number): Promise<Connection> {
     const privateKey = typeof this.o.privateKey === 'function' ? await this.o.privateKey() : this.o.privateKey;
     this.connects++;
+    // ssh2 costs about 5 MB of memory; loaded on the first connection, not by every driver.
+    const { default: ssh2 } = await import('ssh2');
     const client = new ssh2.Client();
     let seen: string | undefined;
     return new Promise<Connection>((resolve, reject) => {

@@ -39,6 +39,13 @@ export const poolsRetired = new Gauge({
   registers: [registry],
 });
 
+export const execTotal = new Counter({
+  name: 'poolcsi_exec_total',
+  help: 'Programs started, by program name and where (local, or ssh: on a storage host); the process cost of the driver',
+  labelNames: ['program', 'where'] as const,
+  registers: [registry],
+});
+
 /** Serves /metrics (and /healthz) on host:port. */
 export async function serveMetrics(address: string, healthy: () => boolean): Promise<Server> {
   const m = /^(.*):(\d+)$/.exec(address);

@@ -44,3 +44,16 @@ test('waitFor polls until a condition holds, or fails at its deadline', async ()
   assert.equal(await waitFor(() => (++n >= 3 ? n : undefined), { timeoutMs: 2000, what: 'n' }), 3);
   await assert.rejects(waitFor(() => undefined, { timeoutMs: 100, what: 'never' }), /timed out after 100 ms waiting for never/);
 });
+
+test('every program started is counted in poolcsi_exec_total by base name; a refused argv is not', async () => {
+  const { registry } = await import('../../src/observe/metrics.js');
+  const count = async () => {
+    const m = (await registry.getSingleMetric('poolcsi_exec_total')!.get()).values.find((v) => v.labels.program === 'true' && v.labels.where === 'local');
+    return m?.value ?? 0;
+  };
+  const before = await count();
+  await local.run('true', []);
+  await local.run('/bin/true', []);
+  await assert.rejects(local.run('true', ['a\0b']), TypeError);
+  assert.equal(await count(), before + 2);
+});
