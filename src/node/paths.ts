@@ -60,6 +60,7 @@ export async function existingKind(path: string, field: string): Promise<'dir' |
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
+    if (code === 'ENOTDIR') throw new PathError(`${field} "${path}" lies below something that is not a directory`);
     // A stale mount (ENOTCONN, EIO on a dead NFS server) still counts as present.
     if (code === 'ENOTCONN' || code === 'EIO' || code === 'ESTALE') return 'other';
     throw e;

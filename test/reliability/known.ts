@@ -17,22 +17,10 @@ export const KNOWN: Known[] = [
     found: 'node dist/test/reliability/run.js --type dir --ops 120 --seed 7 --fuzz 0 (snapshot rel-7-3@snapshot-7-13)',
   },
   {
-    id: 'unpublish-nested-erofs-internal',
-    match: /fuzz seed \d+ #\d+ Node\.NodeUnpublishVolume: INTERNAL: internal error: EROFS/,
-    what: 'NodeUnpublishVolume of a target_path inside another (read-only) published target answers INTERNAL (EROFS from rmdir) for a client\'s mistake',
-    found: 'node dist/test/reliability/run.js --type dir --ops 0 --fuzz 2500 --seed 7 (#2053)',
-  },
-  {
     id: 'status-echoes-unbounded-input',
     match: /fuzz seed \d+ #\d+ [A-Za-z.]+: answered in \d+ ms \(bound \d+ ms\): DEADLINE_EXCEEDED/,
     what: 'an error message quotes a client value whole (a 47 KB starting_token): the grpc-message trailer outgrows the client\'s header limit, the call hangs to its deadline and the connection stalls for the next calls',
     found: 'npm run test:reliability -- --types dir --ops 0 --fuzz 2000 --seed 3 (#440 ListVolumes)',
-  },
-  {
-    id: 'unstage-busy-internal',
-    match: /fuzz seed \d+ #\d+ Node\.NodeUnstageVolume: INTERNAL: umount exited with code 32: .*target is busy/,
-    what: 'NodeStageVolume accepts a staging_target_path inside another volume\'s staging path; NodeUnstageVolume of the outer one then answers INTERNAL (umount: target is busy) instead of a client error',
-    found: 'npm run test:reliability -- --types dir --ops 0 --fuzz 2000 --seed 3 (#1315, #1612)',
   },
 ];
 

@@ -21,7 +21,7 @@ const { values: a } = parseArgs({
     json: { type: 'string' },
     // lab lanes: where the pool lives
     vg: { type: 'string', default: 'labvg' },
-    thinpool: { type: 'string', default: 'thinpool' },
+    thinpool: { type: 'string', default: 'thin' }, // the lab's (test/lab/node/services/lvm.sh)
     'rbd-pool': { type: 'string', default: 'rbd' },
     monhost: { type: 'string', default: '127.0.0.1:6789' },
     'node-id': { type: 'string' },

@@ -45,13 +45,14 @@ export async function runLane(lane: Lane, driver: DriverProcess, o: {
     const c = driver.client;
     // Real objects for the fuzz to aim at (in the pool under test); the second only through templates, so it stays.
     const volumeIds: string[] = [];
+    const contexts: Array<Record<string, string>> = [];
     const snapshotIds: string[] = [];
     for (const n of [1, 2]) {
       const r = await c.call('Controller.CreateVolume', {
         name: `fuzzseed-${o.seed}-${n}`, capacity_range: { required_bytes: String(lane.sizesMiB[0]! * MiB) }, volume_capabilities: [lane.capability],
         parameters: { pool: lane.pool, ...lane.parameters }, ...lane.createExtras, ...(lane.secrets ? { secrets: lane.secrets } : {}),
       }, lane.callTimeoutMs);
-      if (r.ok) volumeIds.push(r.response.volume.volume_id);
+      if (r.ok) { volumeIds.push(r.response.volume.volume_id); contexts.push(r.response.volume.volume_context ?? {}); }
     }
     if (lane.features.snapshots && volumeIds[0]) {
       const s = await c.call('Controller.CreateSnapshot', { name: `fuzzsnap-${o.seed}`, source_volume_id: volumeIds[0], ...(lane.secrets ? { secrets: lane.secrets } : {}) }, lane.callTimeoutMs);
@@ -59,7 +60,7 @@ export async function runLane(lane: Lane, driver: DriverProcess, o: {
     }
     const ctx: FuzzContext = {
       pools: f.pools, volumeIds: volumeIds.slice(0, 1), snapshotIds, nodeIds: f.nodeIds, goodPaths: f.goodPaths, baitPaths: f.baitPaths, marker,
-      templates: templates(lane, volumeIds[1] ?? '', snapshotIds[0] ?? '', f.goodPaths),
+      templates: templates(lane, volumeIds[1] ?? '', contexts[1] ?? {}, snapshotIds[0] ?? '', f.goodPaths),
     };
     const areas: FsAreas = { ...f.areas, marker, mountWatch: [...f.baitPaths, ...(f.areas.mountWatch ?? [])] };
     const before = snapshot(areas);
@@ -81,7 +82,7 @@ export async function runLane(lane: Lane, driver: DriverProcess, o: {
 }
 
 /** Well-formed requests for the RPCs that act, so mutations reach past the first checks. */
-function templates(lane: Lane, vol: string, snap: string, paths: string[]): Record<string, Record<string, unknown>> {
+function templates(lane: Lane, vol: string, context: Record<string, string>, snap: string, paths: string[]): Record<string, Record<string, unknown>> {
   const sec = lane.secrets ? { secrets: lane.secrets } : {};
   const cap = lane.capability;
   const stage = paths[0]!;
@@ -103,7 +104,9 @@ function templates(lane: Lane, vol: string, snap: string, paths: string[]): Reco
     'Controller.GetCapacity': { parameters: { pool: lane.pool }, volume_capabilities: [cap] },
     'Controller.ListVolumes': { max_entries: 2 },
     'Controller.ListSnapshots': { source_volume_id: vol },
-    'Node.NodeStageVolume': { volume_id: vol, staging_target_path: stage, volume_capability: cap, volume_context: { pool: lane.pool, type: lane.type }, ...sec },
+    // The volume_context CreateVolume returned (the node reads only that): without it every
+    // stage is refused at the first check and the fuzz never reaches a mount.
+    'Node.NodeStageVolume': { volume_id: vol, staging_target_path: stage, volume_capability: cap, volume_context: context, ...sec },
     'Node.NodeUnstageVolume': { volume_id: vol, staging_target_path: stage },
     'Node.NodePublishVolume': { volume_id: vol, staging_target_path: stage, target_path: target, volume_capability: cap, readonly: false },
     'Node.NodeUnpublishVolume': { volume_id: vol, target_path: target },

@@ -14,6 +14,7 @@ export async function rbdLane(o: { pool: string; monhost: string; nodeId: string
   const root = o.root ?? await mkdtemp('/tmp/poolcsi-rel-rbd-');
   const stage = join(root, 'stage');
   await mkdir(stage, { recursive: true });
+  await mkdir(join(root, 'tmp'), { recursive: true, mode: 0o700 });
   const poolsFile = join(root, 'pools.yaml');
   await writeFile(poolsFile, `pools:\n  - id: ceph\n    type: rbd\n    monhost: [${o.monhost}]\n    pool: ${o.pool}\n    secretRef: {name: ceph-client, namespace: poolcsi}\n${o.timeoutSeconds ? `    timeoutSeconds: ${o.timeoutSeconds}\n` : ''}`
     + '  - {id: local, type: dir, path: ' + join(root, 'dirpool') + '}\n');
@@ -21,6 +22,9 @@ export async function rbdLane(o: { pool: string; monhost: string; nodeId: string
   const driver = new DriverProcess({
     socket: join(root, 'csi.sock'), poolsFile, nodeId: o.nodeId, logFile: join(root, 'driver.log'),
     args: ['--path-prefix', stage, '--secrets-dir', o.secretsDir ?? '/run/lab/rbd/secrets'],
+    // The driver's cephx key files (mkdtemp under TMPDIR) then lie under the lane's root, where
+    // the argv check allows paths; under /tmp they were counted as unchecked argv.
+    env: { TMPDIR: join(root, 'tmp') },
   });
   const lane: Lane = {
     type: 'rbd', pool: 'ceph', nodeId: o.nodeId,
