@@ -209,6 +209,17 @@ ghcr.io/poolcsi/poolcsi:lane-$key poolcsi-$key.tar
 EOT
 }
 
+# "<command> <table> <chain>" for every KUBE-* chain of IPv4 and IPv6 iptables.
+iptables_chains() {
+  local cmd t
+  for cmd in iptables ip6tables; do
+    command -v "$cmd" >/dev/null || continue
+    for t in filter nat mangle; do
+      "$cmd" -w 5 -t "$t" -S 2>/dev/null | awk -v c="$cmd" -v t="$t" '$1 == "-N" && $2 ~ /^KUBE-/ { print c, t, $2 }'
+    done
+  done
+}
+
 kubelet_up() {
   # Remove the kubelet's directory at `down` only if this lane made it.
   [[ -f $STATE/kubelet-dir-existed ]] || { [[ -e $KUBELET_DIR ]] && echo yes || echo no; } >"$STATE/kubelet-dir-existed"
@@ -219,6 +230,10 @@ kubelet_up() {
   # Host directories the chart's hostPath volumes create (DirectoryOrCreate): `down` removes
   # the ones that did not exist before, if they are empty.
   [[ -f $STATE/hostpaths-before ]] || for d in "${HOSTPATHS[@]}"; do [[ -e $d ]] && echo "$d"; done >"$STATE/hostpaths-before"
+  # The kubelet adds KUBE-* chains (its iptables canaries): `down` removes the ones it added.
+  [[ -f $STATE/iptables-before ]] || iptables_chains >"$STATE/iptables-before"
+  # The CNI's network namespaces (cni-*) that are not this lane's: `down` leaves them alone.
+  [[ -f $STATE/netns-before ]] || { ip netns list 2>/dev/null | awk '/^cni-/ {print $1}' || true; } >"$STATE/netns-before"
   # Was /var/lib/kubelet a mount point before? The kubelet bind-mounts it on itself (rshared).
   [[ -f $STATE/kubelet-dir-mounted ]] || { mountpoint -q "$KUBELET_DIR" && echo yes || echo no; } >"$STATE/kubelet-dir-mounted"
   cat >"$STATE/kubelet-config.yaml" <<EOT
@@ -321,15 +336,28 @@ down() {
   fi
   rm -f "$STATE/kubelet-dir-existed"
   # Network namespaces the CNI made for our pods, and the bridge.
-  for n in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do
-    ip netns pids "$n" 2>/dev/null | grep -q . || ip netns delete "$n" 2>/dev/null || true
-  done
+  if [[ -f $STATE/netns-before ]]; then
+    for n in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do
+      grep -qxF "$n" "$STATE/netns-before" && continue
+      ip netns pids "$n" 2>/dev/null | grep -q . || ip netns delete "$n" 2>/dev/null || true
+    done
+    rm -f "$STATE/netns-before"
+  fi
   ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE"
   # The kubelet's cgroup tree (cgroupfs driver), empty once its pods are gone.
   local cg
   for cg in /sys/fs/cgroup/*/kubepods; do
     [[ -d $cg ]] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done
+  if [[ -f $STATE/iptables-before ]]; then
+    local cmd t chain
+    while read -r cmd t chain; do
+      grep -qxF "$cmd $t $chain" "$STATE/iptables-before" && continue
+      "$cmd" -w 5 -t "$t" -F "$chain" 2>/dev/null || true
+      "$cmd" -w 5 -t "$t" -X "$chain" 2>/dev/null || true
+    done < <(iptables_chains)
+    rm -f "$STATE/iptables-before"
+  fi
   if [[ -f $STATE/hostpaths-before ]]; then
     local d
     for d in "${HOSTPATHS[@]}"; do grep -qxF "$d" "$STATE/hostpaths-before" || rmdir "$d" 2>/dev/null || true; done
