@@ -55,6 +55,12 @@ async function diagnose(): Promise<void> {
   for (const p of pods.items) {
     for (const c of p.spec.containers) await show(`logs ${p.metadata.name}/${c.name}`, ['logs', '-n', NS, p.metadata.name, '-c', c.name, '--tail=60']);
   }
+  // The host processes' own logs (cluster.sh keeps them in $STATE/logs): their last lines.
+  for (const name of ['kubelet', 'containerd', 'kube-controller-manager', 'kube-scheduler', 'snapshot-controller']) {
+    const text = await readFile(join(STATE, 'logs', `${name}.log`), 'utf8').catch(() => '');
+    const lines = text.split('\n').filter((l) => /\b(E\d{4}|error|level=error|fail)/i.test(l)).slice(-25);
+    if (lines.length) process.stderr.write(`\n===== ${name}.log (last error lines)\n${lines.join('\n')}\n`);
+  }
 }
 
 /** A lane step: a node:test test with a deadline that prints the cluster's state on failure. */
