@@ -5,9 +5,10 @@
 # A binary already in the cache is not rebuilt, so a warm run costs nothing.
 #
 # k8s.io/kubernetes and several sidecars carry `replace` directives (staging modules, a local
-# client submodule), so `go install mod@version` refuses them; each is built through a small
-# wrapper module generated here that requires it and turns every local replace into the published
-# version. The wrapper lives in the cache too ($CACHE/src/<name>-<version>).
+# client submodule), so `go install mod@version` refuses them; they are built through small
+# wrapper modules generated here that require them and turn every local replace into the
+# published version: one for Kubernetes, one shared by the four sidecars. The wrappers live in
+# the cache too ($CACHE/src/kubernetes-<version>, $CACHE/src/sidecars-<versions>).
 #
 # Usage: build-go.sh [what...]   what: kubernetes provisioner attacher resizer snapshotter
 # Versions come from versions.env beside this script (the chart's pins must match them).
