@@ -5,9 +5,10 @@
 # A binary already in the cache is not rebuilt, so a warm run costs nothing.
 #
 # k8s.io/kubernetes and several sidecars carry `replace` directives (staging modules, a local
-# client submodule), so `go install mod@version` refuses them; each is built through a small
-# wrapper module generated here that requires it and turns every local replace into the published
-# version. The wrapper lives in the cache too ($CACHE/src/<name>-<version>).
+# client submodule), so `go install mod@version` refuses them; they are built through small
+# wrapper modules generated here that require them and turn every local replace into the
+# published version: one for Kubernetes, one shared by the four sidecars. The wrappers live in
+# the cache too ($CACHE/src/kubernetes-<version>, $CACHE/src/sidecars-<versions>).
 #
 # Usage: build-go.sh [what...]   what: kubernetes provisioner attacher resizer snapshotter
 # Versions come from versions.env beside this script (the chart's pins must match them).
@@ -22,41 +23,68 @@ mkdir -p "$CACHE/bin" "$CACHE/src"
 
 have() { [[ -x $CACHE/bin/$1-$2/$1 ]]; }
 
-# wrapper <dir> <module> <version> <local-replace-version> [extra old=>new@ver...]
-# Writes go.mod requiring module@version, copying its replaces; a replace pointing at a local
-# directory becomes "<path> <local-replace-version>" (the published module of that path).
+# wrapper <dir> <local-replace-version> <module@version...> [-- extra old=>new@ver...]
+# Writes one go.mod requiring every module@version, with the union of their replaces (the higher
+# version where two disagree). A replace pointing at a local directory becomes
+# "<path> <local-replace-version>" (the published module of that path), or is dropped when that
+# is empty. One wrapper for several modules means one version of every shared dependency, so
+# each package compiles once for all of them.
 wrapper() {
-  local dir=$1 mod=$2 ver=$3 localver=$4; shift 4
+  local dir=$1 localver=$2; shift 2
+  local mods=() extra=()
+  while (($#)) && [[ $1 != -- ]]; do mods+=("$1"); shift; done
+  (($#)) && shift && extra=("$@")
   mkdir -p "$dir"
-  local modfile
-  modfile=$(cd "$dir" && GOFLAGS=-mod=mod go mod download -json "$mod@$ver" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).GoMod))')
-  go mod edit -json "$modfile" | node -e '
-    const [mod, ver, localver, ...extra] = process.argv.slice(1);
-    let s = ""; process.stdin.on("data", d => s += d).on("end", () => {
-      const m = JSON.parse(s), out = [`module poolcsi.local/k8swrap`, ``, `go ${m.Go}`, ``];
-      for (const g of m.Godebug ?? []) out.push(`godebug ${g.Key}=${g.Value}`);
-      out.push(``, `require ${mod} ${ver}`, ``);
-      const seen = new Set();
+  local m modfile jsons=()
+  for m in "${mods[@]}"; do
+    modfile=$(cd "$dir" && GOFLAGS=-mod=mod go mod download -json "$m" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).GoMod))')
+    jsons+=("$(go mod edit -json "$modfile")")
+  done
+  node -e '
+    const [localver, nmods, ...rest] = process.argv.slice(1);
+    const mods = rest.slice(0, +nmods), jsons = rest.slice(+nmods, 2 * +nmods), extra = rest.slice(2 * +nmods);
+    // semver order, enough for Go module versions (pseudo-versions sort by their base).
+    const key = (v) => v.replace(/^v/, "").split(/[-+]/)[0].split(".").map(Number);
+    const newer = (a, b) => { const x = key(a), y = key(b); for (let i = 0; i < 3; i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) > (y[i] ?? 0); return a > b; };
+    let go = "1.0"; const godebug = new Map(), replace = new Map();
+    for (const j of jsons) {
+      const m = JSON.parse(j);
+      if (newer("v" + m.Go, "v" + go)) go = m.Go;
+      for (const g of m.Godebug ?? []) if (!godebug.has(g.Key)) godebug.set(g.Key, g.Value);
       for (const r of m.Replace ?? []) {
         const old = r.Old.Path;
-        if (seen.has(old)) continue;
-        seen.add(old);
-        if (r.New.Version) out.push(`replace ${old} => ${r.New.Path} ${r.New.Version}`);
-        else if (localver) out.push(`replace ${old} => ${old} ${localver}`);
+        const to = r.New.Version ? { path: r.New.Path, version: r.New.Version } : localver ? { path: old, version: localver } : undefined;
+        if (!to) continue;
+        const had = replace.get(old);
+        if (!had || (had.path === to.path && newer(to.version, had.version))) replace.set(old, to);
       }
-      for (const x of extra) { const [o, n] = x.split("=>"); const [p, v] = n.split("@"); out.push(`replace ${o} => ${p} ${v}`); }
-      console.log(out.join("\n"));
-    });' "$mod" "$ver" "$localver" "$@" > "$dir/go.mod"
+    }
+    for (const x of extra) { const [o, n] = x.split("=>"); const [p, v] = n.split("@"); replace.set(o, { path: p, version: v }); }
+    const out = ["module poolcsi.local/k8swrap", "", `go ${go}`, ""];
+    for (const [k, v] of godebug) out.push(`godebug ${k}=${v}`);
+    out.push("");
+    for (const m of mods) { const [p, v] = m.split("@"); out.push(`require ${p} ${v}`); }
+    out.push("");
+    for (const [o, t] of [...replace].sort()) out.push(`replace ${o} => ${t.path} ${t.version}`);
+    console.log(out.join("\n"));
+  ' "$localver" "${#mods[@]}" "${mods[@]}" "${jsons[@]}" "${extra[@]}" > "$dir/go.mod"
+}
+
+# tools <dir> <pkg...>: the wrapper imports the commands, so `go mod tidy` keeps their deps.
+tools() {
+  local dir=$1; shift
+  { echo '//go:build tools'; echo; echo 'package k8swrap'; echo; echo 'import ('
+    for p in "$@"; do echo "	_ \"$p\""; done; echo ')'; } > "$dir/tools.go"
+  echo 'package k8swrap' > "$dir/doc.go"
+  (cd "$dir" && go mod tidy)
 }
 
 # build <dir> <ldflags> <out-dir> <pkg...>: one `go build` for several commands shares compiles.
 build() {
   local dir=$1 ld=$2 out=$3; shift 3
   local s; s=$(date +%s)
-  { echo '//go:build tools'; echo; echo 'package k8swrap'; echo; echo 'import ('
-    for p in "$@"; do echo "	_ \"$p\""; done; echo ')'; } > "$dir/tools.go"
-  echo 'package k8swrap' > "$dir/doc.go"
-  (cd "$dir" && go mod tidy && mkdir -p "$out" && go build -trimpath -ldflags "-s -w $ld" -o "$out/" "$@")
+  mkdir -p "$out"
+  (cd "$dir" && go build -trimpath -ldflags "-s -w $ld" -o "$out/" "$@")
   echo "build-go: built $* in $(( $(date +%s) - s ))s"
 }
 
@@ -65,38 +93,59 @@ kubernetes() {
   for c in "${cmds[@]}"; do have "$c" "$v" || todo+=("$c"); done
   ((${#todo[@]})) || return 0
   local dir=$CACHE/src/kubernetes-$v staging=v0.${v#v1.} minor; minor=$(cut -d. -f2 <<<"$v")
-  wrapper "$dir" k8s.io/kubernetes "$v" "$staging"
+  wrapper "$dir" "$staging" "k8s.io/kubernetes@$v"
   local ld="" p
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld+=" -X $p.gitVersion=$v -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
   done
-  local pkgs=(); for c in "${todo[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+  local pkgs=(); for c in "${cmds[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+  tools "$dir" "${pkgs[@]}"
+  pkgs=(); for c in "${todo[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
   build "$dir" "$ld" "$dir/out" "${pkgs[@]}"
   for c in "${todo[@]}"; do mkdir -p "$CACHE/bin/$c-$v"; mv "$dir/out/$c" "$CACHE/bin/$c-$v/$c"; done
 }
 
-# sidecar <name> <module> <version> <cmd...> [-- extra replaces]
-sidecar() {
-  local name=$1 mod=$2 v=$3; shift 3
-  local cmds=() extra=() todo=()
-  while (($#)) && [[ $1 != -- ]]; do cmds+=("$1"); shift; done
-  (($#)) && shift && extra=("$@")
-  for c in "${cmds[@]}"; do have "$c" "$v" || todo+=("$c"); done
+K=github.com/kubernetes-csi
+# The sidecars: <what> <module> <version> <commands...>
+SIDECARS=(
+  "provisioner $K/external-provisioner/v6 $PROVISIONER_VERSION csi-provisioner"
+  "attacher $K/external-attacher/v4 $ATTACHER_VERSION csi-attacher"
+  "resizer $K/external-resizer/v2 $RESIZER_VERSION csi-resizer"
+  "snapshotter $K/external-snapshotter/v8 $SNAPSHOTTER_VERSION csi-snapshotter snapshot-controller"
+)
+
+# sidecars <what...>: every sidecar asked for and not in the cache, from ONE wrapper module
+# (keyed by all their versions), then one `go build` per sidecar (each stamps its own version;
+# the packages compiled for the first are reused by the rest).
+sidecars() {
+  local want=" $* " line name mod v cmds c todo=() mods=() extra=() pkgs=() key=""
+  for line in "${SIDECARS[@]}"; do
+    read -r name mod v cmds <<<"$line"
+    mods+=("$mod@$v"); key+="$name-$v."
+    for c in $cmds; do pkgs+=("$mod/cmd/$c"); done
+    [[ $want == *" $name "* ]] || continue
+    for c in $cmds; do have "$c" "$v" || { todo+=("$line"); break; }; done
+  done
   ((${#todo[@]})) || return 0
-  local dir=$CACHE/src/$name-$v
-  wrapper "$dir" "$mod" "$v" "" "${extra[@]}"
-  local pkgs=(); for c in "${todo[@]}"; do pkgs+=("$mod/cmd/$c"); done
-  build "$dir" "-X main.version=$v" "$dir/out" "${pkgs[@]}"
-  for c in "${todo[@]}"; do mkdir -p "$CACHE/bin/$c-$v"; mv "$dir/out/$c" "$CACHE/bin/$c-$v/$c"; done
+  # The snapshotter's local client/v8 replace: the published submodule of the same version.
+  extra=("$K/external-snapshotter/client/v8=>$K/external-snapshotter/client/v8@$SNAPSHOTTER_VERSION")
+  local dir=$CACHE/src/sidecars-${key%.}
+  if [[ ! -f $dir/go.sum ]]; then
+    wrapper "$dir" "" "${mods[@]}" -- "${extra[@]}"
+    tools "$dir" "${pkgs[@]}"
+  fi
+  for line in "${todo[@]}"; do
+    read -r name mod v cmds <<<"$line"
+    pkgs=(); for c in $cmds; do pkgs+=("$mod/cmd/$c"); done
+    build "$dir" "-X main.version=$v" "$dir/out" "${pkgs[@]}"
+    for c in $cmds; do mkdir -p "$CACHE/bin/$c-$v"; mv "$dir/out/$c" "$CACHE/bin/$c-$v/$c"; done
+  done
 }
 
-K=github.com/kubernetes-csi
+what=()
 for w in "${@:-kubernetes provisioner attacher resizer snapshotter}"; do for w in $w; do case $w in
-  kubernetes)  kubernetes ;;
-  provisioner) sidecar provisioner $K/external-provisioner/v6 "$PROVISIONER_VERSION" csi-provisioner ;;
-  attacher)    sidecar attacher $K/external-attacher/v4 "$ATTACHER_VERSION" csi-attacher ;;
-  resizer)     sidecar resizer $K/external-resizer/v2 "$RESIZER_VERSION" csi-resizer ;;
-  snapshotter) sidecar snapshotter $K/external-snapshotter/v8 "$SNAPSHOTTER_VERSION" csi-snapshotter snapshot-controller -- \
-                 "$K/external-snapshotter/client/v8=>$K/external-snapshotter/client/v8@$SNAPSHOTTER_VERSION" ;;
+  kubernetes|provisioner|attacher|resizer|snapshotter) what+=("$w") ;;
   *) echo "build-go: unknown $w" >&2; exit 2 ;;
 esac; done; done
+[[ " ${what[*]} " == *" kubernetes "* ]] && kubernetes
+sidecars "${what[@]}"

@@ -88,6 +88,12 @@ poolcsi() {
   # --network host: the build's RUN steps reach the npm registry and Debian's archive.
   "${BUILDAH[@]}" bud -q --pull=never --network host --layers -f "$REPO/Dockerfile" -t "$ref" "$REPO" >/dev/null
   save "$ref" "$tar"
+  # Older source states' images (about 760 MB each) are of no further use: keep only this one.
+  local old
+  for old in "$IMAGES"/poolcsi-*.tar; do [[ $old == "$tar" ]] || rm -f "$old"; done
+  for old in $("${BUILDAH[@]}" images --format '{{.Name}}:{{.Tag}}' | grep '^ghcr.io/poolcsi/poolcsi:lane-' || true); do
+    [[ $old == "$ref" ]] || "${BUILDAH[@]}" rmi "$old" >/dev/null 2>&1 || true
+  done
 }
 
 # A sidecar: its static binary on an empty image.

@@ -21,6 +21,7 @@ BRIDGE=poolcsik8s0
 NODE_IP=10.244.0.1
 API_IP=10.96.0.1
 KUBELET_DIR=/var/lib/kubelet
+HOSTPATHS=(/run/udev /run/lvm /run/lock/lvm /etc/iscsi)
 PKI=$STATE/pki
 LOGS=$STATE/logs
 PIDS=$STATE/pids
@@ -50,7 +51,13 @@ start() { # name cmd...
 alive() { [[ -f $PIDS/$1.pid ]] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
 
 pki() {
-  [[ -f $PKI/ca.crt ]] && return 0
+  # Kept across runs; made anew when any certificate is within a day of its 30-day end.
+  if [[ -f $PKI/ca.crt ]]; then
+    local c fresh=1
+    for c in "$PKI"/*.crt; do openssl x509 -checkend 86400 -noout -in "$c" >/dev/null || fresh=; done
+    [[ -n $fresh ]] && return 0
+    rm -rf "$PKI"
+  fi
   mkdir -p "$PKI"
   (
     cd "$PKI"
@@ -184,6 +191,10 @@ EOT
   local key have ref tar
   key=$(bash "$HERE/build-images.sh" poolcsi-key)
   have=$(ctr -a "$SOCK" -n k8s.io images ls -q)
+  # Images of older source states of poolcsi: removed, so the lane's containerd does not grow.
+  for ref in $(grep '^ghcr.io/poolcsi/poolcsi:lane-' <<<"$have" || true); do
+    [[ $ref == "ghcr.io/poolcsi/poolcsi:lane-$key" ]] || ctr -a "$SOCK" -n k8s.io images rm "$ref" >/dev/null 2>&1 || true
+  done
   while read -r ref tar; do
     grep -qxF "$ref" <<<"$have" && continue
     ctr -a "$SOCK" -n k8s.io images import "$CACHE/images/$tar" >/dev/null
@@ -198,6 +209,17 @@ ghcr.io/poolcsi/poolcsi:lane-$key poolcsi-$key.tar
 EOT
 }
 
+# "<command> <table> <chain>" for every KUBE-* chain of IPv4 and IPv6 iptables.
+iptables_chains() {
+  local cmd t
+  for cmd in iptables ip6tables; do
+    command -v "$cmd" >/dev/null || continue
+    for t in filter nat mangle; do
+      "$cmd" -w 5 -t "$t" -S 2>/dev/null | awk -v c="$cmd" -v t="$t" '$1 == "-N" && $2 ~ /^KUBE-/ { print c, t, $2 }'
+    done
+  done
+}
+
 kubelet_up() {
   # Remove the kubelet's directory at `down` only if this lane made it.
   [[ -f $STATE/kubelet-dir-existed ]] || { [[ -e $KUBELET_DIR ]] && echo yes || echo no; } >"$STATE/kubelet-dir-existed"
@@ -205,6 +227,13 @@ kubelet_up() {
   # The kubelet changes these host sysctls: `down` puts them back.
   [[ -f $STATE/sysctl-before ]] || sysctl -e vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops \
     kernel.keys.root_maxkeys kernel.keys.root_maxbytes >"$STATE/sysctl-before"
+  # Host directories the chart's hostPath volumes create (DirectoryOrCreate): `down` removes
+  # the ones that did not exist before, if they are empty.
+  [[ -f $STATE/hostpaths-before ]] || for d in "${HOSTPATHS[@]}"; do [[ -e $d ]] && echo "$d"; done >"$STATE/hostpaths-before"
+  # The kubelet adds KUBE-* chains (its iptables canaries): `down` removes the ones it added.
+  [[ -f $STATE/iptables-before ]] || iptables_chains >"$STATE/iptables-before"
+  # The CNI's network namespaces (cni-*) that are not this lane's: `down` leaves them alone.
+  [[ -f $STATE/netns-before ]] || { ip netns list 2>/dev/null | awk '/^cni-/ {print $1}' || true; } >"$STATE/netns-before"
   # Was /var/lib/kubelet a mount point before? The kubelet bind-mounts it on itself (rshared).
   [[ -f $STATE/kubelet-dir-mounted ]] || { mountpoint -q "$KUBELET_DIR" && echo yes || echo no; } >"$STATE/kubelet-dir-mounted"
   cat >"$STATE/kubelet-config.yaml" <<EOT
@@ -241,6 +270,14 @@ EOT
 
 up() {
   mkdir -p "$STATE" "$LOGS" "$PIDS"
+  # Every run starts from an empty cluster and empty pools (a failed run's objects would make
+  # `helm install` refuse); the PKI and containerd's images are kept. Logs of the last run stay
+  # in $LOGS until this point.
+  if ! alive etcd; then
+    grep -q " $STATE/pools[/ ]" /proc/self/mountinfo && { echo "cluster: $STATE/pools is still mounted (run down first)" >&2; exit 1; }
+    rm -rf "$STATE/etcd" "$STATE/pools" "$STATE/cni/ipam"
+    rm -f "$LOGS"/*.log
+  fi
   echo "$$" >"$STATE/owner"
   pki
   bridge
@@ -299,15 +336,33 @@ down() {
   fi
   rm -f "$STATE/kubelet-dir-existed"
   # Network namespaces the CNI made for our pods, and the bridge.
-  for n in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do
-    ip netns pids "$n" 2>/dev/null | grep -q . || ip netns delete "$n" 2>/dev/null || true
-  done
+  if [[ -f $STATE/netns-before ]]; then
+    for n in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do
+      grep -qxF "$n" "$STATE/netns-before" && continue
+      ip netns pids "$n" 2>/dev/null | grep -q . || ip netns delete "$n" 2>/dev/null || true
+    done
+    rm -f "$STATE/netns-before"
+  fi
   ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE"
   # The kubelet's cgroup tree (cgroupfs driver), empty once its pods are gone.
   local cg
   for cg in /sys/fs/cgroup/*/kubepods; do
     [[ -d $cg ]] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done
+  if [[ -f $STATE/iptables-before ]]; then
+    local cmd t chain
+    while read -r cmd t chain; do
+      grep -qxF "$cmd $t $chain" "$STATE/iptables-before" && continue
+      "$cmd" -w 5 -t "$t" -F "$chain" 2>/dev/null || true
+      "$cmd" -w 5 -t "$t" -X "$chain" 2>/dev/null || true
+    done < <(iptables_chains)
+    rm -f "$STATE/iptables-before"
+  fi
+  if [[ -f $STATE/hostpaths-before ]]; then
+    local d
+    for d in "${HOSTPATHS[@]}"; do grep -qxF "$d" "$STATE/hostpaths-before" || rmdir "$d" 2>/dev/null || true; done
+    rm -f "$STATE/hostpaths-before"
+  fi
   if [[ -f $STATE/sysctl-before ]]; then
     sed 's/ = /=/' "$STATE/sysctl-before" | xargs -r sysctl -q -w
     rm -f "$STATE/sysctl-before"
