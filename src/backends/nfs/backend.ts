@@ -74,7 +74,7 @@ export class NfsBackend implements Backend {
   }
 
   private volState(root: string, name: string) { return join(root, STATE_DIR, 'volumes', `${name}.json`); }
-  private snapDir(root: string, vol: string, snap: string) { return join(root, STATE_DIR, 'snapshots', `${vol}@${snap}`); }
+  private snapDir(root: string, vol: string, snap: string) { return join(root, this.snapRel(vol, snap)); }
   private snapState(root: string, vol: string, snap: string) { return join(root, STATE_DIR, 'snapshots', `${vol}@${snap}.json`); }
   /** A snapshot's copy, relative to the export (the server agent's view). */
   private snapRel(vol: string, snap: string) { return `${STATE_DIR}/snapshots/${vol}@${snap}`; }
