@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every suite, as CI runs them: the host suites (unit, csi-sanity, chart, the dir reliability
-# run), then the lab (real kernels in User-Mode Linux): its files run three at a time from one
-# queue, longest first. Lab nodes mostly wait on their guests rather than the CPU, so files
+# run), then the lab (real kernels in User-Mode Linux) with the k8s lane beside it: the lab's
+# files run three at a time from one queue, longest first. Lab nodes mostly wait on their guests rather than the CPU, so files
 # overlap well. Ends with one line counting all.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +36,20 @@ echo "$files" >"$out/queue"
 echo 0 >"$out/next"
 
 started=$SECONDS
+# The k8s lane (test/k8s: a real single-node Kubernetes, the chart installed by helm, PVCs in
+# pods) runs beside the lab's workers: it needs no UML and mostly waits on its cluster. Its
+# builds are cached outside the repository (warm: about a minute). POOLCSI_SKIP_K8S=1 leaves it out.
+k8s_pid=
+if [[ ${POOLCSI_SKIP_K8S:-} != 1 ]]; then
+  (
+    t=$SECONDS
+    node --test --test-concurrency=1 --test-reporter=tap dist/test/k8s/ >"$out/k8s.tap" 2>&1
+    rc=$?
+    echo "# file k8s: exit $rc after $((SECONDS - t)) s" >>"$out/k8s.tap"
+    echo "k8s $((SECONDS - t)) $rc" >"$out/k8s.time"
+  ) &
+  k8s_pid=$!
+fi
 worker() { # takes the next file from the queue until none is left
   local n f t rc
   while :; do
@@ -58,12 +72,19 @@ for f in $files; do
   cat "$tap"
   grep -q "^# file .*: exit 0 after" "$tap" || lab=1
 done
+k8s=0
+if [[ -n $k8s_pid ]]; then
+  wait "$k8s_pid"
+  cat "$out/k8s.tap"
+  grep -q "^# file k8s: exit 0 after" "$out/k8s.tap" || k8s=1
+  cat "$out/k8s.time" >>"$out/times"
+fi
 # Keep this run's times for the next run's order (latest line per file wins).
 cat "$out/times" >>"$times"
 tail -n 200 "$times" >"$times.new" && mv "$times.new" "$times"
-echo "# lab: $((SECONDS - started)) s with $workers workers"
+echo "# lab and k8s lane: $((SECONDS - started)) s with $workers lab workers"
 sort -k2 -rn "$out/times" | awk '{ printf "#   %-22s %5d s  exit %d\n", $1, $2, $3 }'
 
 count() { awk -v k="$1" '$1 == "#" && $2 == k { n += $3 } END { print n + 0 }' "$out"/*.tap; }
 echo "$(count pass) passed, $(count fail) failed"
-[[ $host == 0 && $lab == 0 ]]
+[[ $host == 0 && $lab == 0 && $k8s == 0 ]]

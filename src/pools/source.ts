@@ -183,10 +183,28 @@ export async function watchConfigMap(registry: PoolRegistry, namespace: string, 
       return;
     }
     if (text === lastApplied) return;
-    void applyPools(registry, text, origin, log, memory).then((ok) => {
-      if (ok) lastApplied = text;
-      else void reportEvent(core, cm, log, 'InvalidPools', 'poolcsi refused this pools.yaml; see the driver log for each problem. The last good pools stay in force.');
+    void applyPools(registry, text, origin, log, memory).then(async (ok) => {
+      if (ok) { lastApplied = text; return; }
+      void reportEvent(core, cm, log, 'InvalidPools', 'poolcsi refused this pools.yaml; see the driver log for each problem. The last good pools stay in force.');
+      if (!registry.loaded) await startFromLastGood(cm);
     });
+  };
+  // A process that starts while pools.yaml is refused has no last good pools in memory: it takes
+  // the ones the controller last applied, from the memory annotation (read here, never written
+  // by a node), so "the last good pools stay in force" holds across restarts too.
+  const startFromLastGood = async (cm: ConfigMap): Promise<void> => {
+    let m: PoolMemory | undefined;
+    try {
+      m = (memory ?? new ConfigMapMemory(core, namespace, name)).fromObject(cm);
+    } catch (e) {
+      log.error({ origin, err: (e as Error).message }, 'no last good pools to start from');
+      return;
+    }
+    if (!m?.active.length || registry.loaded) return;
+    const from = `${origin} (the last good pools, from its ${MEMORY_ANNOTATION} annotation)`;
+    if (await applyPools(registry, JSON.stringify({ pools: m.active }), from, log, memory)) {
+      log.warn({ origin, pools: m.active.map((p) => p.id) }, 'pools.yaml is refused: serving the last good pools until it is fixed');
+    }
   };
   informer.on('add', onChange);
   informer.on('update', onChange);

@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { local } from '../../src/exec/index.js';
 import { waitFor } from '../../src/exec/wait.js';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const LANE = join(REPO, 'test', 'k8s');
@@ -121,6 +122,22 @@ async function restarts(): Promise<Record<string, number>> {
   for (const p of pods.items) for (const c of p.status.containerStatuses ?? []) out[`${p.metadata.name}/${c.name}`] = c.restartCount;
   return out;
 }
+/** Deletes the chart's pod of `component` and waits until its replacement is ready (and, for the node plugin, registered again). */
+async function restartChartPod(component: 'controller' | 'node', owner: string): Promise<void> {
+  const old = await jsonOf(['get', 'pods', '-n', NS, '-l', `app.kubernetes.io/component=${component}`]);
+  await k(['delete', 'pod', '-n', NS, old.items[0].metadata.name, '--wait=true', '--timeout=120s'], { timeoutMs: 130_000 });
+  await k(['rollout', 'status', '-n', NS, owner, '--timeout=180s'], { timeoutMs: 190_000 });
+  await waitFor(async () => {
+    const pods = await jsonOf(['get', 'pods', '-n', NS, '-l', `app.kubernetes.io/component=${component}`]);
+    return pods.items.length === 1 && pods.items[0].status.containerStatuses?.every((c: any) => c.ready) ? true : undefined;
+  }, { timeoutMs: 2 * MIN, maxIntervalMs: 2000, what: `the new ${component} pod ready` });
+  if (component === 'node') {
+    await waitFor(async () => {
+      const csinode = await jsonOf(['get', 'csinode', NODE]);
+      return (csinode.spec.drivers ?? []).find((d: any) => d.name === 'poolcsi.io');
+    }, { timeoutMs: 2 * MIN, maxIntervalMs: 2000, what: 'poolcsi.io registered again' });
+  }
+}
 const execIn = (podName: string, cmd: string[]) => k(['exec', '-n', APP, podName, '--', ...cmd]);
 async function deletePod(name: string): Promise<void> {
   await k(['delete', 'pod', '-n', APP, name, '--ignore-not-found', '--wait=true', '--timeout=120s'], { timeoutMs: 130_000 });
@@ -156,6 +173,13 @@ step('setup: the cluster comes up (control plane, containerd, kubelet; node Read
     const mounted = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').some((l) => l.split(' ')[4] === POOLS);
     if (!mounted) await sh('mount', ['--bind', POOLS, POOLS], MIN);
     await sh('mount', ['--make-rshared', POOLS], MIN);
+    // Pool lane-a on XFS with project quotas (a sparse file on a loop device), so that volume
+    // sizes are enforced and an expansion is seen inside the pod (df shows the quota).
+    const image = join(STATE, 'pool-a.xfs');
+    await sh('truncate', ['-s', '0', image], MIN).catch(() => undefined);
+    await sh('truncate', ['-s', '8G', image], MIN);
+    await sh('mkfs.xfs', ['-q', '-f', image], MIN);
+    await sh('mount', ['-o', 'loop,prjquota', image, join(POOLS, 'a')], MIN);
   } catch (e) { failed = true; throw e; }
 });
 
@@ -231,12 +255,22 @@ step('a PVC restored from the snapshot and a PVC cloned from a PVC hold the data
   await deletePod('cloned');
 });
 
-step('online expansion: the PVC grows while the pod uses it, and the node expands it', 5 * MIN, async () => {
+/** The size of the filesystem the pod sees at /data, in KiB (df -k: XFS reports the project quota). */
+async function dfKiB(podName: string): Promise<number> {
+  const out = await execIn(podName, ['df', '-k', '/data']);
+  const total = Number(out.trim().split('\n').pop()!.trim().split(/\s+/)[1]);
+  assert.ok(Number.isFinite(total), `df output: ${out}`);
+  return total;
+}
+
+step('online expansion: the PVC grows while the pod uses it, and the pod sees the new size', 5 * MIN, async () => {
+  assert.equal(await dfKiB('reader'), 1024 * 1024, 'the pod sees its 1 GiB quota before');
   await k(['patch', 'pvc', '-n', APP, 'pvc-a', '--type=merge', '-p', '{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}']);
   await waitJsonpath('pvc', 'pvc-a', APP, '{.status.capacity.storage}', '2Gi', 3 * MIN);
   const pv = await k(['get', 'pvc', '-n', APP, 'pvc-a', '-o', 'jsonpath={.spec.volumeName}']);
   await waitJsonpath('pv', pv, '', '{.spec.capacity.storage}', '2Gi', MIN);
-  // The pod still reads and writes its volume.
+  // The pod sees the new size and still reads and writes its volume.
+  await waitFor(async () => (await dfKiB('reader')) === 2 * 1024 * 1024 || undefined, { timeoutMs: MIN, maxIntervalMs: 2000, what: 'df in the pod to show 2 GiB' });
   await execIn('reader', ['sh', '-c', 'echo grown > /data/after-expand && cat /data/file']);
 });
 
@@ -268,10 +302,9 @@ step('WaitForFirstConsumer honors CSIStorageCapacity: a claim larger than the po
   await k(['delete', 'pvc', '-n', APP, 'pvc-huge', '--wait=true', '--timeout=60s'], { timeoutMs: 70_000 });
 });
 
-step('the pools ConfigMap edited in place: an invalid edit is an Event and changes nothing; a valid one adds a pool without a restart', 8 * MIN, async () => {
+step('the pools ConfigMap edited in place: an invalid edit is an Event and changes nothing, even for pods started during it; a valid one adds a pool without a restart', 12 * MIN, async () => {
   const cm = await jsonOf(['get', 'configmap', '-n', NS, 'poolcsi-pools']);
   const good: string = cm.data['pools.yaml'];
-  const restartsBefore = await restarts();
   const setPools = (text: string) => k(['patch', 'configmap', '-n', NS, 'poolcsi-pools', '--type=merge', '-p', JSON.stringify({ data: { 'pools.yaml': text } })]);
 
   await setPools('pools:\n  - {id: Bad-Id, type: dir, path: relative}\n');
@@ -279,13 +312,25 @@ step('the pools ConfigMap edited in place: an invalid edit is an Event and chang
     const ev = await jsonOf(['get', 'events', '-n', NS, '--field-selector', 'involvedObject.kind=ConfigMap,involvedObject.name=poolcsi-pools']);
     return ev.items.find((e: any) => e.reason === 'InvalidPools');
   }, { timeoutMs: 2 * MIN, maxIntervalMs: 3000, what: 'an InvalidPools Event on the ConfigMap' });
-  // The last good pools stay: a new claim on lane-a still provisions.
+  // The last good pools stay, also in a controller and a node plugin started while the edit is
+  // bad (they take the pools the controller last applied): both become ready again, and a new
+  // claim on lane-a still provisions and mounts.
+  await Promise.all([restartChartPod('controller', 'deployment/poolcsi-controller'), restartChartPod('node', 'daemonset/poolcsi-node')]);
+  for (const c of ['controller', 'node']) {
+    const p = await jsonOf(['get', 'pods', '-n', NS, '-l', `app.kubernetes.io/component=${c}`]);
+    const log = await k(['logs', '-n', NS, p.items[0].metadata.name, '-c', 'poolcsi']);
+    assert.match(log, /serving the last good pools/, `the ${c} started from the last good pools`);
+  }
   await apply(pvc('pvc-during-bad'));
   await apply(pod('during-bad', 'pvc-during-bad', 'echo ok > /data/f'));
   await podReady('during-bad');
   await deletePod('during-bad');
 
-  await setPools(`${good.trimEnd()}\n  - {id: lane-b, type: dir, path: ${join(POOLS, 'b')}}\n`);
+  const restartsBefore = await restarts();
+  // The chart writes the pools in block style: add lane-b through the YAML model, not by text.
+  const doc = parseYaml(good) as { pools: Array<Record<string, unknown>> };
+  doc.pools.push({ id: 'lane-b', type: 'dir', path: join(POOLS, 'b') });
+  await setPools(stringifyYaml(doc));
   await apply(`apiVersion: storage.k8s.io/v1
 kind: StorageClass
 metadata: {name: lane-b}
@@ -304,13 +349,7 @@ allowVolumeExpansion: true
 
 step('restart of the node plugin while a pod uses a volume: the volume stays usable, unpublish later works', 8 * MIN, async () => {
   const pvName = await k(['get', 'pvc', '-n', APP, 'pvc-a', '-o', 'jsonpath={.spec.volumeName}']);
-  const old = await jsonOf(['get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/component=node']);
-  await k(['delete', 'pod', '-n', NS, old.items[0].metadata.name, '--wait=true', '--timeout=120s'], { timeoutMs: 130_000 });
-  await k(['rollout', 'status', '-n', NS, 'daemonset/poolcsi-node', '--timeout=180s'], { timeoutMs: 190_000 });
-  await waitFor(async () => {
-    const csinode = await jsonOf(['get', 'csinode', NODE]);
-    return (csinode.spec.drivers ?? []).find((d: any) => d.name === 'poolcsi.io');
-  }, { timeoutMs: 2 * MIN, maxIntervalMs: 2000, what: 'poolcsi.io registered again' });
+  await restartChartPod('node', 'daemonset/poolcsi-node');
   assert.equal((await execIn('reader', ['sh', '-c', 'echo after-restart > /data/r && cat /data/r /data/file'])).trim(), 'after-restart\nhello-from-lane');
   await deletePod('reader');
   const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => l.includes(pvName));
@@ -357,6 +396,9 @@ step('teardown: volumes are unpublished and deleted, the cluster stops, the host
     await sh('bash', [join(LANE, 'cluster.sh'), 'down'], 5 * MIN);
     const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(STATE));
     assert.deepEqual(mounts, [], 'no mount left under the lane\'s state');
+    // The pool's loop device is released once its lazy unmount completes.
+    await waitFor(async () => ((await sh('losetup', ['-j', join(STATE, 'pool-a.xfs')], MIN)).trim() === '' ? true : undefined),
+      { timeoutMs: MIN, maxIntervalMs: 1000, what: 'the pool\'s loop device released' });
   }
 });
 

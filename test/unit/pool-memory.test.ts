@@ -137,3 +137,22 @@ test('parsePools output survives the memory round trip unchanged', () => {
   const pools = parsePools(yaml('{id: a, type: lvmthin, vgname: vg0, thinpool: t}', `{id: r, ${RBD}, secretRef: {name: s, namespace: ns}}`)).pools;
   assert.deepEqual(decodeMemory(JSON.stringify({ version: 1, active: pools, retired: [] }), 'x').active, pools);
 });
+
+// A process that starts while pools.yaml is refused serves the memory's active pools
+// (source.ts startFromLastGood): they go back through parsePools as JSON, so that form must
+// parse to exactly the same pools, for every type.
+test('the remembered pools parse back unchanged from their JSON form, for every pool type', () => {
+  const file = parsePools(yaml(
+    '{id: d, type: dir, path: /srv/d}',
+    '{id: l, type: lvm, vgname: vg0, mirror: 1, saferemove: zero}',
+    '{id: t, type: lvmthin, vgname: vg0, thinpool: data, overprovision: 3}',
+    `{id: r, ${RBD}, secretRef: {name: ceph, namespace: storage}}`,
+    '{id: n, type: nfs, server: 10.0.0.10, export: /srv/k8s, options: [vers=4.2, hard], onDelete: archive}',
+    '{id: i, type: iscsi, portals: ["10.0.0.20:3260"], iqnPrefix: "iqn.2003-01.org.example:san", backing: {type: lvmthin, vgname: vg0, thinpool: luns}, '
+      + 'ssh: {host: 10.0.0.20, privateKey: {secretRef: {name: s, namespace: st}}, hostKey: {secretRef: {name: s, namespace: st}}}}',
+    '{id: z, type: zfspool, pool: tank/k8s, defaults: {compression: lz4}}',
+  ));
+  assert.deepEqual(new Set(file.pools.map((p) => p.type)), new Set(POOL_TYPES.filter((t) => file.pools.some((p) => p.type === t))));
+  const again = parsePools(JSON.stringify({ pools: decodeMemory(JSON.stringify({ version: 1, active: file.pools, retired: [] }), 'test').active }));
+  assert.deepEqual(again, file);
+});

@@ -99,10 +99,18 @@ export interface HostSnapshot {
 /** Mount points and loop devices with a backing file. Network namespaces are left out (they
  * are checked by name; /run/netns itself becomes a mount the first time `ip netns` runs, and
  * other test processes' labs come and go). */
+/** Mounts and loop files of the k8s lane (test/k8s), which CI runs beside the lab: its
+ * kubelet's, containerd's and its pool's come and go on their own schedule and are checked by
+ * that lane's teardown. */
+function k8sLaneMount(point: string): boolean {
+  const state = process.env.POOLCSI_K8S_STATE ?? '/var/tmp/poolcsi-k8s';
+  return [state, '/var/lib/kubelet'].some((dir) => point === dir || point.startsWith(`${dir}/`));
+}
+
 export function hostSnapshot(): HostSnapshot {
   const mounts = readFileSync('/proc/self/mounts', 'utf8')
     .split('\n')
-    .filter((l) => l && !/^\/run\/netns(\/|$)/.test(l.split(' ')[1] ?? ''))
+    .filter((l) => l && !/^\/run\/netns(\/|$)/.test(l.split(' ')[1] ?? '') && !k8sLaneMount(l.split(' ')[1] ?? ''))
     .sort();
   const loops: string[] = [];
   if (existsSync('/sys/block')) {
@@ -110,7 +118,7 @@ export function hostSnapshot(): HostSnapshot {
       if (!dev.startsWith('loop')) continue;
       try {
         const backing = readFileSync(`/sys/block/${dev}/loop/backing_file`, 'utf8').trim();
-        loops.push(`${dev} ${backing}`);
+        if (!k8sLaneMount(backing)) loops.push(`${dev} ${backing}`);
       } catch {
         // unbound loop device
       }
