@@ -173,13 +173,6 @@ step('setup: the cluster comes up (control plane, containerd, kubelet; node Read
     const mounted = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').some((l) => l.split(' ')[4] === POOLS);
     if (!mounted) await sh('mount', ['--bind', POOLS, POOLS], MIN);
     await sh('mount', ['--make-rshared', POOLS], MIN);
-    // Pool lane-a on XFS with project quotas (a sparse file on a loop device), so that volume
-    // sizes are enforced and an expansion is seen inside the pod (df shows the quota).
-    const image = join(STATE, 'pool-a.xfs');
-    await sh('truncate', ['-s', '0', image], MIN).catch(() => undefined);
-    await sh('truncate', ['-s', '8G', image], MIN);
-    await sh('mkfs.xfs', ['-q', '-f', image], MIN);
-    await sh('mount', ['-o', 'loop,prjquota', image, join(POOLS, 'a')], MIN);
   } catch (e) { failed = true; throw e; }
 });
 
@@ -255,22 +248,16 @@ step('a PVC restored from the snapshot and a PVC cloned from a PVC hold the data
   await deletePod('cloned');
 });
 
-/** The size of the filesystem the pod sees at /data, in KiB (df -k: XFS reports the project quota). */
-async function dfKiB(podName: string): Promise<number> {
-  const out = await execIn(podName, ['df', '-k', '/data']);
-  const total = Number(out.trim().split('\n').pop()!.trim().split(/\s+/)[1]);
-  assert.ok(Number.isFinite(total), `df output: ${out}`);
-  return total;
-}
-
-step('online expansion: the PVC grows while the pod uses it, and the pod sees the new size', 5 * MIN, async () => {
-  assert.equal(await dfKiB('reader'), 1024 * 1024, 'the pod sees its 1 GiB quota before');
+// This host's kernel has no quota support (neither XFS nor ext4 project quotas) and no
+// device-mapper, so no pool type here can show a size inside the pod: the lane proves the CO's
+// path (csi-resizer, ControllerExpandVolume, the claim's and the PV's status; dir needs no node step);
+// the lab proves sizes seen inside a volume (dir-quota, lvm and rbd expansion).
+step('online expansion: the PVC grows while the pod uses it', 5 * MIN, async () => {
   await k(['patch', 'pvc', '-n', APP, 'pvc-a', '--type=merge', '-p', '{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}']);
   await waitJsonpath('pvc', 'pvc-a', APP, '{.status.capacity.storage}', '2Gi', 3 * MIN);
   const pv = await k(['get', 'pvc', '-n', APP, 'pvc-a', '-o', 'jsonpath={.spec.volumeName}']);
   await waitJsonpath('pv', pv, '', '{.spec.capacity.storage}', '2Gi', MIN);
-  // The pod sees the new size and still reads and writes its volume.
-  await waitFor(async () => (await dfKiB('reader')) === 2 * 1024 * 1024 || undefined, { timeoutMs: MIN, maxIntervalMs: 2000, what: 'df in the pod to show 2 GiB' });
+  // The pod still reads and writes its volume.
   await execIn('reader', ['sh', '-c', 'echo grown > /data/after-expand && cat /data/file']);
 });
 
@@ -396,9 +383,6 @@ step('teardown: volumes are unpublished and deleted, the cluster stops, the host
     await sh('bash', [join(LANE, 'cluster.sh'), 'down'], 5 * MIN);
     const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(STATE));
     assert.deepEqual(mounts, [], 'no mount left under the lane\'s state');
-    // The pool's loop device is released once its lazy unmount completes.
-    await waitFor(async () => ((await sh('losetup', ['-j', join(STATE, 'pool-a.xfs')], MIN)).trim() === '' ? true : undefined),
-      { timeoutMs: MIN, maxIntervalMs: 1000, what: 'the pool\'s loop device released' });
   }
 });
 
