@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
+import { keyPair } from '../unit/ssh-server.js';
 import { parseHostKey } from '../../src/exec/ssh.js';
 import { REPO_ROOT, startLab, type Lab, type LabNode } from './harness/index.js';
 import { pollUntil } from './harness/poll.js';
@@ -58,7 +58,7 @@ async function noFile(path: string): Promise<boolean> {
 
 test('a wrong pinned host key is refused before any login or command', async () => {
   const before = await logins();
-  const other = ssh2.utils.generateKeyPairSync('ed25519', {}).public;
+  const other = keyPair().public;
   const presented = parseHostKey(hostKey).fingerprint;
   for (const pinned of [other, parseHostKey(other).fingerprint]) {
     const r = await remote('argv', { args: ['/tmp/wrong-key-ran'] }, target({ hostKey: pinned }));
