@@ -307,7 +307,9 @@ down() {
   if alive containerd; then
     local id
     for id in $(ctr -a "$SOCK" -n k8s.io tasks ls -q 2>/dev/null); do
-      ctr -a "$SOCK" -n k8s.io tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true
+      # --all: in a hostPID pod (the node plugin) killing the init process leaves its children,
+      # and the task does not stop until they are gone too.
+      ctr -a "$SOCK" -n k8s.io tasks kill --all -s SIGKILL "$id" >/dev/null 2>&1 || true
     done
     for id in $(ctr -a "$SOCK" -n k8s.io tasks ls -q 2>/dev/null); do
       wait_for 20 "task $id to stop" sh -c "ctr -a '$SOCK' -n k8s.io tasks delete '$id'" || ctr -a "$SOCK" -n k8s.io tasks delete -f "$id" >/dev/null 2>&1 || true
