@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every suite, as CI runs them: the host suites (unit, csi-sanity, chart, the dir reliability
 # run), then the lab (real kernels in User-Mode Linux) with the k8s lane beside it: the lab's
-# files run three at a time from one queue, longest first. Lab nodes mostly wait on their guests rather than the CPU, so files
-# overlap well. Ends with one line counting all.
+# files run three at a time from one queue, longest first. Lab nodes mostly wait on their guests
+# rather than the CPU, so files overlap well. Ends with one line counting all.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 npm run build || exit 1
