@@ -44,6 +44,8 @@ await withZfsGuest({ name: 'zfs-fixtures', diskBytes: 2 * 1024 ** 3 }, async ({ 
   // A deleted volume moved aside while its clone lives.
   await must(g, setCmd(`${P}/pvc-blk`, { 'poolcsi.io:trash': enc('2026-12-01T00:00:00.000Z') }));
   await must(g, renameCmd(`${P}/pvc-blk`, `${P}/trash:0a1b2c3d:pvc-blk`));
+  // A thick zvol (with its reservation), for the errors of growing one.
+  await must(g, createZvolCmd(`${P}/pvc-thick`, 64 * 1024 ** 2, false, {}));
   await must(g, { program: 'udevadm', args: ['settle', '-t', '30'] });
 
   const outputs: Record<string, Recorded> = {
@@ -67,6 +69,16 @@ await withZfsGuest({ name: 'zfs-fixtures', diskBytes: 2 * 1024 ** 3 }, async ({ 
     destroySnapshotWithClones: await rec(g, destroyCmd(`${P}/pvc-fs@clone:pvc-fsclone`)),
     destroyOriginWithClones: await rec(g, destroyCmd(`${P}/trash:0a1b2c3d:pvc-blk@snap-1`)),
     shrinkRefquotaBelowUsed: await rec(g, setCmd(`${P}/pvc-fs`, { refquota: String(1024 ** 2) })),
+    // Expanding a non-sparse dataset (refreservation) or zvol (volsize with its reservation) past the pool.
+    reservationPastSpace: await rec(g, setCmd(`${P}/pvc-fs`, { refquota: String(64 * 1024 ** 4), refreservation: String(64 * 1024 ** 4) })),
+    thickZvolPastSpace: await rec(g, setCmd(`${P}/pvc-thick`, { volsize: String(64 * 1024 ** 4) })),
+    volsizeNotMultipleSet: await rec(g, setCmd(`${P}/pvc-thick`, { volsize: String(64 * 1024 ** 2 + 512) })),
+    badVolblocksize: await rec(g, createZvolCmd(`${P}/pvc-vbs`, 64 * 1024 ** 2, true, { volblocksize: '3000' })),
+    renameOntoExisting: await rec(g, renameCmd(`${P}/pvc-fsclone`, `${P}/pvc-fs`)),
+    missingParent: await rec(g, createDatasetCmd('tank/nothere/pvc-x', {})),
+    missingPool: await rec(g, spaceCmd('nopool/k8s')),
+    destroyMissing: await rec(g, destroyCmd(`${P}/pvc-gone`)),
+    destroyMissingSnapshot: await rec(g, destroyCmd(`${P}/pvc-fs@gone`)),
   };
   const meta = { kernel: image.manifest.kernel, zfs: image.manifest.zfs, recorded: new Date().toISOString(), recordedBy: 'test/lab/tools/record-zfs-fixtures.ts' };
   writeFileSync(join(OUT, 'outputs.json'), `${JSON.stringify({ meta, outputs }, null, 1)}\n`);

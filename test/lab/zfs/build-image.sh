@@ -18,6 +18,18 @@ FLAVOUR=amd64
 SELF=$(readlink -f "$0")
 mkdir -p "$CACHE"
 log() { echo "zfs-image: $*" >&2; }
+# A killed mmdebstrap leaves the host's /proc, /sys and /dev/shm mounted inside its scratch root:
+# unmount those before removing it, and never let rm cross into another file system.
+clean_scratch() {
+  local d m
+  for d in "$CACHE"/.build-*; do
+    [ -d "$d" ] || continue
+    for m in $(awk -v p="$d/" 'index($2, p) == 1 { print $2 }' /proc/mounts | sort -r); do
+      umount "$m" 2>/dev/null || umount -l "$m"
+    done
+    rm -rf --one-file-system "$d"
+  done
+}
 
 # Resolve the versions with apt's own client on private lists (the host's lists lack contrib),
 # kept in the cache so a warm run's `apt-get update` fetches only what changed.
@@ -39,6 +51,7 @@ resolve_versions() {
 
 exec 9>"$CACHE/.lock"
 flock 9   # one run at a time; a second waiter finds the first one's image
+clean_scratch   # under the lock no other build is running: any scratch is a killed run's
 T=$CACHE/.apt
 if resolve_versions "$T"; then
   KEY=$( (cat "$SELF"; echo "$KABI $KVERSION $ZVERSION") | sha256sum | cut -c1-16)
@@ -58,7 +71,7 @@ fi
 
 log "building $KEY: kernel $KABI ($KVERSION), zfs-dkms $ZVERSION"
 W=$CACHE/.build-$KEY
-rm -rf "$W"; mkdir -p "$W"
+mkdir -p "$W"
 R=$W/rootfs
 t0=$(date +%s)
 # Stage 1 inside the image: mount the host's root read-only (9p) and run the harness's init
