@@ -119,7 +119,7 @@ function qemuCommand(image: ZfsImage, disk: string, cpus: number): KernelCommand
 export async function startZfsGuest(spec: ZfsGuestSpec): Promise<ZfsLab> {
   if (!/^[a-z][a-z0-9-]{0,30}$/.test(spec.name)) throw new LabError(`bad guest name ${spec.name}`);
   preflight({
-    requirements: [...req('qemu-system-x86', QEMU), ...req('mmdebstrap', 'mmdebstrap'), ...req('cpio', 'cpio'), ...req('busybox', 'busybox'), ...req('e2fsprogs', 'debugfs'), ...req('iproute2', 'ip')],
+    requirements: [...req('qemu-system-x86', QEMU), ...req('mmdebstrap', 'mmdebstrap'), ...req('cpio', 'cpio'), ...req('busybox-static', 'busybox'), ...req('e2fsprogs', 'debugfs'), ...req('iproute2', 'ip')],
   });
   const artifactsDir = join(ARTIFACTS_DIR, spec.name);
   rmSync(artifactsDir, { recursive: true, force: true });
