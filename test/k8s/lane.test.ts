@@ -176,11 +176,16 @@ step('setup: the cluster comes up (control plane, containerd, kubelet; node Read
   } catch (e) { failed = true; throw e; }
 });
 
-step('helm install: controller Deployment and node DaemonSet run the real image with the chart\'s sidecars', 10 * MIN, async () => {
+step('helm install: controller Deployment and node DaemonSet run the real image with the chart\'s sidecars', 16 * MIN, async () => {
   try {
     const key = (await sh('bash', [join(LANE, 'build-images.sh'), 'poolcsi-key'], MIN)).trim();
     await sh(helmBin, ['--kubeconfig', kubeconfig(), 'install', 'poolcsi', join(REPO, 'charts', 'poolcsi'), '--namespace', NS, '--create-namespace',
       '-f', join(LANE, 'values.yaml'), '--set', `image.tag=lane-${key}`, '--wait', '--timeout', '8m'], 9 * MIN);
+    // helm's --wait counts a DaemonSet ready at desired minus maxUnavailable (0 of 1 here): wait
+    // for every pod of both to be available, as a loaded machine showed.
+    for (const owner of ['deployment/poolcsi-controller', 'daemonset/poolcsi-node']) {
+      await k(['rollout', 'status', '-n', NS, owner, '--timeout=300s'], { timeoutMs: 310_000 });
+    }
     const dep = await jsonOf(['get', 'deployment', '-n', NS, 'poolcsi-controller']);
     assert.equal(dep.status.readyReplicas, 1);
     const names = dep.spec.template.spec.containers.map((c: any) => c.name);
