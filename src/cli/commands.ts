@@ -73,6 +73,7 @@ async function serveCommand(args: string[]): Promise<number> {
       'log-level': { type: 'string' },
       'path-prefix': { type: 'string', multiple: true },
       'max-volumes-per-node': { type: 'string' },
+      'drain-seconds': { type: 'string' },
       'agent-listen': { type: 'string' },
       'agent-tls-dir': { type: 'string' },
       agents: { type: 'string' },
@@ -88,6 +89,8 @@ async function serveCommand(args: string[]): Promise<number> {
   if (!mode || !['controller', 'node', 'all'].includes(mode)) throw new UsageError('--mode must be controller, node or all', SERVE_HELP);
   const max = Number(values['max-volumes-per-node'] ?? 0);
   if (!Number.isInteger(max) || max < 0) throw new UsageError('--max-volumes-per-node must be a non-negative integer', SERVE_HELP);
+  const drain = Number(values['drain-seconds'] ?? 0);
+  if (!/^\d{1,4}$/.test(values['drain-seconds'] ?? '0') || drain > 3600) throw new UsageError('--drain-seconds must be an integer from 0 to 3600', SERVE_HELP);
   const running = await serve({
     mode,
     endpoint: values.endpoint ?? DEFAULT_ENDPOINT,
@@ -104,6 +107,7 @@ async function serveCommand(args: string[]): Promise<number> {
     ...(values['agent-client-name']?.length ? { agentClientNames: values['agent-client-name'] } : {}),
     ...(values['secrets-dir'] ? { secretsDir: values['secrets-dir'] } : {}),
     ...(values['state-dir'] ? { stateDir: values['state-dir'] } : {}),
+    ...(drain > 0 ? { drainMs: drain * 1000 } : {}),
   });
   await new Promise<void>((resolve) => {
     const stop = () => { void running.stop().then(resolve); };

@@ -56,6 +56,8 @@ export interface ServeOptions {
   secretsDir?: string;
   /** Controller with --pools-file: where the pool memory (retired pools, identities) is kept. */
   stateDir?: string;
+  /** On stop, keep serving until every client has disconnected, at most this long (ms). */
+  drainMs?: number;
 }
 
 export const SERVE_HELP = `Usage: poolcsi serve --mode controller|node|all [--endpoint unix:///path.sock]
@@ -64,7 +66,7 @@ export const SERVE_HELP = `Usage: poolcsi serve --mode controller|node|all [--en
                      [--path-prefix DIR ...] [--max-volumes-per-node N]
                      [--agent-listen HOST:PORT] [--agents nodes:PORT|NODE=HOST:PORT,...]
                      [--agent-tls-dir DIR] [--agent-client-name NAME ...]
-                     [--secrets-dir DIR] [--state-dir DIR]
+                     [--secrets-dir DIR] [--state-dir DIR] [--drain-seconds N]
 
 Serves the CSI Identity service plus:
   controller  the Controller service (shared pools directly, node-local pools through agents)
@@ -101,6 +103,11 @@ Serves the CSI Identity service plus:
                        from the list but still holding volumes, and each pool's identity) in
                        DIR/known-pools.json (default /var/lib/poolcsi). With --pools-configmap
                        it is an annotation on that ConfigMap instead
+  --drain-seconds      on SIGTERM, keep serving until every client of the CSI socket has
+                       disconnected, at most N seconds (default 0). The chart sets it for the
+                       controller: its sidecars finish their calls and release their leader
+                       leases before the socket goes (a sidecar that loses the socket exits
+                       holding its lease, and a new pod waits the lease out)
 `;
 
 /** A start-up failure already written to the log as a JSON line. */
@@ -219,6 +226,11 @@ async function start(o: ServeOptions, log: Logger, started: Array<() => Promise<
   return {
     ...(bound && typeof bound === 'object' ? { metricsAddress: `${bound.address}:${bound.port}` } : {}),
     stop: async () => {
+      if (o.drainMs && running.whenIdle) {
+        log.info({ drainMs: o.drainMs }, 'stopping: serving until every client has disconnected');
+        const idle = await running.whenIdle(o.drainMs);
+        log.info({ idle }, idle ? 'every client has disconnected' : 'clients still connected at the drain deadline');
+      }
       stopWatch?.();
       metrics?.close();
       if (agentServer) await stopServer({ server: agentServer });

@@ -1,7 +1,7 @@
 // The gRPC server. It binds a unix socket the CO's Go clients (kubelet, sidecars,
 // csi-sanity) dial directly; see test/unit/authority.test.ts for the :authority they send.
 import { lstat, unlink, mkdir, chmod } from 'node:fs/promises';
-import { connect, createServer, type Server as NetServer } from 'node:net';
+import { connect, createServer, type Server as NetServer, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { AuthorityFixingStream } from './authority.js';
@@ -10,7 +10,12 @@ import { MAX_REQUEST_BYTES } from './limits.js';
 
 export interface ServiceBinding { definition: grpc.ServiceDefinition; impl: grpc.UntypedServiceImplementation }
 
-export interface Running { server: grpc.Server; listener?: NetServer }
+export interface Running {
+  server: grpc.Server;
+  listener?: NetServer;
+  /** Unix socket only: resolves true once no client is connected, false after `timeoutMs`. */
+  whenIdle?: (timeoutMs: number) => Promise<boolean>;
+}
 
 export async function startServer(endpoint: Endpoint, services: ServiceBinding[]): Promise<Running> {
   const server = new grpc.Server({
@@ -27,14 +32,29 @@ export async function startServer(endpoint: Endpoint, services: ServiceBinding[]
   await claimSocketPath(endpoint.path);
   // We own the unix socket so that each connection passes the :authority fix (csi/authority.ts).
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-  const listener = createServer((socket) => injector.injectConnection(new AuthorityFixingStream(socket)));
+  const open = new Set<Socket>();
+  let idle: Array<() => void> = [];
+  const listener = createServer((socket) => {
+    open.add(socket);
+    socket.once('close', () => {
+      open.delete(socket);
+      if (open.size === 0) for (const wake of idle.splice(0)) wake();
+    });
+    injector.injectConnection(new AuthorityFixingStream(socket));
+  });
   await new Promise<void>((resolve, reject) => {
     listener.once('error', reject);
     listener.listen(endpoint.path, () => resolve());
   });
   // Only root (kubelet, sidecars in the pod) may talk to the driver.
   await chmod(endpoint.path, 0o600);
-  return { server, listener };
+  const whenIdle = (timeoutMs: number) => new Promise<boolean>((resolve) => {
+    if (open.size === 0) return resolve(true);
+    const wake = () => { clearTimeout(t); resolve(true); };
+    const t = setTimeout(() => { idle = idle.filter((w) => w !== wake); resolve(false); }, timeoutMs);
+    idle.push(wake);
+  });
+  return { server, listener, whenIdle };
 }
 
 /** Whether something accepts connections on the unix socket `path` (within `timeoutMs`). */

@@ -122,6 +122,18 @@ async function restarts(): Promise<Record<string, number>> {
   for (const p of pods.items) for (const c of p.status.containerStatuses ?? []) out[`${p.metadata.name}/${c.name}`] = c.restartCount;
   return out;
 }
+/**
+ * Waits until the four sidecar leases are held by one controller pod other than `oldPod`. Within
+ * `timeoutMs` well under the 137 s lease (controller.leaderElection), this shows the old pod's
+ * sidecars released their leases on SIGTERM: otherwise the new pod must wait the lease out.
+ */
+async function newLeader(oldPod: string, timeoutMs: number): Promise<void> {
+  await waitFor(async () => {
+    const leases = (await jsonOf(['get', 'leases', '-n', NS])).items.filter((l: any) => /poolcsi-io$/.test(l.metadata.name));
+    const holders = new Set(leases.map((l: any) => l.spec.holderIdentity));
+    return leases.length === 4 && holders.size === 1 && !holders.has(oldPod) && !holders.has('') ? true : undefined;
+  }, { timeoutMs, maxIntervalMs: 2000, what: `the four sidecar leases held by the pod after ${oldPod}` });
+}
 /** Deletes the chart's pod of `component` and waits until its replacement is ready (and, for the node plugin, registered again). */
 async function restartChartPod(component: 'controller' | 'node', owner: string): Promise<void> {
   const old = await jsonOf(['get', 'pods', '-n', NS, '-l', `app.kubernetes.io/component=${component}`]);
@@ -131,6 +143,7 @@ async function restartChartPod(component: 'controller' | 'node', owner: string):
     const pods = await jsonOf(['get', 'pods', '-n', NS, '-l', `app.kubernetes.io/component=${component}`]);
     return pods.items.length === 1 && pods.items[0].status.containerStatuses?.every((c: any) => c.ready) ? true : undefined;
   }, { timeoutMs: 2 * MIN, maxIntervalMs: 2000, what: `the new ${component} pod ready` });
+  if (component === 'controller') await newLeader(old.items[0].metadata.name, 60_000);
   if (component === 'node') {
     await waitFor(async () => {
       const csinode = await jsonOf(['get', 'csinode', NODE]);
@@ -353,6 +366,10 @@ step('restart of the controller mid-provisioning: the claim binds once, no volum
   await apply(pod('writer-c', 'pvc-c', 'echo c > /data/file'));
   const ctl = await jsonOf(['get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/component=controller']);
   await k(['delete', 'pod', '-n', NS, ctl.items[0].metadata.name, '--wait=false']);
+  // Mid-call, the driver serves its sidecars until they let go (--drain-seconds), so they
+  // release their leases and the next pod leads at once; the test's bound is under the
+  // 111 s a lease left behind would cost at least (137 s lease − 26 s retry before the delete).
+  await newLeader(ctl.items[0].metadata.name, 100_000);
   await podReady('writer-c', 5 * MIN);
   await deletePod('writer-c');
   const pvs = (await jsonOf(['get', 'pv'])).items.filter((p: any) => p.spec.storageClassName === 'lane-a');

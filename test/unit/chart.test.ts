@@ -243,6 +243,9 @@ describe('sockets and paths', () => {
     assert.equal(dep.spec.replicas, 2);
     assert.equal(podSpec(dep).securityContext.runAsNonRoot, true);
     assert.equal(flag(container(dep, 'poolcsi'), 'mode'), 'controller');
+    // The driver outlives its sidecars on SIGTERM (they release their leases), inside the grace.
+    assert.equal(flag(container(dep, 'poolcsi'), 'drain-seconds'), '20');
+    assert.equal(podSpec(dep).terminationGracePeriodSeconds, 30);
     const prov = container(dep, 'csi-provisioner');
     for (const f of ['extra-create-metadata', 'enable-capacity', 'leader-election']) assert.equal(flag(prov, f), '', `--${f}`);
     assert.equal(flag(prov, 'capacity-ownerref-level'), '2'); // pod -> ReplicaSet -> Deployment
@@ -254,7 +257,15 @@ describe('sockets and paths', () => {
     for (const s of ['csi-provisioner', 'csi-attacher', 'csi-resizer', 'csi-snapshotter']) {
       assert.equal(flag(container(dep, s), 'leader-election'), '', `${s} --leader-election`);
       assert.equal(flag(container(dep, s), 'leader-election-namespace'), NS);
+      // A loaded API server must not make the leaders exit: the lease outlasts a minute of outage,
+      // and a stopping sidecar hands its lease over at once.
+      assert.equal(flag(container(dep, s), 'leader-election-lease-duration'), '137s');
+      assert.equal(flag(container(dep, s), 'leader-election-renew-deadline'), '107s');
+      assert.equal(flag(container(dep, s), 'leader-election-retry-period'), '26s');
+      const gates = (flag(container(dep, s), 'feature-gates') ?? '').split(',');
+      assert.ok(gates.includes('ReleaseLeaderElectionOnExit=true'), `${s} releases its lease on exit: ${gates}`);
     }
+    assert.ok(flag(container(dep, 'csi-snapshotter'), 'feature-gates')!.split(',').includes('CSIVolumeGroupSnapshot=false'));
   });
 });
 

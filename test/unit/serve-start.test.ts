@@ -112,3 +112,46 @@ test('item 13: a busy --metrics-address is a JSON log line and exit 1, before se
     busy.close();
   }
 });
+
+/** Starts `poolcsi serve --mode controller` on a socket in `dir`; resolves once Probe answers. */
+async function serveDraining(dir: string, file: string, drainSeconds: number) {
+  const socket = join(dir, 'csi.sock');
+  const child = spawn(process.execPath, [MAIN, 'serve', '--mode', 'controller', '--endpoint', `unix://${socket}`, '--pools-file', file,
+    '--state-dir', join(dir, 'state'), '--drain-seconds', String(drainSeconds), '--log-level', 'warn'], { stdio: 'ignore' });
+  const exited = new Promise<number>((r) => child.once('exit', () => r(performance.now())));
+  const client = new (loadCsi().Identity)(`unix://${socket}`, grpc.credentials.createInsecure());
+  const probe = () => new Promise<void>((resolve, reject) => {
+    (client as any).Probe({}, { deadline: Date.now() + 2000 }, (e: Error | null) => (e ? reject(e) : resolve()));
+  });
+  for (let i = 0; ; i++) {
+    try { await probe(); break; } catch (e) { if (i > 100) throw e; await new Promise((r) => setTimeout(r, 100)); }
+  }
+  return { child, client, probe, exited };
+}
+
+test('--drain-seconds: after SIGTERM the controller serves its connected clients until they hang up, then exits', async () => {
+  const { dir, file } = await poolsFile();
+  const s = await serveDraining(dir, file, 60);
+  s.child.kill('SIGTERM');
+  // Still answering the sidecar that is finishing its work, well past the 5 s gRPC grace.
+  await new Promise((r) => setTimeout(r, 1500));
+  await s.probe();
+  assert.equal(s.child.exitCode, null, 'serve kept running while a client was connected');
+  const hungUp = performance.now();
+  s.client.close();
+  const at = await s.exited;
+  assert.ok(at - hungUp < 10_000, `exited ${Math.round(at - hungUp)} ms after the last client hung up`);
+});
+
+test('--drain-seconds: a client that never hangs up holds the stop only until the deadline; a bad value is a usage error', async () => {
+  const { dir, file } = await poolsFile();
+  const s = await serveDraining(dir, file, 2);
+  const t0 = performance.now();
+  s.child.kill('SIGTERM');
+  const at = await s.exited;
+  s.client.close();
+  assert.ok(at - t0 >= 1900 && at - t0 < 12_000, `stopped ${Math.round(at - t0)} ms after SIGTERM with a 2 s drain`);
+  const bad = await serveExits(['--endpoint', `unix://${join(dir, 'x.sock')}`, '--pools-file', file, '--drain-seconds=1.5']);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /--drain-seconds must be an integer/);
+});

@@ -160,6 +160,20 @@ allowPrivilegeEscalation: false
 readOnlyRootFilesystem: true
 capabilities: {drop: [ALL]}
 {{- end }}
+{{/* Leader election of a controller sidecar. Called with (dict "root" . "gates" "A=x,"): the
+     sidecar's other feature gates, each followed by a comma. The lease is released when the
+     sidecar stops on SIGTERM, so a rollout or a deleted pod hands over at once; the long lease
+     is only waited out after a crash. */}}
+{{- define "poolcsi.leaderElectionArgs" -}}
+{{- $le := .root.Values.controller.leaderElection -}}
+- --leader-election
+- --leader-election-namespace={{ .root.Release.Namespace }}
+- --leader-election-lease-duration={{ $le.leaseDuration }}
+- --leader-election-renew-deadline={{ $le.renewDeadline }}
+- --leader-election-retry-period={{ $le.retryPeriod }}
+- --feature-gates={{ .gates | default "" }}ReleaseLeaderElectionOnExit=true
+{{- end }}
+
 {{/* Ports, leader-election liveness, security context and the socket mount of a controller
        sidecar. Called with (dict "port" N "resources" R). */}}
 {{- define "poolcsi.sidecarCommon" -}}
