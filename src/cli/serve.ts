@@ -22,7 +22,7 @@ import { createLogger, setLogger, type Logger } from '../observe/log.js';
 import { serveMetrics } from '../observe/metrics.js';
 import { PoolRegistry } from '../pools/registry.js';
 import { FileMemory, type MemoryStore } from '../pools/memory.js';
-import { applyPools, forgetPool, loadPoolsFile, reloadOnHangup, restoreMemory, watchConfigMap } from '../pools/source.js';
+import { applyLastGood, applyPools, forgetPool, loadPoolsFile, reloadOnHangup, restoreMemory, watchConfigMap } from '../pools/source.js';
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 
@@ -192,7 +192,9 @@ async function start(o: ServeOptions, log: Logger, started: Array<() => Promise<
       memory = new FileMemory(o.stateDir ?? DEFAULT_STATE_DIR);
       await restoreMemory(registry, memory, log);
     }
-    await loadPoolsFile(registry, o.poolsFile, log, memory);
+    if (!(await loadPoolsFile(registry, o.poolsFile, log, memory)) && memory) {
+      await applyLastGood(registry, await memory.load(), o.poolsFile, memory.where, log, memory);
+    }
     reloadOnHangup(registry, o.poolsFile, log, memory);
   } else {
     const [ns, name] = o.poolsConfigMap!.split('/');

@@ -95,6 +95,18 @@ export async function loadPoolsFile(registry: PoolRegistry, file: string, log: L
   return applyPools(registry, text, file, log, memory);
 }
 
+/**
+ * A process that starts while its pools list is refused serves the pools last applied, taken
+ * from the pool memory, until the list is fixed: "the last good pools stay in force" holds
+ * across restarts too. Does nothing once pools are loaded.
+ */
+export async function applyLastGood(registry: PoolRegistry, m: PoolMemory | undefined, origin: string, where: string, log: Logger, memory?: MemoryStore): Promise<boolean> {
+  if (!m?.active.length || registry.loaded) return false;
+  if (!(await applyPools(registry, JSON.stringify({ pools: m.active }), `${origin} (the last good pools, from ${where})`, log, memory))) return false;
+  log.warn({ origin, pools: m.active.map((p) => p.id) }, 'pools.yaml is refused: serving the last good pools until it is fixed');
+  return true;
+}
+
 /** Reload the file on SIGHUP. */
 export function reloadOnHangup(registry: PoolRegistry, file: string, log: Logger, memory?: MemoryStore): void {
   process.on('SIGHUP', () => { void loadPoolsFile(registry, file, log, memory); });
@@ -200,11 +212,7 @@ export async function watchConfigMap(registry: PoolRegistry, namespace: string, 
       log.error({ origin, err: (e as Error).message }, 'no last good pools to start from');
       return;
     }
-    if (!m?.active.length || registry.loaded) return;
-    const from = `${origin} (the last good pools, from its ${MEMORY_ANNOTATION} annotation)`;
-    if (await applyPools(registry, JSON.stringify({ pools: m.active }), from, log, memory)) {
-      log.warn({ origin, pools: m.active.map((p) => p.id) }, 'pools.yaml is refused: serving the last good pools until it is fixed');
-    }
+    await applyLastGood(registry, m, origin, `its ${MEMORY_ANNOTATION} annotation`, log, memory);
   };
   informer.on('add', onChange);
   informer.on('update', onChange);

@@ -155,3 +155,33 @@ test('--drain-seconds: a client that never hangs up holds the stop only until th
   assert.equal(bad.code, 2, bad.stderr);
   assert.match(bad.stderr, /--drain-seconds must be an integer/);
 });
+
+test('--pools-file: a controller restarted while pools.yaml is refused serves the last good pools from --state-dir', async () => {
+  const { dir, file } = await poolsFile();
+  const sock = join(dir, 'csi.sock');
+  const start = () => serve({ mode: 'all', endpoint: `unix://${sock}`, nodeId: 'node-a', poolsFile: file, stateDir: join(dir, 'state'), logLevel: 'silent' });
+  const csi = loadCsi();
+  const ask = (client: grpc.Client, method: string, req: object) => new Promise<any>((resolve, reject) => {
+    (client as any)[method](req, { deadline: Date.now() + 5000 }, (e: Error | null, res: unknown) => (e ? reject(e) : resolve(res)));
+  });
+  await (await start()).stop();
+  // Broken while the driver was down: a dir pool without its path.
+  await writeFile(file, 'pools:\n  - {id: local, type: dir}\n');
+  const running = await start();
+  const id = new csi.Identity(`unix://${sock}`, grpc.credentials.createInsecure());
+  const ctl = new csi.Controller(`unix://${sock}`, grpc.credentials.createInsecure());
+  try {
+    assert.equal((await ask(id, 'Probe', {})).ready.value, true, 'ready: the last good pools are loaded');
+    // Active, not merely remembered as retired (a retired pool refuses new volumes).
+    const r = await ask(ctl, 'CreateVolume', {
+      name: 'after-restart', capacity_range: { required_bytes: '1048576' }, parameters: { pool: 'local' },
+      volume_capabilities: [{ mount: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } }],
+    });
+    assert.match(r.volume.volume_id, /^local:/);
+    assert.ok((await lstat(join(dir, 'pool', 'volumes', 'after-restart'))).isDirectory());
+  } finally {
+    id.close();
+    ctl.close();
+    await running.stop();
+  }
+});
