@@ -3,7 +3,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { archiveName, renderSubdir } from '../../src/backends/nfs/layout.js';
-import { controllerMountOptions } from '../../src/backends/nfs/exportmount.js';
+import { controllerMountOptions, ExportMount } from '../../src/backends/nfs/exportmount.js';
+import { StorageError } from '../../src/backends/errors.js';
+import { local } from '../../src/exec/index.js';
+import { tmpdir } from 'node:os';
 import { traitsOf } from '../../src/backends/index.js';
 import { unsupportedReason } from '../../src/csi/capability.js';
 import { nfsDescriptor, nfsSource, sameSource } from '../../src/node/transports/nfs.js';
@@ -103,4 +106,28 @@ test('scan nfs: showmount -e output (recorded from the lab server) parses into e
   ]);
   assert.deepEqual(parseShowmount('/a host1,10.0.0.0/8\n'), [{ path: '/a', clients: ['host1', '10.0.0.0/8'] }]);
   assert.match(formatNfsScan('nas', exports), /nas:\/srv\/nfs\/vms\s+10\.0\.0\.5/);
+});
+
+test('an export operation past its deadline keeps its volume busy until it has really finished', async () => {
+  // Only the mount is replaced (a directory stands for the export): bounded() is the real code.
+  class DirExport extends ExportMount {
+    override async root(): Promise<string> { return tmpdir(); }
+  }
+  const ex = new DirExport(local, { poolId: 'p', server: 'nfs1', export: '/srv', options: [], timeoutSeconds: 1, mountRoot: tmpdir() });
+  let finish!: () => void;
+  const hung = new Promise<void>((r) => { finish = r; });
+  const ran: string[] = [];
+  await assert.rejects(ex.bounded('creating a volume', async () => { await hung; ran.push('first'); }, 50, 'volume a'),
+    (e: StorageError) => e.kind === 'unavailable' && /did not finish within/.test(e.message));
+  // The retry would copy into the same directory beside the first attempt: refused as busy.
+  await assert.rejects(ex.bounded('creating a volume', async () => { ran.push('retry'); }, 1000, 'volume a'),
+    (e: StorageError) => e.kind === 'busy' && /creating a volume of volume a timed out earlier and is still running/.test(e.message));
+  // Other volumes, and reads without a key, go on.
+  await ex.bounded('creating a volume', async () => { ran.push('other'); }, 1000, 'volume b');
+  await ex.bounded('listing volumes', async () => { ran.push('list'); });
+  finish();
+  await hung;
+  await new Promise((r) => setImmediate(r));
+  await ex.bounded('creating a volume', async () => { ran.push('retry'); }, 1000, 'volume a');
+  assert.deepEqual(ran, ['other', 'list', 'first', 'retry']);
 });

@@ -58,6 +58,9 @@ interface NfsVolumeState extends VolumeRecord {
   projectId?: number;
 }
 
+/** What an export operation changes, for ExportMount.bounded's guard against overlapping retries. */
+const volumeKey = (name: string) => `volume ${name}`;
+const snapshotKey = (volume: string, name: string) => `snapshot ${volume}@${name}`;
 const COPY_TIMEOUT_MS = 60 * 60_000;
 
 export class NfsBackend implements Backend {
@@ -187,7 +190,7 @@ export class NfsBackend implements Backend {
       state.complete = true;
       await writeState(file, state);
       return this.toRecord(state);
-    }, spec.source ? COPY_TIMEOUT_MS : this.agentTimeout());
+    }, spec.source ? COPY_TIMEOUT_MS : this.agentTimeout(), volumeKey(spec.name));
   }
 
   /** Another volume's (or a hand-made) directory is never adopted or wiped by a new volume. */
@@ -220,7 +223,7 @@ export class NfsBackend implements Backend {
       if (state.projectId !== undefined) await this.agent?.setLimit(state.projectId, 0);
       await this.pruneEmptyParents(root, state.dir);
       await removeState(file);
-    }, this.agentTimeout());
+    }, this.agentTimeout(), volumeKey(name));
   }
 
   /** A template like ns/name leaves ns/ behind; remove such parents while they are empty. */
@@ -254,7 +257,7 @@ export class NfsBackend implements Backend {
       state.sizeBytes = sizeBytes;
       await writeState(file, state);
       return this.toRecord(state);
-    }, this.agentTimeout());
+    }, this.agentTimeout(), volumeKey(name));
   }
 
   async createSnapshot(volume: string, name: string, requestName: string): Promise<SnapshotRecord> {
@@ -273,7 +276,7 @@ export class NfsBackend implements Backend {
       snap.ready = true;
       await writeState(file, snap);
       return snap;
-    }, COPY_TIMEOUT_MS);
+    }, COPY_TIMEOUT_MS, snapshotKey(volume, name));
   }
 
   async deleteSnapshot(volume: string, name: string): Promise<void> {
@@ -284,7 +287,7 @@ export class NfsBackend implements Backend {
       await writeState(file, { ...snap, ready: false });
       await rm(this.snapDir(root, volume, name), { recursive: true, force: true });
       await removeState(file);
-    });
+    }, undefined, snapshotKey(volume, name));
   }
 
   async getSnapshot(volume: string, name: string): Promise<SnapshotRecord | undefined> {
@@ -331,7 +334,7 @@ export class NfsBackend implements Backend {
       recordPublish(state, node, opts);
       await writeState(file, state);
       return {};
-    });
+    }, undefined, volumeKey(name));
   }
 
   async unpublish(name: string, node?: string): Promise<void> {
@@ -342,6 +345,6 @@ export class NfsBackend implements Backend {
       if (node === undefined) delete state.published;
       else delete state.published[node];
       await writeState(file, state);
-    });
+    }, undefined, volumeKey(name));
   }
 }

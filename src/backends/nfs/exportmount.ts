@@ -38,6 +38,8 @@ export function controllerMountOptions(options: readonly string[], timeoutSecond
 export class ExportMount {
   private checkedAt = 0;
   private pending?: Promise<string>;
+  /** Operations answered UNAVAILABLE at their deadline and still running, by key: what they do. */
+  private readonly lingering = new Map<string, string>();
   readonly mountPoint: string;
   readonly timeoutMs: number;
 
@@ -89,15 +91,18 @@ export class ExportMount {
   /**
    * Runs one filesystem operation on the export, mounting or probing it first, all under one
    * deadline: a server that stops answering is UNAVAILABLE within the pool's timeout.
+   *
+   * Filesystem calls cannot be cancelled: an operation past its deadline goes on in the
+   * background and may finish when the server answers again. `key` names what it changes (a
+   * volume, a snapshot); until such an operation has settled, another one with the same key is
+   * refused as busy (ABORTED, the CO retries), so a retry never runs beside it (a copy still
+   * writing into the clone a retry has since completed, a delete racing a create).
    */
-  async bounded<T>(what: string, op: (root: string) => Promise<T>, timeoutMs = this.timeoutMs): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        this.checkedAt = 0;
-        reject(unavailable(`${this.where()}: ${what} did not finish within ${Math.round(timeoutMs / 1000)} s; the NFS server is not answering`));
-      }, timeoutMs);
-    });
+  async bounded<T>(what: string, op: (root: string) => Promise<T>, timeoutMs = this.timeoutMs, key?: string): Promise<T> {
+    const earlier = key === undefined ? undefined : this.lingering.get(key);
+    if (earlier) {
+      throw new StorageError('busy', `${this.where()}: ${earlier} of ${key} timed out earlier and is still running on the export; retry once it has finished`);
+    }
     const work = (async () => {
       const root = await this.root();
       const result = await op(root).catch((e: unknown) => { throw this.mapError(what, e); });
@@ -105,7 +110,18 @@ export class ExportMount {
       return result;
     })();
     // The loser of the race must not become an unhandled rejection.
-    work.catch(() => undefined);
+    const settled = work.then(() => undefined, () => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.checkedAt = 0;
+        if (key !== undefined) {
+          this.lingering.set(key, what);
+          void settled.then(() => this.lingering.delete(key));
+        }
+        reject(unavailable(`${this.where()}: ${what} did not finish within ${Math.round(timeoutMs / 1000)} s; the NFS server is not answering`));
+      }, timeoutMs);
+    });
     try {
       return await Promise.race([work, late]);
     } finally {
