@@ -414,7 +414,13 @@ function collect(
     channel.on('exit', (code: number | null, sig?: string) => {
       exit = code === null || code === undefined ? { signal: sig ?? 'unknown' } : { code };
     });
-    channel.on('close', () => finish());
+    // ssh2 hands the channel over while it parses a read: an exit status in that same read is
+    // emitted before the listener above exists. The close event repeats the status.
+    channel.on('close', (code?: number | null, sig?: string) => {
+      if (!exit && typeof code === 'number') exit = { code };
+      else if (!exit && code === null && sig) exit = { signal: sig };
+      finish();
+    });
     channel.on('error', (e: Error) => finish(fail('spawn', `channel error on ${where()}: ${e.message}`, text(out))));
     // Programs that read stdin get the input, then end of file; the others get end of file.
     channel.end(input === undefined ? undefined : input);

@@ -65,6 +65,19 @@ test('runs argv on the host: output, exit codes, stdin, okCodes, environment', a
   await assert.rejects(r.run('no-such-program-poolcsi', []), (e: unknown) => e instanceof ExecError && e.reason === 'not-found' && e.exitCode === 127);
 });
 
+test('an exit status that arrives in the same read as the exec reply is not lost', async () => {
+  // The CI lab saw "ended before the command reported its exit status" with the output in hand:
+  // ssh2 emits the channel's exit event while handing over the channel, before a listener that
+  // is attached a microtask later can hear it; the close event still carries the status.
+  const r = runner();
+  server.instant.set('instant-answer', { stdout: 'done\n', code: 3 });
+  for (let i = 0; i < 20; i++) {
+    const res = await r.run('instant-answer', [], { okCodes: [3] });
+    assert.equal(res.stdout, 'done\n');
+    assert.equal(res.exitCode, 3);
+  }
+});
+
 test('one connection serves many calls, also concurrent ones', async () => {
   const before = server.connections;
   const r = runner();

@@ -37,6 +37,12 @@ export class TestSshServer {
   port = 0;
   /** Refuse "signal" requests, as OpenSSH's sshd does for root logins. */
   refuseSignals = false;
+  /**
+   * Commands answered without running anything: output, exit status, EOF and close written in
+   * the same tick as the exec's success reply, so they reach the client in one read (what a
+   * loaded sshd's batching does to a quick command). Keyed by a word of the command line.
+   */
+  instant = new Map<string, { stdout: string; code: number }>();
 
   async start(): Promise<this> {
     const allowed = ssh2.utils.parseKey(this.clientKey.public) as ParsedKey;
@@ -62,6 +68,19 @@ export class TestSshServer {
             if (pid !== undefined) try { process.kill(-pid, `SIG${info.name}` as NodeJS.Signals); } catch { /* gone */ }
           });
           session.on('exec', (accept, _reject, info) => {
+            const canned = [...this.instant].find(([word]) => info.command.includes(word))?.[1];
+            if (canned) {
+              // Corked: the reply, the output, the status, EOF and close leave in one write.
+              const sock = (client as unknown as { _sock: import('node:net').Socket })._sock;
+              sock.cork();
+              const channel = accept();
+              this.execs.push(info.command);
+              channel.write(canned.stdout);
+              channel.exit(canned.code);
+              channel.end();
+              process.nextTick(() => sock.uncork());
+              return;
+            }
             const channel = accept();
             // ssh2's Server drops every request after the client's EOF (the runner closes stdin
             // at once); sshd takes them until the channel closes. Act like sshd.
