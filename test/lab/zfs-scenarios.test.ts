@@ -1,18 +1,21 @@
 // zfspool scenarios on real OpenZFS in the lab's ZFS guest (harness/zfsguest.ts), through the
 // driver's CSI calls: clones and restores are thin (the parent's `used` barely moves), a
 // volume with a clone can be deleted (it is hidden and destroyed with its last clone, and the
-// clone keeps its data), and a thick volume larger than the pool answers RESOURCE_EXHAUSTED.
+// clone keeps its data), and a thick volume larger than the pool answers RESOURCE_EXHAUSTED;
+// and a driver SIGKILLed in the middle of a clone (between its ZFS steps) ends correct after
+// the CO's retry, with nothing half made left or listed.
 // Opt-in (POOLCSI_LAB_ZFS=1), like zfs-sanity.test.ts.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { DRIVER_MAIN, startDriver, startZfsGuest, type LabNode } from './harness/index.js';
+import { DRIVER_MAIN, pollUntil, startDriver, startZfsGuest, type LabNode, type NodeDriver } from './harness/index.js';
 
 const ENABLED = process.env.POOLCSI_LAB_ZFS === '1';
 const MiB = 1024 * 1024;
 const GRPC_RESOURCE_EXHAUSTED = 8;
 const FS_CAP = { access_mode: { mode: 'SINGLE_NODE_WRITER' }, mount: { fs_type: '', mount_flags: [] } };
+const BLOCK_CAP = { access_mode: { mode: 'SINGLE_NODE_WRITER' }, block: {} };
 const PARENT = 'tank/k8s';
 
 async function used(g: LabNode, dataset: string): Promise<number> {
@@ -109,6 +112,93 @@ test('zfspool in the ZFS guest: thin clones and restores, delete with clones, po
         await driver.stop();
       }
     } finally {
+      await z.lab.close();
+    }
+  });
+
+/** sha256 of the first `bytes` of a zvol, once ZFS's udev rule has made its /dev/zvol link. */
+async function zvolDigest(g: LabNode, dataset: string, bytes: number): Promise<string> {
+  const dev = `/dev/zvol/${dataset}`;
+  await pollUntil(async () => ((await g.exec(['test', '-e', dev])).code === 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 500, what: dev });
+  const out = await g.run(['sh', '-c', 'head -c "$1" "$2" | sha256sum', 'digest', String(bytes), dev], { timeoutMs: 300_000 });
+  return out.stdout.split(' ')[0]!;
+}
+
+test('zfspool in the ZFS guest: SIGKILL mid-clone, then the retry',
+  { skip: ENABLED ? false : 'opt-in: POOLCSI_LAB_ZFS=1 (boots the QEMU ZFS guest; builds its image when not cached)', timeout: 60 * 60_000 },
+  async (t) => {
+    const NODE = 'zfs-kill';
+    const z = await startZfsGuest({ name: NODE, diskBytes: 2 * 1024 ** 3 });
+    const g = z.guest;
+    const poolsFile = join(g.runDir, 'pools.yaml');
+    writeFileSync(poolsFile, `pools:\n  - {id: zfs, type: zfspool, pool: ${PARENT}}\n`);
+    const start = () => startDriver(g, { nodeId: NODE, poolsFile, readyTimeoutMs: 300_000 });
+    let driver: NodeDriver = await start();
+    try {
+      const call = async (method: string, req: object) => {
+        const r = await driver.call(method, req);
+        assert.ok(r.ok, `${method}: ${JSON.stringify(r)}`);
+        return r.response;
+      };
+      const createBlock = (name: string, bytes: number, extra: object = {}) => call('Controller.CreateVolume', {
+        name, volume_capabilities: [BLOCK_CAP], parameters: { pool: 'zfs' }, capacity_range: { required_bytes: String(bytes) }, ...extra,
+      });
+
+      // ---- SIGKILL in the middle of a clone, then the CO's retry -----------------------------
+      const src = (await createBlock('kill-src', 64 * MiB)).volume.volume_id as string;
+      await g.run(['dd', 'if=/dev/urandom', `of=/dev/zvol/${PARENT}/kill-src`, 'bs=1M', 'count=8', 'conv=fsync', 'status=none'], { timeoutMs: 300_000 });
+      const digest = await zvolDigest(g, `${PARENT}/kill-src`, 8 * MiB);
+      const snap = (await call('Controller.CreateSnapshot', { name: 'kill-snap', source_volume_id: src })).snapshot.snapshot_id as string;
+
+      /**
+       * Sends CreateVolume, and inside the guest SIGKILLs the driver the moment `trigger` (a
+       * shell test) is true, then restarts it. Returns what the killer saw.
+       */
+      const killedCreate = async (name: string, req: object, trigger: string): Promise<{ seen: string; answered: boolean }> => {
+        const killer = g.exec(['sh', '-c', `until ${trigger}; do :; done; kill -9 "$1"; zfs get -H -p -o name,value poolcsi.io:complete -r -t filesystem,volume ${PARENT} | grep -F "/${name}" || echo "${name} absent"`, 'killer', String(driver.pid)], { timeoutMs: 600_000 });
+        const answer = driver.call('Controller.CreateVolume', { name, volume_capabilities: [BLOCK_CAP], parameters: { pool: 'zfs' }, ...req }).catch((e: Error) => ({ ok: false as const, code: -1, details: e.message }));
+        const seen = (await killer).stdout.trim();
+        const r = await answer;
+        await pollUntil(() => (driver.down() ? true : undefined), { timeoutMs: 60_000, what: 'the killed driver gone' });
+        driver = await start();
+        return { seen, answered: r.ok };
+      };
+
+      // 1. A restore bigger than its snapshot: clone, then grow and mark complete. Killed once the
+      //    clone exists, i.e. (almost always) before it is grown.
+      const seenA = await killedCreate('kill-a', { capacity_range: { required_bytes: String(128 * MiB) }, volume_content_source: { snapshot: { snapshot_id: snap } } },
+        `zfs list -H -o name ${PARENT}/kill-a >/dev/null 2>&1`);
+      const halfA = /\t-$/.test(seenA.seen);
+      t.diagnostic(`killed during the restore (${seenA.answered ? 'it had answered OK already' : 'unanswered'}); the dataset then: ${seenA.seen}`);
+      const listed = (await call('Controller.ListVolumes', {})).entries.map((e: { volume: { volume_id: string } }) => e.volume.volume_id);
+      if (halfA) assert.ok(!listed.includes('zfs:kill-a'), `a half-made volume is listed: ${listed.join(', ')}`);
+      const a = (await createBlock('kill-a', 128 * MiB, { volume_content_source: { snapshot: { snapshot_id: snap } } })).volume;
+      assert.equal(a.capacity_bytes, String(128 * MiB));
+      assert.equal(await zvolDigest(g, `${PARENT}/kill-a`, 8 * MiB), digest, 'the retried restore holds the snapshot');
+      assert.equal((await g.run(['zfs', 'get', '-H', '-p', '-o', 'value', 'volsize', `${PARENT}/kill-a`])).stdout.trim(), String(128 * MiB));
+
+      // 2. A volume-to-volume clone: an internal snapshot of the source, then the clone. Killed
+      //    as soon as that snapshot exists.
+      const seenB = await killedCreate('kill-b', { capacity_range: { required_bytes: String(64 * MiB) }, volume_content_source: { volume: { volume_id: src } } },
+        `[ "$(zfs list -H -t snapshot -o name -r ${PARENT}/kill-src | grep -vc '@kill-snap$')" -gt 0 ]`);
+      const halfB = /kill-b absent/.test(seenB.seen);
+      t.diagnostic(`killed during the clone (${seenB.answered ? 'it had answered OK already' : 'unanswered'}); the dataset then: ${seenB.seen}`);
+      // The kill points depend on the emulated guest's speed; at least one must fall between steps.
+      assert.ok(halfA || halfB, `neither kill landed mid-create (restore: ${seenA.seen}; clone: ${seenB.seen})`);
+      const b = (await createBlock('kill-b', 64 * MiB, { volume_content_source: { volume: { volume_id: src } } })).volume;
+      assert.equal(await zvolDigest(g, `${PARENT}/kill-b`, 8 * MiB), digest, 'the retried clone holds the source');
+      const snaps = (await g.run(['zfs', 'list', '-H', '-t', 'snapshot', '-o', 'name', '-r', PARENT])).stdout.split('\n').filter(Boolean);
+      t.diagnostic(`snapshots after the retries: ${snaps.join(', ')}`);
+      assert.equal(snaps.filter((n) => n.startsWith(`${PARENT}/kill-src@`) && !n.endsWith('@kill-snap')).length, 1, 'one clone source snapshot, not one per attempt');
+
+      // Every volume and snapshot goes; nothing stays under the parent.
+      for (const id of [a.volume_id as string, b.volume_id as string]) await call('Controller.DeleteVolume', { volume_id: id });
+      await call('Controller.DeleteSnapshot', { snapshot_id: snap });
+      await call('Controller.DeleteVolume', { volume_id: src });
+      assert.deepEqual(await children(g), [], 'nothing left under the parent');
+      assert.equal((await g.run(['zfs', 'list', '-H', '-t', 'snapshot', '-o', 'name', '-r', PARENT])).stdout.trim(), '', 'no snapshot left');
+    } finally {
+      await driver.stop().catch(() => undefined);
       await z.lab.close();
     }
   });
