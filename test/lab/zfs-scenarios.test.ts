@@ -12,11 +12,26 @@ import { test } from 'node:test';
 import { DRIVER_MAIN, pollUntil, startDriver, startZfsGuest, type LabNode, type NodeDriver } from './harness/index.js';
 
 const ENABLED = process.env.POOLCSI_LAB_ZFS === '1';
+const OPT_IN = { skip: ENABLED ? false : 'opt-in: POOLCSI_LAB_ZFS=1 (boots the QEMU ZFS guest; builds its image when not cached)', timeout: 60 * 60_000 };
 const MiB = 1024 * 1024;
 const GRPC_RESOURCE_EXHAUSTED = 8;
 const FS_CAP = { access_mode: { mode: 'SINGLE_NODE_WRITER' }, mount: { fs_type: '', mount_flags: [] } };
 const BLOCK_CAP = { access_mode: { mode: 'SINGLE_NODE_WRITER' }, block: {} };
 const PARENT = 'tank/k8s';
+
+/** A CSI call that must succeed; its response. */
+async function ok(driver: NodeDriver, method: string, req: object): Promise<any> {
+  const r = await driver.call(method, req);
+  assert.ok(r.ok, `${method}: ${JSON.stringify(r)}`);
+  return r.response;
+}
+
+/** CreateVolume in the guest's pool with one capability. */
+function createIn(driver: NodeDriver, cap: object, name: string, bytes: number, extra: object = {}): Promise<any> {
+  return ok(driver, 'Controller.CreateVolume', {
+    name, volume_capabilities: [cap], parameters: { pool: 'zfs' }, capacity_range: { required_bytes: String(bytes) }, ...extra,
+  });
+}
 
 async function used(g: LabNode, dataset: string): Promise<number> {
   const out = (await g.run(['zfs', 'list', '-H', '-p', '-o', 'used', dataset])).stdout.trim();
@@ -33,7 +48,7 @@ async function sha(g: LabNode, file: string): Promise<string> {
 }
 
 test('zfspool in the ZFS guest: thin clones and restores, delete with clones, pool full',
-  { skip: ENABLED ? false : 'opt-in: POOLCSI_LAB_ZFS=1 (boots the QEMU ZFS guest; builds its image when not cached)', timeout: 60 * 60_000 },
+  OPT_IN,
   async (t) => {
     const NODE = 'zfs-scenarios';
     const z = await startZfsGuest({ name: NODE, diskBytes: 2 * 1024 ** 3 });
@@ -44,14 +59,8 @@ test('zfspool in the ZFS guest: thin clones and restores, delete with clones, po
       writeFileSync(poolsFile, `pools:\n  - {id: zfs, type: zfspool, pool: ${PARENT}}\n`);
       const driver = await startDriver(g, { nodeId: NODE, poolsFile, readyTimeoutMs: 300_000 });
       try {
-        const call = async (method: string, req: object) => {
-          const r = await driver.call(method, req);
-          assert.ok(r.ok, `${method}: ${JSON.stringify(r)}`);
-          return r.response;
-        };
-        const create = (name: string, bytes: number, extra: object = {}) => call('Controller.CreateVolume', {
-          name, volume_capabilities: [FS_CAP], parameters: { pool: 'zfs' }, capacity_range: { required_bytes: String(bytes) }, ...extra,
-        });
+        const call = (method: string, req: object) => ok(driver, method, req);
+        const create = (name: string, bytes: number, extra: object = {}) => createIn(driver, FS_CAP, name, bytes, extra);
 
         // A 256 MiB filesystem volume with 48 MiB of data.
         const src = (await create('pvc-src', 256 * MiB)).volume.volume_id as string;
@@ -125,7 +134,7 @@ async function zvolDigest(g: LabNode, dataset: string, bytes: number): Promise<s
 }
 
 test('zfspool in the ZFS guest: SIGKILL mid-clone, then the retry',
-  { skip: ENABLED ? false : 'opt-in: POOLCSI_LAB_ZFS=1 (boots the QEMU ZFS guest; builds its image when not cached)', timeout: 60 * 60_000 },
+  OPT_IN,
   async (t) => {
     const NODE = 'zfs-kill';
     const z = await startZfsGuest({ name: NODE, diskBytes: 2 * 1024 ** 3 });
@@ -135,14 +144,9 @@ test('zfspool in the ZFS guest: SIGKILL mid-clone, then the retry',
     const start = () => startDriver(g, { nodeId: NODE, poolsFile, readyTimeoutMs: 300_000 });
     let driver: NodeDriver = await start();
     try {
-      const call = async (method: string, req: object) => {
-        const r = await driver.call(method, req);
-        assert.ok(r.ok, `${method}: ${JSON.stringify(r)}`);
-        return r.response;
-      };
-      const createBlock = (name: string, bytes: number, extra: object = {}) => call('Controller.CreateVolume', {
-        name, volume_capabilities: [BLOCK_CAP], parameters: { pool: 'zfs' }, capacity_range: { required_bytes: String(bytes) }, ...extra,
-      });
+      // `driver` is replaced after each kill: look it up at every call.
+      const call = (method: string, req: object) => ok(driver, method, req);
+      const createBlock = (name: string, bytes: number, extra: object = {}) => createIn(driver, BLOCK_CAP, name, bytes, extra);
 
       // ---- SIGKILL in the middle of a clone, then the CO's retry -----------------------------
       const src = (await createBlock('kill-src', 64 * MiB)).volume.volume_id as string;
