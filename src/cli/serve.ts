@@ -21,7 +21,7 @@ import { local } from '../exec/index.js';
 import { createLogger, setLogger, type Logger } from '../observe/log.js';
 import { serveMetrics } from '../observe/metrics.js';
 import { PoolRegistry } from '../pools/registry.js';
-import { FileMemory, type MemoryStore } from '../pools/memory.js';
+import { FileMemory, type MemoryStore, type PoolMemory } from '../pools/memory.js';
 import { applyLastGood, applyPools, forgetPool, loadPoolsFile, reloadOnHangup, restoreMemory, watchConfigMap } from '../pools/source.js';
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
@@ -188,12 +188,13 @@ async function start(o: ServeOptions, log: Logger, started: Array<() => Promise<
     await mkdir(DEFAULT_DIR_POOL, { recursive: true, mode: 0o700 });
     await applyPools(registry, `pools:\n  - id: local\n    type: dir\n    path: ${DEFAULT_DIR_POOL}\n`, 'embedded default', log);
   } else if (o.poolsFile) {
+    let remembered: PoolMemory | undefined;
     if (remember) {
       memory = new FileMemory(o.stateDir ?? DEFAULT_STATE_DIR);
-      await restoreMemory(registry, memory, log);
+      remembered = await restoreMemory(registry, memory, log);
     }
     if (!(await loadPoolsFile(registry, o.poolsFile, log, memory)) && memory) {
-      await applyLastGood(registry, await memory.load(), o.poolsFile, memory.where, log, memory);
+      await applyLastGood(registry, remembered, o.poolsFile, memory.where, log, memory);
     }
     reloadOnHangup(registry, o.poolsFile, log, memory);
   } else {

@@ -75,13 +75,15 @@ export function forgetPool(registry: PoolRegistry, id: string, log: Logger, memo
   });
 }
 
-/** Restores the registry from a memory store (file mode; the ConfigMap carries its own, see watchConfigMap). */
-export async function restoreMemory(registry: PoolRegistry, memory: MemoryStore, log: Logger): Promise<void> {
+/** Restores the registry from a memory store (file mode; the ConfigMap carries its own, see
+ * watchConfigMap); returns what it read, for applyLastGood. */
+export async function restoreMemory(registry: PoolRegistry, memory: MemoryStore, log: Logger): Promise<PoolMemory | undefined> {
   const m = await memory.load();
-  if (!m) return;
+  if (!m) return undefined;
   registry.restore(m);
   counted(registry);
   log.info({ from: memory.where, remembered: [...m.active, ...m.retired].map((p) => p.id) }, 'pool memory restored');
+  return m;
 }
 
 export async function loadPoolsFile(registry: PoolRegistry, file: string, log: Logger, memory?: MemoryStore): Promise<boolean> {
