@@ -19,9 +19,13 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-function caller(client: grpc.Client): Call {
+/** Unary calls on a client; each with a deadline of `deadlineMs` when given. */
+export function caller(client: grpc.Client, deadlineMs?: number): Call {
   return (method, req) => new Promise((resolve, reject) => {
-    (client as unknown as Record<string, Function>)[method]!.call(client, req, (err: grpc.ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res)));
+    const done = (err: grpc.ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res));
+    const fn = (client as unknown as Record<string, Function>)[method]!;
+    if (deadlineMs === undefined) fn.call(client, req, done);
+    else fn.call(client, req, { deadline: Date.now() + deadlineMs }, done);
   });
 }
 

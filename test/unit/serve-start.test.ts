@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { serve } from '../../src/cli/serve.js';
 import { loadCsi } from '../../src/csi/proto.js';
-import { startPoolcsi } from './helpers.js';
+import { caller, startPoolcsi } from './helpers.js';
+import { waitFor } from '../../src/exec/wait.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -86,7 +87,7 @@ test('item 12: a stale socket (its process killed) is replaced', async () => {
   const running = await serve({ mode: 'all', endpoint: `unix://${sock}`, nodeId: 'node-a', poolsFile: file, stateDir: join(dir, 'state'), logLevel: 'silent' });
   const client = new (loadCsi().Identity)(`unix://${sock}`, grpc.credentials.createInsecure());
   try {
-    const r = await new Promise<any>((resolve, reject) => (client as any).Probe({}, { deadline: Date.now() + 5000 }, (e: Error | null, res: unknown) => (e ? reject(e) : resolve(res))));
+    const r = await caller(client, 5000)('Probe', {});
     assert.equal(r.ready.value, true);
   } finally {
     client.close();
@@ -120,12 +121,8 @@ async function serveDraining(dir: string, file: string, drainSeconds: number) {
     '--state-dir', join(dir, 'state'), '--drain-seconds', String(drainSeconds), '--log-level', 'warn'], { stdio: 'ignore' });
   const exited = new Promise<number>((r) => child.once('exit', () => r(performance.now())));
   const client = new (loadCsi().Identity)(`unix://${socket}`, grpc.credentials.createInsecure());
-  const probe = () => new Promise<void>((resolve, reject) => {
-    (client as any).Probe({}, { deadline: Date.now() + 2000 }, (e: Error | null) => (e ? reject(e) : resolve()));
-  });
-  for (let i = 0; ; i++) {
-    try { await probe(); break; } catch (e) { if (i > 100) throw e; await new Promise((r) => setTimeout(r, 100)); }
-  }
+  const probe = () => caller(client, 2000)('Probe', {});
+  await waitFor(() => probe().then(() => true, () => undefined), { timeoutMs: 30_000, what: 'the driver answering Probe' });
   return { child, client, probe, exited };
 }
 
@@ -161,9 +158,7 @@ test('--pools-file: a controller restarted while pools.yaml is refused serves th
   const sock = join(dir, 'csi.sock');
   const start = () => serve({ mode: 'all', endpoint: `unix://${sock}`, nodeId: 'node-a', poolsFile: file, stateDir: join(dir, 'state'), logLevel: 'silent' });
   const csi = loadCsi();
-  const ask = (client: grpc.Client, method: string, req: object) => new Promise<any>((resolve, reject) => {
-    (client as any)[method](req, { deadline: Date.now() + 5000 }, (e: Error | null, res: unknown) => (e ? reject(e) : resolve(res)));
-  });
+  const ask = (client: grpc.Client, method: string, req: object) => caller(client, 5000)(method, req);
   await (await start()).stop();
   // Broken while the driver was down: a dir pool without its path.
   await writeFile(file, 'pools:\n  - {id: local, type: dir}\n');
