@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything the tests need on a fresh Debian 12 machine (run as root): the Debian
 # packages of the node tools and the lab (test/lab/install-deps.sh, which also installs
-# csi-sanity), the few packages only unit tests use, the npm dependencies, and helm.
+# csi-sanity), those of the Kubernetes lane (test/k8s/install-deps.sh: its image test needs
+# buildah before the lane's own setup runs), the few packages only unit tests use, the npm
+# dependencies, and helm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash test/lab/install-deps.sh
+bash test/k8s/install-deps.sh
 
 # Tools the driver may call outside the lab's set (dir pool quotas, btrfs, openssl for certs).
 EXTRA=(btrfs-progs quota openssl)
