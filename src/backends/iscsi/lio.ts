@@ -1,73 +1,159 @@
-// LIO objects of one volume on the storage host: a block backstore on the LV's device, a
+// LIO objects of one volume on the storage host: a block storage object on the LV's device, a
 // target of its own with the LV as LUN 0, and an ACL per node it is published to. A target per
 // volume keeps access control per volume (an ACL maps every LUN of its TPG) and lets a node's
-// session end with the volume's unstage. Every step is idempotent: an object already there (or
-// already gone) is what a retry after a crash expects.
+// session end with the volume's unstage. Every step is idempotent (an object already there, or
+// already gone, is what a retry after a crash expects); configfs is changed directly
+// (configfs.ts) and each change ends with a save that started after it.
 import { ExecError, type Runner } from '../../exec/index.js';
+import type { Chap } from '../../node/transports/iscsi-chap.js';
 import { StorageError } from '../errors.js';
 import type { Program } from '../lvm/commands.js';
 import {
-  createAclCmd, createBackstoreCmd, createLunCmd, createTargetCmd, deleteAclCmd, deleteBackstoreCmd, deleteTargetCmd,
-  isAlreadyThere, isNotThere, LOCK_WAIT_SECONDS, saveConfigCmd,
-} from './targetcli.js';
+  aclDir, freeHba, hbaDir, linkCmd, listCoreCmd, listLinksCmd, listTpgCmd, lunDir, mkdirCmd, npDir, onlyExisting,
+  onlyMissing, onlyMissingOrSharedHba, parseCore, parseRead, parseTpg, readCmd, rmdirCmd, saveCmd, targetDir, tpgDir,
+  unlinkAllCmd, writeCmd, LOCK_WAIT_SECONDS,
+} from './configfs.js';
 
-/** targetcli takes seconds per command on a loaded host, and may first wait for the lock. */
-const CONFIGFS = '/sys/kernel/config/target';
-const TIMEOUT_MS = (LOCK_WAIT_SECONDS + 120) * 1000;
+const STEP_TIMEOUT_MS = 60_000;
+const SAVE_TIMEOUT_MS = (LOCK_WAIT_SECONDS + 120) * 1000;
 
-export interface LunRef { target: string; backstore: string; lun: number }
+export interface LunRef { target: string; backstore: string; lun: number; serial: string }
+
+interface Step { okCodes?: number[]; input?: string; tolerate?: (stderr: string) => boolean; timeoutMs?: number }
+
+/** One save at a time per host, and a change waits for a save that started after it: changes
+ * made while a save runs share the next one (group commit), so N concurrent calls cost 2 saves. */
+export class Saver {
+  private current?: Promise<void>;
+  private queued?: Promise<void>;
+  constructor(private readonly saveNow: () => Promise<void>) {}
+
+  save(): Promise<void> {
+    if (this.queued) return this.queued;
+    const before = this.current ?? Promise.resolve();
+    const next: Promise<void> = before.catch(() => undefined).then(() => {
+      this.queued = undefined;
+      this.current = next;
+      return this.saveNow();
+    }).finally(() => {
+      if (this.current === next) this.current = undefined;
+    });
+    this.queued = next;
+    return next;
+  }
+}
+
+const savers = new Map<string, Saver>();
 
 export class Lio {
-  constructor(private readonly runner: Runner) {}
+  private readonly saver: Saver;
 
-  private async run(p: Program, doing: string, tolerate?: (stderr: string) => boolean): Promise<void> {
+  /** `ports`: the portals' ports; the target listens on each, on every address. `chap`: every
+   * target requires CHAP (its ACLs get credentials in allow). */
+  constructor(private readonly runner: Runner, private readonly ports: readonly number[], private readonly chap = false) {
+    let s = savers.get(runner.host);
+    if (!s) {
+      s = new Saver(async () => { await this.step(saveCmd(), 'saving the LIO configuration (targetctl save)', { timeoutMs: SAVE_TIMEOUT_MS }); });
+      savers.set(runner.host, s);
+    }
+    this.saver = s;
+  }
+
+  private async step(p: Program, doing: string, o: Step = {}): Promise<string> {
     try {
-      await this.runner.run(p.program, p.args, { timeoutMs: TIMEOUT_MS });
+      const r = await this.runner.run(p.program, p.args, {
+        timeoutMs: o.timeoutMs ?? STEP_TIMEOUT_MS, okCodes: o.okCodes ?? [0], ...(o.input !== undefined ? { input: o.input } : {}),
+      });
+      return r.stdout;
     } catch (e) {
-      if (e instanceof ExecError && e.reason === 'exit' && tolerate?.(e.stderr)) return;
+      if (e instanceof ExecError && e.reason === 'exit' && o.tolerate?.(e.stderr)) return e.stdout;
       const detail = e instanceof ExecError ? (e.stderr.trim().split('\n').filter(Boolean).slice(-2).join(' | ') || e.message) : (e as Error).message;
       const kind = e instanceof ExecError && (e.reason === 'timeout' || e.reason === 'spawn') ? 'unavailable' : 'internal';
       throw new StorageError(kind, `${doing} on ${this.runner.host}: ${detail}`, { cause: e });
     }
   }
 
-  /** Backstore, target and LUN (each kept when already there), then saved. */
+  private write(file: string, value: string, doing: string): Promise<string> {
+    // No newline: LIO keeps it in CHAP names and secrets (a user "u1\n" never matches).
+    return this.step(writeCmd(file), doing, { input: value });
+  }
+
+  private async read(files: string[]): Promise<Map<string, string>> {
+    return parseRead(await this.step(readCmd(files), 'reading LIO attributes', { okCodes: [0, 1, 2] }));
+  }
+
+  /** Storage object, target, LUN and portals (each kept when already there), then saved. */
   async export(ref: LunRef, device: string): Promise<void> {
-    await this.run(createBackstoreCmd(ref.backstore, device), `creating LIO backstore ${ref.backstore} on ${device}`, isAlreadyThere);
-    await this.run(createTargetCmd(ref.target), `creating iSCSI target ${ref.target}`, isAlreadyThere);
-    await this.run(createLunCmd(ref.target, ref.backstore, ref.lun), `mapping ${ref.backstore} as LUN ${ref.lun} of ${ref.target}`, isAlreadyThere);
-    await this.save();
-  }
-
-  /** Whether LUN `ref.lun` of the target is live in the kernel (configfs): one cheap read instead of
-   * three targetcli runs when a publish checks that the export is complete. */
-  async exported(ref: LunRef): Promise<boolean> {
-    const dir = `${CONFIGFS}/iscsi/${ref.target}/tpgt_1/lun/lun_${ref.lun}`;
-    try {
-      return (await this.runner.run('test', ['-d', dir], { timeoutMs: 60_000, okCodes: [0, 1] })).exitCode === 0;
-    } catch (e) {
-      throw new StorageError('unavailable', `reading ${dir} on ${this.runner.host}: ${(e as Error).message}`, { cause: e });
+    const core = parseCore(await this.step(listCoreCmd(), 'listing LIO storage objects'));
+    const so = core.objects.get(ref.backstore) ?? `${hbaDir(freeHba(core))}/${ref.backstore}`;
+    const tpg = tpgDir(ref.target);
+    const lun = lunDir(ref.target, ref.lun);
+    await this.step(mkdirCmd([so, lun, ...this.ports.map((p) => npDir(ref.target, p))]), `creating LIO objects of ${ref.target}`);
+    const state = await this.read([`${so}/enable`, `${tpg}/enable`]);
+    if (state.get(`${so}/enable`) !== '1') {
+      // The serial (a SCSI id that multipath and /dev/disk/by-id rely on) can only be set
+      // before the object is enabled; it is derived from the volume, so it survives a restore.
+      await this.write(`${so}/control`, `udev_path=${device}`, `pointing ${ref.backstore} at ${device}`);
+      await this.write(`${so}/udev_path`, device, `recording ${device} for ${ref.backstore}`);
+      await this.write(`${so}/wwn/vpd_unit_serial`, ref.serial, `setting the unit serial of ${ref.backstore}`);
+      await this.write(`${so}/enable`, '1', `enabling ${ref.backstore}`);
     }
+    await this.step(linkCmd(so, `${lun}/${ref.backstore}`), `mapping ${ref.backstore} as LUN ${ref.lun} of ${ref.target}`, { tolerate: onlyExisting });
+    if (state.get(`${tpg}/enable`) !== '1') {
+      await this.write(`${tpg}/attrib/authentication`, this.chap ? '1' : '0', `setting the authentication of ${ref.target}`);
+      await this.write(`${tpg}/enable`, '1', `enabling ${ref.target}`);
+    }
+    await this.saver.save();
   }
 
-  /** The target (with its LUN and ACLs) and the backstore; nothing there is fine. */
+  /** Whether the target is complete (enabled is its last step). */
+  async exported(ref: LunRef): Promise<boolean> {
+    const tpg = tpgDir(ref.target);
+    const links = await this.step(listLinksCmd(lunDir(ref.target, ref.lun)), `reading LUN ${ref.lun} of ${ref.target}`, { tolerate: onlyMissing });
+    return links.trim() !== '' && (await this.read([`${tpg}/enable`])).get(`${tpg}/enable`) === '1';
+  }
+
+  /** The target (with its LUN, portals and ACLs) and the storage object; nothing there is fine. */
   async unexport(ref: LunRef): Promise<void> {
-    await this.run(deleteTargetCmd(ref.target), `deleting iSCSI target ${ref.target}`, isNotThere);
-    await this.run(deleteBackstoreCmd(ref.backstore), `deleting LIO backstore ${ref.backstore}`, isNotThere);
-    await this.save();
+    const tpg = parseTpg(ref.target, await this.step(listTpgCmd(ref.target), `listing ${ref.target}`, { tolerate: onlyMissing }));
+    const core = parseCore(await this.step(listCoreCmd(), 'listing LIO storage objects'));
+    const so = core.objects.get(ref.backstore);
+    await this.step(unlinkAllCmd(targetDir(ref.target)), `unmapping the LUNs of ${ref.target}`, { tolerate: onlyMissing });
+    const dirs = [
+      ...[...tpg.acls.values()].flat(), ...[...tpg.acls.keys()].map((a) => aclDir(ref.target, a)),
+      ...tpg.luns, ...tpg.portals, tpgDir(ref.target), targetDir(ref.target),
+      ...(so ? [so, so.slice(0, so.lastIndexOf('/'))] : []),
+    ];
+    await this.step(rmdirCmd(dirs), `removing ${ref.target} and ${ref.backstore}`, { tolerate: onlyMissingOrSharedHba });
+    await this.saver.save();
   }
 
-  async allow(target: string, initiator: string): Promise<void> {
-    await this.run(createAclCmd(target, initiator), `allowing ${initiator} on ${target}`, isAlreadyThere);
-    await this.save();
+  /** Maps the LUN for `initiator` (read-only when asked) with its CHAP credentials, then saved. */
+  async allow(ref: LunRef, initiator: string, readonly: boolean, chap?: Chap): Promise<void> {
+    const acl = aclDir(ref.target, initiator);
+    const mapped = `${acl}/lun_${ref.lun}`;
+    await this.step(mkdirCmd([mapped]), `adding ${initiator} to ${ref.target}`);
+    if (chap) {
+      // Before the LUN is mapped, so no login without them reaches it.
+      const auth = `${acl}/auth`;
+      await this.write(`${auth}/userid`, chap.user, `setting the CHAP user of ${initiator} on ${ref.target}`);
+      await this.write(`${auth}/password`, chap.password, `setting the CHAP secret of ${initiator} on ${ref.target}`);
+      // LIO reads "NULL" as unset: mutual CHAP is off unless both are set.
+      await this.write(`${auth}/userid_mutual`, chap.mutual?.user ?? 'NULL', `setting the mutual CHAP user of ${initiator} on ${ref.target}`);
+      await this.write(`${auth}/password_mutual`, chap.mutual?.password ?? 'NULL', `setting the mutual CHAP secret of ${initiator} on ${ref.target}`);
+    }
+    const links = await this.step(listLinksCmd(mapped), `reading ${initiator}'s LUN ${ref.lun} of ${ref.target}`);
+    if (links.trim() === '') await this.step(linkCmd(lunDir(ref.target, ref.lun), `${mapped}/lun`), `mapping LUN ${ref.lun} of ${ref.target} for ${initiator}`);
+    // The kernel keeps write_protect on the mapping the link made (written before, it is lost).
+    // No session of this initiator reads the LUN before the publish answers.
+    await this.write(`${mapped}/write_protect`, readonly ? '1' : '0', `setting write protection of ${initiator} on ${ref.target}`);
+    await this.saver.save();
   }
 
-  async deny(target: string, initiator: string): Promise<void> {
-    await this.run(deleteAclCmd(target, initiator), `removing ${initiator} from ${target}`, isNotThere);
-    await this.save();
-  }
-
-  private save(): Promise<void> {
-    return this.run(saveConfigCmd(), 'saving the LIO configuration');
+  async deny(ref: LunRef, initiator: string): Promise<void> {
+    const acl = aclDir(ref.target, initiator);
+    await this.step(unlinkAllCmd(acl), `unmapping ${ref.target} for ${initiator}`, { tolerate: onlyMissing });
+    await this.step(rmdirCmd([`${acl}/lun_${ref.lun}`, acl]), `removing ${initiator} from ${ref.target}`, { tolerate: onlyMissing });
+    await this.saver.save();
   }
 }

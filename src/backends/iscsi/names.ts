@@ -19,6 +19,13 @@ export function backstoreName(pool: IscsiPool, name: string): string {
   return n.length <= MAX_BACKSTORE ? n : `${pool.id}.h.${createHash('sha256').update(name).digest('hex').slice(0, 24)}`;
 }
 
+/** The LUN's unit serial (its SCSI id, the WWID multipath groups paths by): a UUID derived from
+ * the pool and the volume, so every path and every restore of the target shows the same one. */
+export function unitSerial(pool: IscsiPool, name: string): string {
+  const h = createHash('sha256').update(`${pool.id}\0${name}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
 export function lunRef(pool: IscsiPool, name: string): LunRef {
-  return { target: targetIqn(pool, name), backstore: backstoreName(pool, name), lun: VOLUME_LUN };
+  return { target: targetIqn(pool, name), backstore: backstoreName(pool, name), lun: VOLUME_LUN, serial: unitSerial(pool, name) };
 }
