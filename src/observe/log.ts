@@ -7,7 +7,7 @@ export type { Logger };
 const REDACTED = '[REDACTED]';
 
 // Keys whose values are secret wherever they appear (CSI `secrets` maps, keyrings, CHAP).
-const SECRET_KEY = /^(secrets?|userKey|key|keyring|password|passwd|token|chap.*secret|.*Secret|privateKey|passphrase)$/i;
+const SECRET_KEY = /^(secrets?|userKey|key|keyring|password|passwd|token|chap.*secret|.*Secret|privateKey|passphrase|node\.session\.auth\.password(_in)?)$/i;
 
 /** Deep copy of `value` with every secret-bearing field replaced. Safe on cycles. */
 export function redactSecrets(value: unknown, seen = new WeakSet<object>()): unknown {

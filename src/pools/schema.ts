@@ -75,6 +75,11 @@ export const RBD_FEATURES = ['layering', 'exclusive-lock', 'object-map', 'fast-d
 const K8S_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 const MON_HOST = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$/;
 
+const SECRET_REF = z.strictObject({
+  name: z.string().regex(K8S_NAME),
+  namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/),
+});
+
 export const RbdPoolSchema = z.strictObject({
   ...common,
   type: z.literal('rbd'),
@@ -86,10 +91,7 @@ export const RbdPoolSchema = z.strictObject({
     .describe('features of new images; features the node kernel lacks are disabled on the image before it is mapped'),
   cluster: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional().describe('cluster name, recorded on images (ceph-csi clusterID)'),
   user: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('admin').describe('cephx user (without "client."), used when the secret has no userID'),
-  secretRef: z.strictObject({
-    name: z.string().regex(K8S_NAME),
-    namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/),
-  }).optional().describe('Kubernetes Secret with userID/userKey, for calls that carry no CSI secrets'),
+  secretRef: SECRET_REF.optional().describe('Kubernetes Secret with userID/userKey, for calls that carry no CSI secrets'),
   maxCloneDepth: z.number().int().min(1).max(14).default(4)
     .describe('clones deeper than this (restore/clone chains) are flattened in the background'),
   udev: z.enum(['auto', 'on', 'off']).default('auto').describe('whether udev runs on nodes (auto: /run/udev/control exists); off maps with noudev'),
@@ -126,6 +128,9 @@ export const IscsiPoolSchema = z.strictObject({
   }).describe('what holds the volumes on the storage host: thin LVs (snapshots and clones are thin snapshots)'),
   ssh: SshTargetSchema.optional().describe('the storage host; omit with local: true when the controller runs on it'),
   local: z.literal(true).optional().describe('the controller runs on the storage host itself (no SSH)'),
+  chap: z.strictObject({
+    secretRef: SECRET_REF.optional().describe('Secret with node.session.auth.username/password (and _in for mutual CHAP), for publishes that carry no CSI secrets'),
+  }).optional().describe('require CHAP on every LUN: the ACL gets the credentials of the ControllerPublishVolume secrets (or secretRef); nodes log in with the node-stage secret'),
 }).refine((p) => (p.ssh === undefined) !== (p.local === undefined), { message: 'give exactly one of ssh and local: true', path: ['ssh'] })
   .describe('iSCSI: a thin LV per volume on a Linux LIO storage host, a target per volume, ACLs per published node (shared; RWX block)');
 

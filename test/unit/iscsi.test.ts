@@ -1,17 +1,19 @@
-// iscsi pools: the exact targetcli and iscsiadm argv, the names both sides derive, targetcli's
-// refusals and the sysfs view of a session, all checked against what the lab's real tools
+// iscsi pools: the exact configfs and iscsiadm argv, the names both sides derive, the refusals
+// of coreutils on configfs and the sysfs view of a session, all checked against what the lab's real tools
 // printed (test/fixtures/iscsi).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
-  createAclCmd, createBackstoreCmd, createLunCmd, createTargetCmd, deleteAclCmd, deleteBackstoreCmd, deleteTargetCmd,
-  isAlreadyThere, isNotThere, saveConfigCmd,
-} from '../../src/backends/iscsi/targetcli.js';
+  aclDir, freeHba, hbaDir, linkCmd, lunDir, mkdirCmd, npDir, onlyExisting, onlyMissing, onlyMissingOrSharedHba, parseCore,
+  parseRead, parseTpg, saveCmd, tpgDir, unlinkAllCmd, writeCmd,
+} from '../../src/backends/iscsi/configfs.js';
+import { Saver } from '../../src/backends/iscsi/lio.js';
 import { lunRef } from '../../src/backends/iscsi/names.js';
 import { iscsiNodeContext } from '../../src/backends/iscsi/context.js';
+import { hasChap, parseChap, setRecordChap } from '../../src/node/transports/iscsi-chap.js';
 import { initiatorIqnFor, isValidIqn } from '../../src/node/transports/iscsi-names.js';
 import { iscsiSessions } from '../../src/node/transports/iscsi-sysfs.js';
 import { IscsiTransport, loginArgs, logoutArgs, nodeDeleteArgs, portalOf, rescanArgs, ifaceInitiatorArgs } from '../../src/node/transports/iscsi.js';
@@ -24,31 +26,75 @@ const POOL = PoolSchema.parse({
   backing: { type: 'lvmthin', vgname: 'labvg', thinpool: 'thin' }, local: true,
 }) as IscsiPool;
 
-test('targetcli argv: one command per run, under the host-wide lock, no shell', () => {
-  const lock = ['flock', '-w', '240', '/run/poolcsi-targetcli.lock', 'targetcli'];
+test('configfs argv: coreutils and findutils only, values on stdin, the save under the host-wide lock', () => {
   const argv = (p: { program: string; args: string[] }) => [p.program, ...p.args];
-  assert.deepEqual(argv(createBackstoreCmd('san.vol1', '/dev/mapper/labvg-vol1')), [...lock, '/backstores/block', 'create', 'name=san.vol1', 'dev=/dev/mapper/labvg-vol1']);
-  assert.deepEqual(argv(createTargetCmd('iqn.2003-01.org.example.lab:san.vol1')), [...lock, '/iscsi', 'create', 'iqn.2003-01.org.example.lab:san.vol1']);
-  assert.deepEqual(argv(createLunCmd('iqn.x:t', 'san.vol1', 0)), [...lock, '/iscsi/iqn.x:t/tpg1/luns', 'create', '/backstores/block/san.vol1', 'lun=0']);
-  assert.deepEqual(argv(createAclCmd('iqn.x:t', 'iqn.y:n')), [...lock, '/iscsi/iqn.x:t/tpg1/acls', 'create', 'iqn.y:n']);
-  assert.deepEqual(argv(deleteAclCmd('iqn.x:t', 'iqn.y:n')), [...lock, '/iscsi/iqn.x:t/tpg1/acls', 'delete', 'iqn.y:n']);
-  assert.deepEqual(argv(deleteTargetCmd('iqn.x:t')), [...lock, '/iscsi', 'delete', 'iqn.x:t']);
-  assert.deepEqual(argv(deleteBackstoreCmd('san.vol1')), [...lock, '/backstores/block', 'delete', 'san.vol1']);
-  assert.deepEqual(argv(saveConfigCmd()), [...lock, 'saveconfig']);
+  const t = 'iqn.2003-01.org.example.lab:san.vol1';
+  assert.equal(tpgDir(t), `/sys/kernel/config/target/iscsi/${t}/tpgt_1`);
+  assert.deepEqual(argv(mkdirCmd([`${hbaDir(0)}/san.vol1`, lunDir(t, 0), npDir(t, 3260)])),
+    ['mkdir', '-p', '/sys/kernel/config/target/core/iblock_0/san.vol1', `${tpgDir(t)}/lun/lun_0`, `${tpgDir(t)}/np/0.0.0.0:3260`]);
+  assert.deepEqual(argv(linkCmd('/a', '/b/c')), ['ln', '-sT', '/a', '/b/c']);
+  assert.deepEqual(argv(writeCmd(`${tpgDir(t)}/enable`)), ['dd', `of=${tpgDir(t)}/enable`, 'conv=notrunc', 'status=none'], 'the value is never an argument, nor echoed');
+  assert.deepEqual(argv(unlinkAllCmd(aclDir(t, 'iqn.y:n'))), ['find', `${tpgDir(t)}/acls/iqn.y:n`, '-type', 'l', '-delete']);
+  assert.deepEqual(argv(saveCmd()), ['flock', '-w', '240', '/run/poolcsi-lio.lock', 'targetctl', 'save']);
 });
 
-test("targetcli's recorded refusals: each 'exists' is a retry's success, each 'not there' a delete's", () => {
-  const lines = fixture('iscsi/targetcli-refusals.txt').split('\n').filter((l) => l && !l.startsWith('#'));
-  const exists = lines.filter(isAlreadyThere);
-  const gone = lines.filter(isNotThere);
-  assert.equal(exists.length, 4, exists.join('\n'));
-  assert.equal(gone.length, 4, gone.join('\n'));
-  assert.deepEqual(exists.filter(isNotThere), [], 'no line is both');
+test('configfs listings recorded in a lab node: objects found by name whatever HBA a restore gave them', () => {
+  const core = parseCore(fixture('iscsi/configfs-core.txt'));
+  assert.deepEqual([...core.hbas].sort(), [0, 1]);
+  assert.equal(core.objects.get('bs2'), '/sys/kernel/config/target/core/iblock_0/bs2');
+  assert.equal(core.objects.get('t1'), '/sys/kernel/config/target/core/iblock_1/t1');
+  assert.equal(core.objects.has('lu_gps'), false, 'ALUA groups are not storage objects');
+  assert.equal(freeHba(core), 2);
+  const t = 'iqn.2003-01.org.example.lab:t2';
+  const tpg = parseTpg(t, fixture('iscsi/configfs-tpg.txt'));
+  assert.deepEqual([...tpg.acls.keys()], ['iqn.2026-12.io.poolcsi:node.x']);
+  assert.deepEqual(tpg.acls.get('iqn.2026-12.io.poolcsi:node.x'), [`${aclDir(t, 'iqn.2026-12.io.poolcsi:node.x')}/lun_0`], 'auth, attrib, param are not mapped LUNs');
+  assert.deepEqual(tpg.portals, [npDir(t, 3260)]);
+  assert.deepEqual(tpg.luns, [lunDir(t, 0)]);
+  assert.deepEqual([...parseRead('/x/so/enable:1\n/x/tpgt_1/enable:0\n')], [['/x/so/enable', '1'], ['/x/tpgt_1/enable', '0']]);
+});
+
+test("configfs refusals recorded in a lab node: only 'not there' and 'already linked' count as a retry's success", () => {
+  const lines = fixture('iscsi/configfs-refusals.txt').split('\n').filter((l) => l && !l.startsWith('#'));
+  const [secondLun, secondMapped, noTarget, busyLun, findMissing, sharedHba] = lines;
+  assert.equal(onlyExisting(secondLun!), true);
+  assert.equal(onlyExisting(secondMapped!), false, 'EINVAL is not "already there": the mapped LUN is probed first');
+  assert.equal(onlyMissing(noTarget!), true);
+  assert.equal(onlyMissing(findMissing!), true);
+  assert.equal(onlyMissing(busyLun!), false, 'a LUN still linked is an error, never a success');
+  assert.equal(onlyMissing(`${noTarget}\n${busyLun}`), false, 'one real refusal among missing ones fails the step');
+  assert.equal(onlyMissingOrSharedHba(`${noTarget}\n${sharedHba}`), true);
+  assert.equal(onlyMissingOrSharedHba(busyLun!), false);
+  assert.equal(onlyMissing(''), false);
+});
+
+test('LIO saves: concurrent changes share a save that started after them; none waits on a save that started before', async () => {
+  let saves = 0;
+  const gates: Array<() => void> = [];
+  const saver = new Saver(async () => { saves++; await new Promise<void>((r) => gates.push(r)); });
+  const a = saver.save(); // starts at once
+  await new Promise((r) => setImmediate(r));
+  assert.equal(saves, 1);
+  const b = saver.save(); // made its change while save 1 ran: needs save 2
+  const c = saver.save(); // joins save 2 (not started yet)
+  assert.equal(b, c);
+  gates.shift()!();
+  await a;
+  await new Promise((r) => setImmediate(r));
+  assert.equal(saves, 2, 'the queued save started once the running one ended');
+  const d = saver.save(); // save 2 is running: d needs a third
+  assert.notEqual(d, b);
+  gates.shift()!();
+  await b;
+  await new Promise((r) => setImmediate(r));
+  gates.shift()!();
+  await d;
+  assert.equal(saves, 3);
 });
 
 test('names: target per volume under the pool prefix, initiator from the node id, context and publish agree', () => {
   const ref = lunRef(POOL, 'pvc-0a1b');
-  assert.deepEqual(ref, { target: 'iqn.2003-01.org.example.lab:san.pvc-0a1b', backstore: 'san.pvc-0a1b', lun: 0 });
+  assert.deepEqual(ref, { target: 'iqn.2003-01.org.example.lab:san.pvc-0a1b', backstore: 'san.pvc-0a1b', lun: 0, serial: '81b4a8aa-c10c-52d0-3450-882317a1533e' });
   assert.ok(isValidIqn(ref.target));
   // A name an IQN cannot hold as it is (uppercase, "_") is hashed, still a valid IQN.
   const odd = lunRef(POOL, 'Sanity_Vol+1');
@@ -119,4 +165,51 @@ test('descriptor values from a PV spec are checked', () => {
   assert.throws(() => t.parse({ target: 'iqn.2003-01.org.example:t', lun: '-1', portals: '1.2.3.4' }), /iscsi.lun/);
   assert.throws(() => t.parse({ target: 'iqn.2003-01.org.example:t', lun: '0', portals: '-oProxy=x' }), /iscsi.portals/);
   assert.throws(() => t.parse({ target: 'iqn.2003-01.org.example:t', lun: '0', portals: '1.2.3.4', extra: 'x' }), /unknown key/);
+});
+
+test('CHAP secrets: open-iscsi key names, pairs complete, mutual only on top of one-way, values checked without quoting them', () => {
+  const one = { 'node.session.auth.username': 'u1', 'node.session.auth.password': 'p-secret-1' };
+  assert.deepEqual(parseChap(one, 'CSI secrets'), { user: 'u1', password: 'p-secret-1' });
+  const mutual = { ...one, 'node.session.auth.username_in': 't1', 'node.session.auth.password_in': 'p-secret-2' };
+  assert.deepEqual(parseChap(mutual, 'CSI secrets'), { user: 'u1', password: 'p-secret-1', mutual: { user: 't1', password: 'p-secret-2' } });
+  assert.match(parseChap({ 'node.session.auth.username': 'u1' }, 'CSI secrets') as string, /node\.session\.auth\.password is missing/);
+  assert.match(parseChap({ 'node.session.auth.username_in': 't', 'node.session.auth.password_in': 'x' }, 'CSI secrets') as string, /needs one-way CHAP/);
+  const bad = parseChap({ ...one, 'node.session.auth.password': 'has space secret' }, 'Secret ns/x') as string;
+  assert.match(bad, /^Secret ns\/x: node\.session\.auth\.password must be/);
+  assert.doesNotMatch(bad, /space secret/, 'the message never quotes the value');
+  assert.equal(hasChap({ userID: 'admin' }), false);
+  assert.equal(hasChap(undefined), false);
+});
+
+test("CHAP in iscsiadm's own record (recorded in a lab node): auth lines replaced before the end mark, file 0600, other records untouched", async () => {
+  const recorded = fixture('iscsi/node-record.txt').split('\n').filter((l) => !l.startsWith('# iscsiadm')).join('\n');
+  const dir = mkdtempSync(join(tmpdir(), 'iscsi-nodes-'));
+  try {
+    const target = 'iqn.2003-01.org.example.lab:vol1';
+    mkdirSync(join(dir, target));
+    const file = join(dir, target, '127.0.0.1,3260');
+    writeFileSync(file, recorded, { mode: 0o600 });
+    const other = join(dir, target, '127.0.0.2,3260');
+    writeFileSync(other, recorded.replace('127.0.0.1', '127.0.0.2'));
+    const chap = { user: 'u1', password: 'p-secret-1', mutual: { user: 't1', password: 'p-secret-2' } };
+    assert.equal(await setRecordChap(dir, target, '127.0.0.1', 3260, 'poolcsi', chap), 1);
+    const text = readFileSync(file, 'utf8');
+    const lines = text.trimEnd().split('\n');
+    assert.equal(lines.at(-1), '# END RECORD');
+    assert.deepEqual(lines.filter((l) => l.startsWith('node.session.auth.')), [
+      'node.session.auth.chap_algs = MD5', 'node.session.auth.authmethod = CHAP', 'node.session.auth.username = u1',
+      'node.session.auth.password = p-secret-1', 'node.session.auth.username_in = t1', 'node.session.auth.password_in = p-secret-2',
+    ]);
+    assert.equal(lines.length, recorded.trimEnd().split('\n').length + 4, 'every other line kept');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.equal(readFileSync(other, 'utf8').includes('CHAP'), false, 'another portal is not ours');
+    assert.equal(await setRecordChap(dir, target, '127.0.0.1', 3260, 'default', chap), 0, 'another interface is not ours');
+    assert.equal(await setRecordChap(dir, target, '127.0.0.1', 3260, 'poolcsi', undefined), 1);
+    assert.match(readFileSync(file, 'utf8'), /^node\.session\.auth\.authmethod = None$/m);
+    assert.doesNotMatch(readFileSync(file, 'utf8'), /p-secret/, 'switching CHAP off removes the secrets');
+    assert.deepEqual(readdirSync(join(dir, target)).sort(), ['127.0.0.1,3260', '127.0.0.2,3260'], 'nothing left aside');
+    assert.equal(await setRecordChap(dir, 'iqn.2003-01.org.example.lab:none', '127.0.0.1', 3260, 'poolcsi', chap), 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -21,6 +21,7 @@ test('redactSecrets replaces CSI secrets and key-like fields at any depth', () =
     secrets: { userID: 'admin', userKey: SECRET },
     nested: { deeper: [{ password: SECRET, chapSecret: SECRET }] },
     keyring: SECRET,
+    chap: { 'node.session.auth.username': 'u', 'node.session.auth.password': SECRET, 'node.session.auth.password_in': SECRET },
   });
   const text = JSON.stringify(out);
   assert.doesNotMatch(text, new RegExp(SECRET));

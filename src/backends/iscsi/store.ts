@@ -6,12 +6,14 @@
 // and then adds the node's ACL, an unpublish removes both.
 import type { Runner } from '../../exec/index.js';
 import { initiatorIqnFor } from '../../node/transports/iscsi-names.js';
+import { portalOf } from '../../node/transports/iscsi.js';
 import type { IscsiPool, LvmThinPool } from '../../pools/schema.js';
 import { notFound } from '../errors.js';
 import { LvmThinBackend } from '../lvm/thin.js';
 import { volumeLvName } from '../lvm/names.js';
 import type { LvRow } from '../lvm/report.js';
 import type { CallOptions, CreateSpec, NodeContext, PublishOptions, TypeTraits, VolumeRecord } from '../types.js';
+import { resolveChap } from './chap.js';
 import { iscsiNodeContext } from './context.js';
 import { Lio } from './lio.js';
 import { lunRef } from './names.js';
@@ -45,7 +47,7 @@ export class IscsiBackend extends LvmThinBackend {
 
   constructor(readonly iscsi: IscsiPool, runner: Runner) {
     super(backingPool(iscsi), runner, `storage host ${runner.host}`);
-    this.lio = new Lio(runner);
+    this.lio = new Lio(runner, [...new Set(iscsi.portals.map((p) => portalOf(p).port))], !!iscsi.chap);
   }
 
   // Shared volumes: no record names a node.
@@ -88,13 +90,14 @@ export class IscsiBackend extends LvmThinBackend {
     return rec?.name === name ? rec : undefined;
   }
 
-  override async publish(name: string, node: string, opts: PublishOptions, _call?: CallOptions): Promise<Record<string, string>> {
+  override async publish(name: string, node: string, opts: PublishOptions, call?: CallOptions): Promise<Record<string, string>> {
+    const chap = await resolveChap(this.iscsi, call); // a missing secret fails before anything changes
     await super.publish(name, node, opts);
     const ref = lunRef(this.iscsi, name);
     // A create interrupted after the LV was made but before LIO was: export again (idempotent).
     if (!(await this.lio.exported(ref))) await this.exportLv(name);
     const initiator = initiatorIqnFor(node);
-    await this.lio.allow(ref.target, initiator);
+    await this.lio.allow(ref, initiator, opts.readonly, chap);
     return { target: ref.target, lun: String(ref.lun), portals: this.iscsi.portals.join(','), initiator };
   }
 
@@ -104,7 +107,7 @@ export class IscsiBackend extends LvmThinBackend {
     const ref = lunRef(this.iscsi, name);
     // The ACL goes whether or not the LV records the node (a publish may have stopped between).
     const nodes = node !== undefined ? [node] : Object.keys(rec.published ?? {});
-    for (const n of nodes) await this.lio.deny(ref.target, initiatorIqnFor(n));
+    for (const n of nodes) await this.lio.deny(ref, initiatorIqnFor(n));
     await super.unpublish(name, node);
   }
 

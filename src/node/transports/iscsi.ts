@@ -13,13 +13,14 @@ import { ExecError, type Runner } from '../../exec/index.js';
 import { waitFor } from '../../exec/wait.js';
 import { NodeError } from '../errors.js';
 import { checkKeys, checkValue, isValidHostPort } from './grammar.js';
+import { hasChap, parseChap, setRecordChap, type Chap } from './iscsi-chap.js';
 import { IFACE, isValidIqn } from './iscsi-names.js';
 import { iscsiSessions, type IscsiLun, type IscsiSession } from './iscsi-sysfs.js';
 import type { Attached, AttachOptions, Condition, Descriptor, Stashed, Transport } from './types.js';
 
 const TIMEOUT_MS = 120_000;
 /** iscsiadm exit codes (iscsi_err.h). */
-export const ISCSI_ERR = { SESS_EXISTS: 15, NO_OBJS_FOUND: 21 } as const;
+export const ISCSI_ERR = { IDBM: 6, SESS_EXISTS: 15, NO_OBJS_FOUND: 21, LOGIN_AUTH_FAILED: 24 } as const;
 
 /** host:port with the iSCSI port when none is given. */
 export function portalOf(p: string): { host: string; port: number; arg: string } {
@@ -29,6 +30,7 @@ export function portalOf(p: string): { host: string; port: number; arg: string }
   return { host: m[1]!, port, arg: `${m[1]}:${port}` };
 }
 
+export const ifaceShowArgs = () => ['-m', 'iface', '-I', IFACE];
 export const ifaceNewArgs = () => ['-m', 'iface', '-I', IFACE, '-o', 'new'];
 export const ifaceInitiatorArgs = (initiator: string) => ['-m', 'iface', '-I', IFACE, '-o', 'update', '-n', 'iface.initiatorname', '-v', initiator];
 export const nodeNewArgs = (target: string, portal: string) => ['-m', 'node', '-T', target, '-p', portal, '-I', IFACE, '-o', 'new'];
@@ -41,16 +43,20 @@ export interface IscsiTransportOptions {
   sysfs?: string;
   /** How long a LUN's disk may take to appear after login (or rescan). */
   deviceWaitMs?: number;
+  /** iscsiadm's node records (the host's, mounted at the same path in the node plugin). */
+  nodesDir?: string;
 }
 
 export class IscsiTransport implements Transport {
   readonly kind = 'iscsi';
   private readonly sysfs: string;
   private readonly deviceWaitMs: number;
+  private readonly nodesDir: string;
 
   constructor(private readonly runner: Runner, opts: IscsiTransportOptions = {}) {
     this.sysfs = opts.sysfs ?? '/sys';
     this.deviceWaitMs = opts.deviceWaitMs ?? 60_000;
+    this.nodesDir = opts.nodesDir ?? '/etc/iscsi/nodes';
   }
 
   parse(d: Descriptor): Descriptor {
@@ -85,13 +91,12 @@ export class IscsiTransport implements Transport {
     if (!isValidIqn(initiator)) {
       throw new NodeError('invalid', 'publish_context "initiator" is missing or not an IQN: the volume must be published to this node (ControllerPublishVolume) first');
     }
+    const chap = chapOf(o.secrets);
     let session = await this.session(target, portal);
     if (!session) {
-      // -o new says "added" again when the interface exists; update sets the name either way.
-      await this.iscsiadm(ifaceNewArgs(), `creating iscsiadm interface ${IFACE}`);
-      await this.iscsiadm(ifaceInitiatorArgs(initiator), `setting the initiator name of interface ${IFACE}`);
+      await this.ensureIface(initiator);
       await this.iscsiadm(nodeNewArgs(target, portal.arg), `recording target ${target} at ${portal.arg}`);
-      await this.iscsiadm(loginArgs(target, portal.arg), `logging in to ${target} at ${portal.arg}`, [0, ISCSI_ERR.SESS_EXISTS]);
+      await this.login(target, portal, chap);
     } else if (session.initiator && session.initiator !== initiator) {
       throw new NodeError('precondition', `session ${session.sid} to ${target} uses initiator ${session.initiator}, not ${initiator} as published`);
     }
@@ -110,6 +115,47 @@ export class IscsiTransport implements Transport {
       throw e instanceof NodeError ? e : new NodeError('unavailable', (e as Error).message, { cause: e });
     });
     return { kind: 'device', path: `/dev/${found.disk}`, stash: { disk: found.disk! } };
+  }
+
+  /**
+   * Our interface with the published initiator name. -o new refuses (15) to rewrite an
+   * interface a session uses, so it is created only when missing (6) and renamed only when
+   * its name differs: another LUN's session on it must not fail this stage.
+   */
+  private async ensureIface(initiator: string): Promise<void> {
+    let shown: string;
+    try {
+      const r = await this.runner.run('iscsiadm', ifaceShowArgs(), { timeoutMs: TIMEOUT_MS, okCodes: [0, ISCSI_ERR.IDBM] });
+      shown = r.exitCode === 0 ? r.stdout : '';
+    } catch (e) {
+      throw failure(e, `reading iscsiadm interface ${IFACE}`);
+    }
+    const current = /^iface\.initiatorname = (.*)$/m.exec(shown)?.[1]?.trim();
+    if (!shown) await this.iscsiadm(ifaceNewArgs(), `creating iscsiadm interface ${IFACE}`, [0, ISCSI_ERR.SESS_EXISTS]);
+    if (current !== initiator) await this.iscsiadm(ifaceInitiatorArgs(initiator), `setting the initiator name of interface ${IFACE}`);
+  }
+
+  /** Logs in with CHAP set in the node record (never in argv); a failed login leaves no record. */
+  private async login(target: string, portal: { host: string; port: number; arg: string }, chap: Chap | undefined): Promise<void> {
+    let records: number;
+    try {
+      records = await setRecordChap(this.nodesDir, target, portal.host, portal.port, IFACE, chap);
+    } catch (e) {
+      throw new NodeError('internal', `setting CHAP in the node record of ${target}: ${(e as Error).message}`, { cause: e });
+    }
+    if (records === 0 && chap) throw new NodeError('precondition', `no iscsiadm node record of ${target} at ${portal.arg} under ${this.nodesDir} to set CHAP in`);
+    try {
+      await this.iscsiadm(loginArgs(target, portal.arg), `logging in to ${target} at ${portal.arg}`, [0, ISCSI_ERR.SESS_EXISTS]);
+    } catch (e) {
+      if (!(await this.session(target, portal))) {
+        await this.iscsiadm(nodeDeleteArgs(target, portal.arg), `deleting the node record of ${target} at ${portal.arg}`, [0, ISCSI_ERR.NO_OBJS_FOUND]).catch(() => undefined);
+      }
+      const cause = (e as NodeError).cause;
+      if (cause instanceof ExecError && cause.reason === 'exit' && cause.exitCode === ISCSI_ERR.LOGIN_AUTH_FAILED) {
+        throw new NodeError('denied', `${target} at ${portal.arg} refused the login (authorization failure): ${chap ? 'the CHAP credentials of the node-stage secret are wrong, or ' : 'the target may require CHAP (node-stage secret keys node.session.auth.username/password), or '}this node's initiator is not in the LUN's ACL`, { cause: e });
+      }
+      throw e;
+    }
   }
 
   /** Removes this LUN's disk, then logs the session out when no LUN is left on it. */
@@ -161,6 +207,14 @@ export class IscsiTransport implements Transport {
     if (l.state !== 'running') return { abnormal: true, message: `disk ${l.disk} (LUN ${d.lun} of ${d.target}) is ${l.state}` };
     return { abnormal: false, message: `logged in to ${d.target}; LUN ${d.lun} is ${l.disk}` };
   }
+}
+
+/** CHAP from the node-stage secrets: none when they carry no CHAP key, an error when malformed. */
+function chapOf(secrets: Readonly<Record<string, string>> | undefined): Chap | undefined {
+  if (!hasChap(secrets)) return undefined;
+  const c = parseChap(secrets!, 'node-stage secrets');
+  if (typeof c === 'string') throw new NodeError('invalid', c);
+  return c;
 }
 
 function sameHost(a: string, b: string): boolean {

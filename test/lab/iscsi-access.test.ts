@@ -1,0 +1,123 @@
+// Access control of an `iscsi` pool on the lab's real LIO target and open-iscsi initiator
+// (issue 14): CHAP one-way and mutual (credentials from the CSI secrets, set on the LUN's ACL
+// from stdin and in the node's iscsiadm record, never in argv or a log), a wrong secret
+// refused with PERMISSION_DENIED and no record left with it, and a read-only publish that LIO
+// itself write-protects (the node's disk is read-only, not only its bind mount).
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { startLab, type Lab, type LabNode } from './harness/index.js';
+import { startDriver, type NodeDriver } from './harness/driver.js';
+import { attempt, blockCap, createReq, MiB, must } from './lvm/setup.js';
+
+const NODE = 'iscsi-access';
+const USER = 'iqn-user-1';
+const PASSWORD = 'Pw-sekret-0123456789';
+const TARGET_USER = 'target-user-1';
+const TARGET_PASSWORD = 'Tg-sekret-9876543210';
+const chapSecrets = (password = PASSWORD) => ({ 'node.session.auth.username': USER, 'node.session.auth.password': password });
+const mutualSecrets = (passwordIn = TARGET_PASSWORD) => ({ ...chapSecrets(), 'node.session.auth.username_in': TARGET_USER, 'node.session.auth.password_in': passwordIn });
+
+let lab: Lab;
+let node: LabNode;
+let driver: NodeDriver;
+
+before(async () => {
+  lab = await startLab({ name: 'iscsi-access', nodes: [{ name: NODE, services: ['lvm', 'sshd', 'iscsi-target', 'iscsi-initiator'], memMiB: 1024 }] });
+  node = lab.node(NODE);
+  const hostKey = (await node.run(['cat', '/run/lab/sshd/ssh_host_ed25519_key.pub'])).stdout.trim();
+  const key = (await node.run(['sh', '-c', 'echo "$LAB_SHARED_DIR/ssh/id_ed25519"'])).stdout.trim();
+  const poolsFile = join(node.runDir, 'pools.yaml');
+  writeFileSync(poolsFile, JSON.stringify({
+    pools: [{
+      id: 'san', type: 'iscsi', portals: ['127.0.0.1:3260'], iqnPrefix: 'iqn.2003-01.org.example.lab',
+      backing: { type: 'lvmthin', vgname: 'labvg', thinpool: 'thin' }, ssh: { host: '127.0.0.1', privateKey: { file: key }, hostKey },
+      chap: {},
+    }],
+  }));
+  driver = await startDriver(node, { nodeId: NODE, poolsFile });
+});
+
+after(async () => {
+  await lab?.close();
+});
+
+const configfs = (p: string) => `/sys/kernel/config/target/iscsi/${p}`;
+
+async function records(target: string): Promise<string> {
+  return (await node.exec(['find', `/etc/iscsi/nodes/${target}`, '-type', 'f', '-printf', '%m %p\n'])).stdout.trim();
+}
+
+/** Create and publish (with `secrets`) a block volume; returns what later steps need. */
+async function published(name: string, secrets: Record<string, string>, readonly = false, beforePublish?: (id: string) => Promise<void>) {
+  const created = await must(driver, 'Controller.CreateVolume', createReq(name, 'san', 32 * MiB, { volume_capabilities: [blockCap] }));
+  const id: string = created.volume.volume_id;
+  const context: Record<string, string> = created.volume.volume_context;
+  await beforePublish?.(id);
+  const pub = await must(driver, 'Controller.ControllerPublishVolume', { volume_id: id, node_id: NODE, volume_capability: blockCap, readonly, volume_context: context, secrets });
+  const staging = `/run/lab/k/${name}/staging`;
+  await node.run(['mkdir', '-p', staging]);
+  return { id, context, publishContext: pub.publish_context as Record<string, string>, staging, target: context['iscsi.target']! };
+}
+
+async function cleanUp(v: { id: string; staging: string }): Promise<void> {
+  await must(driver, 'Node.NodeUnstageVolume', { volume_id: v.id, staging_target_path: v.staging });
+  await must(driver, 'Controller.ControllerUnpublishVolume', { volume_id: v.id, node_id: NODE });
+  await must(driver, 'Controller.DeleteVolume', { volume_id: v.id });
+}
+
+const stageReq = (v: Awaited<ReturnType<typeof published>>, secrets: Record<string, string>) => ({
+  volume_id: v.id, staging_target_path: v.staging, volume_capability: blockCap, volume_context: v.context, publish_context: v.publishContext, secrets,
+});
+
+test('CHAP one-way: the ACL holds the credentials, a wrong secret is PERMISSION_DENIED and leaves no record, the right one logs in', async () => {
+  const v = await published('chap-1', chapSecrets(), false, async (id) => {
+    const bare = await attempt(driver, 'Controller.ControllerPublishVolume', { volume_id: id, node_id: NODE, volume_capability: blockCap });
+    assert.equal(bare.code, 'INVALID_ARGUMENT', `a publish without CHAP secrets in a CHAP pool: ${bare.code}: ${bare.details}`);
+  });
+  assert.equal((await node.run(['cat', configfs(`${v.target}/tpgt_1/attrib/authentication`)])).stdout.trim(), '1', 'the target requires CHAP');
+  const acl = configfs(`${v.target}/tpgt_1/acls/${v.publishContext.initiator}/auth`);
+  assert.equal((await node.run(['cat', `${acl}/userid`])).stdout.trim(), USER);
+
+  const wrong = await attempt(driver, 'Node.NodeStageVolume', stageReq(v, chapSecrets('not-the-password')));
+  assert.equal(wrong.code, 'PERMISSION_DENIED', `a wrong CHAP secret: ${wrong.code}: ${wrong.details}`);
+  assert.match(wrong.details ?? '', /CHAP/);
+  assert.equal(await records(v.target), '', 'the failed login left no node record (with its password) behind');
+
+  await must(driver, 'Node.NodeStageVolume', stageReq(v, chapSecrets()));
+  const recs = await records(v.target);
+  assert.match(recs, /^600 /m, `the node record is root-only: ${recs}`);
+  const disk = JSON.parse((await node.run(['cat', `${v.staging}/poolcsi-stage.json`])).stdout).attached.stash.disk as string;
+  assert.equal((await node.exec(['dd', 'if=/dev/zero', `of=/dev/${disk}`, 'bs=1M', 'count=1', 'oflag=direct', 'status=none'])).code, 0, 'the LUN writes');
+  await cleanUp(v);
+  assert.equal(await records(v.target), '', 'the unstage removed the record');
+});
+
+test('CHAP mutual: the node checks the target too; a wrong target secret fails the login', async () => {
+  const v = await published('chap-2', mutualSecrets());
+  const acl = configfs(`${v.target}/tpgt_1/acls/${v.publishContext.initiator}/auth`);
+  assert.equal((await node.run(['cat', `${acl}/userid_mutual`])).stdout.trim(), TARGET_USER);
+  const wrong = await attempt(driver, 'Node.NodeStageVolume', stageReq(v, mutualSecrets('not-the-target')));
+  assert.equal(wrong.ok, false, 'the initiator must refuse a target that does not know the mutual secret');
+  assert.equal(await records(v.target), '');
+  await must(driver, 'Node.NodeStageVolume', stageReq(v, mutualSecrets()));
+  await cleanUp(v);
+});
+
+test('a read-only publish is write-protected by LIO: the node sees a read-only disk', async () => {
+  const v = await published('ro-1', chapSecrets(), true);
+  assert.equal((await node.run(['cat', configfs(`${v.target}/tpgt_1/acls/${v.publishContext.initiator}/lun_0/write_protect`)])).stdout.trim(), '1');
+  await must(driver, 'Node.NodeStageVolume', stageReq(v, chapSecrets()));
+  const disk = JSON.parse((await node.run(['cat', `${v.staging}/poolcsi-stage.json`])).stdout).attached.stash.disk as string;
+  assert.equal((await node.run(['cat', `/sys/block/${disk}/ro`])).stdout.trim(), '1', 'the SCSI disk reports write protection');
+  const w = await node.exec(['dd', 'if=/dev/zero', `of=/dev/${disk}`, 'bs=1M', 'count=1', 'oflag=direct', 'status=none']);
+  assert.notEqual(w.code, 0, 'a write to the disk itself is refused');
+  await cleanUp(v);
+});
+
+test('no CHAP secret reached an argv or a log line', () => {
+  const log = readFileSync(driver.logFile, 'utf8');
+  assert.ok(log.includes('"program":"dd"'), 'the log records the runs (else this proves nothing)');
+  for (const s of [PASSWORD, TARGET_PASSWORD, 'not-the-password', 'not-the-target']) assert.equal(log.includes(s), false, `"${s}" is in ${driver.logFile}`);
+});

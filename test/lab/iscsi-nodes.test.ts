@@ -1,0 +1,114 @@
+// An `iscsi` pool seen from two worker nodes (issue 14): a storage node runs LIO and the
+// controller (`local: true`), two workers run open-iscsi and the node plugin. RWX block: one
+// LUN staged on both workers at once, a write on one read on the other; unstaging on one
+// leaves the other reading; a node plugin restarted with two volumes staged finds its sessions
+// in sysfs and logs out only the one whose last LUN is unstaged.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startDriver, startLab, storageSet, type Lab, type LabNode, type NodeDriver } from './harness/index.js';
+import { must, writeIn } from './rbd-support.js';
+
+const POOLS = '/run/lab/iscsi/pools.yaml';
+const RWX_BLOCK = { access_mode: { mode: 'MULTI_NODE_MULTI_WRITER' }, block: {} };
+const RWO_BLOCK = { access_mode: { mode: 'SINGLE_NODE_WRITER' }, block: {} };
+
+let lab: Lab | undefined;
+let storage: LabNode;
+let workers: LabNode[];
+let controller: NodeDriver;
+const plugins = new Map<string, NodeDriver>();
+
+const startPlugin = async (w: LabNode) => plugins.set(w.name, await startDriver(w, { mode: 'node', nodeId: w.name, poolsFile: POOLS, logName: 'poolcsi-node.log' }));
+
+before(async () => {
+  lab = await startLab(storageSet('iscsi-nodes', { storage: ['lvm', 'iscsi-target'], workers: ['iscsi-initiator'] }));
+  storage = lab.node('storage');
+  workers = [lab.node('worker-1'), lab.node('worker-2')];
+  const pools = JSON.stringify({
+    pools: [{
+      id: 'san', type: 'iscsi', portals: [`${storage.ip}:3260`], iqnPrefix: 'iqn.2003-01.org.example.lab',
+      backing: { type: 'lvmthin', vgname: 'labvg', thinpool: 'thin' }, local: true,
+    }],
+  });
+  for (const n of [storage, ...workers]) await writeIn(n, POOLS, pools);
+  controller = await startDriver(storage, { mode: 'controller', nodeId: 'storage', poolsFile: POOLS, socket: '/run/lab/csi/controller.sock', logName: 'poolcsi-controller.log' });
+  for (const w of workers) await startPlugin(w);
+});
+
+after(async () => {
+  await lab?.close();
+});
+
+interface Vol { id: string; context: Record<string, string>; target: string; published: Map<string, Record<string, string>> }
+
+async function create(name: string, cap: object): Promise<Vol> {
+  const r = await must(controller, 'Controller.CreateVolume', {
+    name, capacity_range: { required_bytes: String(32 * 1024 * 1024) }, volume_capabilities: [cap], parameters: { pool: 'san' },
+  });
+  return { id: r.volume.volume_id, context: r.volume.volume_context, target: r.volume.volume_context['iscsi.target'], published: new Map() };
+}
+
+const staging = (v: Vol) => `/run/lab/k/${v.id.replace(/[^a-z0-9-]/gi, '_')}/staging`;
+const device = (v: Vol) => `/run/lab/k/${v.id.replace(/[^a-z0-9-]/gi, '_')}/dev`;
+
+async function attach(v: Vol, w: LabNode, cap: object): Promise<void> {
+  const pub = await must(controller, 'Controller.ControllerPublishVolume', { volume_id: v.id, node_id: w.name, volume_capability: cap, volume_context: v.context });
+  v.published.set(w.name, pub.publish_context);
+  await w.run(['mkdir', '-p', staging(v)]);
+  const p = plugins.get(w.name)!;
+  await must(p, 'Node.NodeStageVolume', { volume_id: v.id, staging_target_path: staging(v), volume_capability: cap, volume_context: v.context, publish_context: pub.publish_context });
+  await must(p, 'Node.NodePublishVolume', { volume_id: v.id, staging_target_path: staging(v), target_path: device(v), volume_capability: cap, publish_context: pub.publish_context });
+}
+
+async function detach(v: Vol, w: LabNode): Promise<void> {
+  const p = plugins.get(w.name)!;
+  await must(p, 'Node.NodeUnpublishVolume', { volume_id: v.id, target_path: device(v) });
+  await must(p, 'Node.NodeUnstageVolume', { volume_id: v.id, staging_target_path: staging(v) });
+  await must(controller, 'Controller.ControllerUnpublishVolume', { volume_id: v.id, node_id: w.name });
+}
+
+/** sha256 of the first MiB, read past the page cache. */
+async function firstMiB(w: LabNode, v: Vol): Promise<string> {
+  return (await w.run(['sh', '-c', 'dd if="$1" bs=1M count=1 iflag=direct status=none | sha256sum', 'sh', device(v)])).stdout.split(' ')[0]!;
+}
+
+async function sessions(w: LabNode): Promise<string[]> {
+  const r = await w.exec(['sh', '-c', 'cat /sys/class/iscsi_session/session*/targetname 2>/dev/null']);
+  return r.stdout.split('\n').filter(Boolean).sort();
+}
+
+test('RWX block: one LUN on two nodes at once, written on one and read on the other; unstaging one leaves the other', async () => {
+  const v = await create('shared-1', RWX_BLOCK);
+  const [w1, w2] = workers as [LabNode, LabNode];
+  await attach(v, w1, RWX_BLOCK);
+  await attach(v, w2, RWX_BLOCK);
+  assert.notEqual(v.published.get('worker-1')!.initiator, v.published.get('worker-2')!.initiator, 'each node has its own initiator name in the ACL');
+  const written = (await w1.run(['sh', '-c', 'head -c 1048576 /dev/urandom > /run/lab/pattern && dd if=/run/lab/pattern of="$1" bs=1M oflag=direct status=none && sha256sum /run/lab/pattern', 'sh', device(v)])).stdout.split(' ')[0]!;
+  assert.equal(await firstMiB(w2, v), written, 'worker-2 reads what worker-1 wrote');
+  await detach(v, w1);
+  assert.deepEqual(await sessions(w1), [], 'worker-1 logged out: its last LUN on the target is gone');
+  assert.equal(await firstMiB(w2, v), written, 'worker-2 still reads after worker-1 unstaged');
+  await detach(v, w2);
+  await must(controller, 'Controller.DeleteVolume', { volume_id: v.id });
+});
+
+test('a restarted node plugin finds its sessions in sysfs and logs out only the target whose LUN is unstaged', async () => {
+  const w = workers[1]!;
+  const a = await create('restart-a', RWO_BLOCK);
+  const b = await create('restart-b', RWO_BLOCK);
+  await attach(a, w, RWO_BLOCK);
+  await attach(b, w, RWO_BLOCK);
+  assert.deepEqual(await sessions(w), [a.target, b.target].sort());
+  const before = await firstMiB(w, b);
+
+  await plugins.get(w.name)!.stop();
+  await startPlugin(w);
+  await detach(a, w);
+  assert.deepEqual(await sessions(w), [b.target], 'only the unstaged volume\'s session ended');
+  assert.equal(await firstMiB(w, b), before, 'the other volume still reads');
+  await detach(b, w);
+  assert.deepEqual(await sessions(w), []);
+  for (const v of [a, b]) await must(controller, 'Controller.DeleteVolume', { volume_id: v.id });
+  const left = (await storage.run(['sh', '-c', 'ls /sys/kernel/config/target/iscsi | grep "^iqn" || true'])).stdout.trim();
+  assert.equal(left, '', 'no target left on the storage host');
+});
