@@ -2,8 +2,10 @@
 // controller (`local: true`), two workers run open-iscsi and the node plugin. RWX block: one
 // LUN staged on both workers at once, a write on one read on the other; unstaging on one
 // leaves the other reading; a node plugin restarted with two volumes staged finds its sessions
-// in sysfs and logs out only the one whose last LUN is unstaged.
+// in sysfs and logs out only the one whose last LUN is unstaged; the storage host cut off,
+// a stage answers UNAVAILABLE within its bounded login and a retry works once it is back.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { startDriver, startLab, storageSet, type Lab, type LabNode, type NodeDriver } from './harness/index.js';
 import { must, writeIn } from './rbd-support.js';
@@ -111,4 +113,74 @@ test('a restarted node plugin finds its sessions in sysfs and logs out only the 
   for (const v of [a, b]) await must(controller, 'Controller.DeleteVolume', { volume_id: v.id });
   const left = (await storage.run(['sh', '-c', 'ls /sys/kernel/config/target/iscsi | grep "^iqn" || true'])).stdout.trim();
   assert.equal(left, '', 'no target left on the storage host');
+});
+
+test('the storage host unreachable: NodeStage is UNAVAILABLE within the bounded login, and a retry works once it is back', async () => {
+  const w = workers[0]!;
+  const v = await create('outage-1', RWO_BLOCK);
+  const pub = await must(controller, 'Controller.ControllerPublishVolume', { volume_id: v.id, node_id: w.name, volume_capability: RWO_BLOCK, volume_context: v.context });
+  await w.run(['mkdir', '-p', staging(v)]);
+  const stage = { volume_id: v.id, staging_target_path: staging(v), volume_capability: RWO_BLOCK, volume_context: v.context, publish_context: pub.publish_context };
+  const plugin = plugins.get(w.name)!;
+  await storage.run(['ip', 'link', 'set', 'dev', 'eth0', 'down']);
+  let failed: Awaited<ReturnType<NodeDriver['call']>>;
+  const started = Date.now();
+  try {
+    failed = await plugin.call('Node.NodeStageVolume', stage);
+  } finally {
+    await storage.run(['ip', 'link', 'set', 'dev', 'eth0', 'up']);
+  }
+  const ms = Date.now() - started;
+  assert.ok(!failed.ok && failed.code === 14, `UNAVAILABLE while the target is unreachable: ${JSON.stringify(failed)}`);
+  // open-iscsi's defaults (8 attempts of 15 s) would take 2 minutes; the record allows 2.
+  assert.ok(ms < 75_000, `answered in ${ms} ms`);
+  assert.deepEqual(await sessions(w), []);
+  await must(plugin, 'Node.NodeStageVolume', stage);
+  assert.deepEqual(await sessions(w), [v.target], 'the retry logged in, without a restart');
+  await must(plugin, 'Node.NodeUnstageVolume', { volume_id: v.id, staging_target_path: staging(v) });
+  await must(controller, 'Controller.ControllerUnpublishVolume', { volume_id: v.id, node_id: w.name });
+  await must(controller, 'Controller.DeleteVolume', { volume_id: v.id });
+});
+
+/** The driver's own time for its last successful `method` (its log's "ms"). */
+function driverMs(logFile: string, method: string): number {
+  const last = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('"msg":"done"') && l.includes(`"method":"${method}"`)).pop();
+  assert.ok(last, `no ${method} in ${logFile}`);
+  return (JSON.parse(last) as { ms: number }).ms;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+test('measured: NodeStage next to a bare iscsiadm login plus the wait for the disk, same target, same run', async (t) => {
+  const w = workers[0]!;
+  const v = await create('bench-1', RWO_BLOCK);
+  const pub = await must(controller, 'Controller.ControllerPublishVolume', { volume_id: v.id, node_id: w.name, volume_capability: RWO_BLOCK, volume_context: v.context });
+  await w.run(['mkdir', '-p', staging(v)]);
+  const plugin = plugins.get(w.name)!;
+  const stage = { volume_id: v.id, staging_target_path: staging(v), volume_capability: RWO_BLOCK, volume_context: v.context, publish_context: pub.publish_context };
+  const portal = v.context['iscsi.portals']!;
+  // The bare way, timed inside the node: login, then poll sysfs for LUN 0's disk; logout.
+  const bare = ['sh', '-c', [
+    'iscsiadm -m node -T "$1" -p "$2" -I poolcsi -o new >/dev/null',
+    't0=$(date +%s%N)',
+    'iscsiadm -m node -T "$1" -p "$2" -I poolcsi --login >/dev/null',
+    'until ls /sys/class/iscsi_session/session*/device/target*/*:0:0:0/block 2>/dev/null | grep -q .; do sleep 0.02; done',
+    't1=$(date +%s%N)',
+    'iscsiadm -m node -T "$1" -p "$2" -I poolcsi --logout >/dev/null && iscsiadm -m node -T "$1" -p "$2" -I poolcsi -o delete',
+    'echo $(( (t1 - t0) / 1000000 ))',
+  ].join('\n'), 'sh', v.target, portal];
+  const driver: number[] = [];
+  const plain: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    await must(plugin, 'Node.NodeStageVolume', stage);
+    driver.push(driverMs(plugin.logFile, 'Node.NodeStageVolume'));
+    await must(plugin, 'Node.NodeUnstageVolume', { volume_id: v.id, staging_target_path: staging(v) });
+    plain.push(Number((await w.run(bare)).stdout.trim().split('\n').pop()));
+  }
+  const line = `iscsi NodeStage median ${median(driver)} ms (${driver.join(', ')}) vs bare iscsiadm --login + disk wait median ${median(plain)} ms (${plain.join(', ')}): ratio ${(median(driver) / median(plain)).toFixed(2)}`;
+  t.diagnostic(line);
+  process.stdout.write(`BENCH ${line}\n`);
+  assert.ok(plain.every((x) => x > 0), 'the bare login found the disk');
+  await must(controller, 'Controller.ControllerUnpublishVolume', { volume_id: v.id, node_id: w.name });
+  await must(controller, 'Controller.DeleteVolume', { volume_id: v.id });
 });

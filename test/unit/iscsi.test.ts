@@ -13,7 +13,8 @@ import {
 import { Saver } from '../../src/backends/iscsi/lio.js';
 import { lunRef } from '../../src/backends/iscsi/names.js';
 import { iscsiNodeContext } from '../../src/backends/iscsi/context.js';
-import { hasChap, parseChap, setRecordChap } from '../../src/node/transports/iscsi-chap.js';
+import { hasChap, parseChap } from '../../src/node/transports/iscsi-chap.js';
+import { LOGIN_RETRIES, rewriteRecords } from '../../src/node/transports/iscsi-record.js';
 import { initiatorIqnFor, isValidIqn } from '../../src/node/transports/iscsi-names.js';
 import { iscsiSessions } from '../../src/node/transports/iscsi-sysfs.js';
 import { IscsiTransport, loginArgs, logoutArgs, nodeDeleteArgs, portalOf, rescanArgs, ifaceInitiatorArgs } from '../../src/node/transports/iscsi.js';
@@ -181,7 +182,7 @@ test('CHAP secrets: open-iscsi key names, pairs complete, mutual only on top of 
   assert.equal(hasChap(undefined), false);
 });
 
-test("CHAP in iscsiadm's own record (recorded in a lab node): auth lines replaced before the end mark, file 0600, other records untouched", async () => {
+test("iscsiadm's own record (recorded in a lab node) rewritten: CHAP lines before the end mark, the first login bounded, file 0600, other records untouched", async () => {
   const recorded = fixture('iscsi/node-record.txt').split('\n').filter((l) => !l.startsWith('# iscsiadm')).join('\n');
   const dir = mkdtempSync(join(tmpdir(), 'iscsi-nodes-'));
   try {
@@ -192,7 +193,7 @@ test("CHAP in iscsiadm's own record (recorded in a lab node): auth lines replace
     const other = join(dir, target, '127.0.0.2,3260');
     writeFileSync(other, recorded.replace('127.0.0.1', '127.0.0.2'));
     const chap = { user: 'u1', password: 'p-secret-1', mutual: { user: 't1', password: 'p-secret-2' } };
-    assert.equal(await setRecordChap(dir, target, '127.0.0.1', 3260, 'poolcsi', chap), 1);
+    assert.equal(await rewriteRecords(dir, target, '127.0.0.1', 3260, 'poolcsi', chap), 1);
     const text = readFileSync(file, 'utf8');
     const lines = text.trimEnd().split('\n');
     assert.equal(lines.at(-1), '# END RECORD');
@@ -201,14 +202,16 @@ test("CHAP in iscsiadm's own record (recorded in a lab node): auth lines replace
       'node.session.auth.password = p-secret-1', 'node.session.auth.username_in = t1', 'node.session.auth.password_in = p-secret-2',
     ]);
     assert.equal(lines.length, recorded.trimEnd().split('\n').length + 4, 'every other line kept');
+    assert.ok(lines.includes(`node.session.initial_login_retry_max = ${LOGIN_RETRIES}`), 'the first login is bounded');
+    assert.ok(recorded.includes('node.session.initial_login_retry_max = 8'), 'the recorded default it replaces');
     assert.equal(statSync(file).mode & 0o777, 0o600);
     assert.equal(readFileSync(other, 'utf8').includes('CHAP'), false, 'another portal is not ours');
-    assert.equal(await setRecordChap(dir, target, '127.0.0.1', 3260, 'default', chap), 0, 'another interface is not ours');
-    assert.equal(await setRecordChap(dir, target, '127.0.0.1', 3260, 'poolcsi', undefined), 1);
+    assert.equal(await rewriteRecords(dir, target, '127.0.0.1', 3260, 'default', chap), 0, 'another interface is not ours');
+    assert.equal(await rewriteRecords(dir, target, '127.0.0.1', 3260, 'poolcsi', undefined), 1);
     assert.match(readFileSync(file, 'utf8'), /^node\.session\.auth\.authmethod = None$/m);
     assert.doesNotMatch(readFileSync(file, 'utf8'), /p-secret/, 'switching CHAP off removes the secrets');
     assert.deepEqual(readdirSync(join(dir, target)).sort(), ['127.0.0.1,3260', '127.0.0.2,3260'], 'nothing left aside');
-    assert.equal(await setRecordChap(dir, 'iqn.2003-01.org.example.lab:none', '127.0.0.1', 3260, 'poolcsi', chap), 0);
+    assert.equal(await rewriteRecords(dir, 'iqn.2003-01.org.example.lab:none', '127.0.0.1', 3260, 'poolcsi', chap), 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

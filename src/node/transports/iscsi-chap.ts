@@ -5,13 +5,7 @@
 //   node.session.auth.username / .password        the initiator's name and secret
 //   node.session.auth.username_in / .password_in  the target's (mutual CHAP)
 // Passwords never go in argv: the controller writes them to configfs from stdin, the node
-// writes them into its own iscsiadm node record (a root-only file that iscsid reads when it
-// logs in again after a connection loss), which NodeUnstage deletes with the session.
-import { randomBytes } from 'node:crypto';
-import type { Dirent } from 'node:fs';
-import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-
+// writes them into its own iscsiadm node record (iscsi-record.ts).
 export const CHAP_USER = 'node.session.auth.username';
 export const CHAP_PASSWORD = 'node.session.auth.password';
 export const CHAP_USER_IN = 'node.session.auth.username_in';
@@ -42,64 +36,4 @@ export function parseChap(s: Readonly<Record<string, string>>, origin: string): 
   if (typeof mutual === 'string') return mutual;
   if (!one) return `${origin}: ${mutual ? `mutual CHAP (${CHAP_USER_IN}) needs one-way CHAP too (${CHAP_USER}, ${CHAP_PASSWORD})` : `no CHAP credentials (${CHAP_USER}, ${CHAP_PASSWORD})`}`;
   return mutual ? { ...one, mutual } : one;
-}
-
-/** The record with poolcsi's auth lines (CHAP, or none) where iscsiadm's were: before its end mark. */
-export function withChap(record: string, chap: Chap | undefined): string {
-  const kept = record.split('\n').filter((l) => l.trim() !== '' && !/^node\.session\.auth\.(authmethod|username|password)/.test(l.trim()));
-  const auth = !chap ? ['node.session.auth.authmethod = None'] : [
-    'node.session.auth.authmethod = CHAP',
-    `${CHAP_USER} = ${chap.user}`,
-    `${CHAP_PASSWORD} = ${chap.password}`,
-    ...(chap.mutual ? [`${CHAP_USER_IN} = ${chap.mutual.user}`, `${CHAP_PASSWORD_IN} = ${chap.mutual.password}`] : []),
-  ];
-  const end = kept.findIndex((l) => l.startsWith('# END RECORD'));
-  kept.splice(end < 0 ? kept.length : end, 0, ...auth);
-  return `${kept.join('\n')}\n`;
-}
-
-/** The record files of `target` at `host:port` on interface `iface`: iscsiadm names a record
- * `<host>,<port>` when the target portal group is unknown (-o new without discovery; the
- * interface is inside) and `<host>,<port>,<tpgt>/<iface>` when it is known. */
-async function recordFiles(nodesDir: string, target: string, host: string, port: number, iface: string): Promise<string[]> {
-  const dir = join(nodesDir, target);
-  let entries: Dirent[];
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
-  const out: string[] = [];
-  for (const e of entries) {
-    if (e.isFile() && e.name === `${host},${port}`) {
-      const text = await readFile(join(dir, e.name), 'utf8');
-      if (new RegExp(`^iface\\.iscsi_ifacename = ${iface}$`, 'm').test(text)) out.push(join(dir, e.name));
-    } else if (e.isDirectory() && e.name.startsWith(`${host},${port},`)) {
-      try {
-        if ((await stat(join(dir, e.name, iface))).isFile()) out.push(join(dir, e.name, iface));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
-    }
-  }
-  return out;
-}
-
-/**
- * Sets CHAP (or none) in the node records of `target` at `host:port` for interface `iface`.
- * Each file is replaced whole (written aside, 0600, renamed). Returns how many it changed.
- */
-export async function setRecordChap(nodesDir: string, target: string, host: string, port: number, iface: string, chap: Chap | undefined): Promise<number> {
-  const files = await recordFiles(nodesDir, target, host, port, iface);
-  for (const file of files) {
-    const aside = `${file}.poolcsi-${randomBytes(4).toString('hex')}`;
-    try {
-      await writeFile(aside, withChap(await readFile(file, 'utf8'), chap), { mode: 0o600, flag: 'wx' });
-      await rename(aside, file);
-    } finally {
-      await rm(aside, { force: true });
-    }
-  }
-  return files.length;
 }

@@ -13,7 +13,8 @@ import { ExecError, type Runner } from '../../exec/index.js';
 import { waitFor } from '../../exec/wait.js';
 import { NodeError } from '../errors.js';
 import { checkKeys, checkValue, isValidHostPort } from './grammar.js';
-import { hasChap, parseChap, setRecordChap, type Chap } from './iscsi-chap.js';
+import { hasChap, parseChap, type Chap } from './iscsi-chap.js';
+import { rewriteRecords } from './iscsi-record.js';
 import { IFACE, isValidIqn } from './iscsi-names.js';
 import { iscsiSessions, type IscsiLun, type IscsiSession } from './iscsi-sysfs.js';
 import type { Attached, AttachOptions, Condition, Descriptor, Stashed, Transport } from './types.js';
@@ -139,11 +140,11 @@ export class IscsiTransport implements Transport {
   private async login(target: string, portal: { host: string; port: number; arg: string }, chap: Chap | undefined): Promise<void> {
     let records: number;
     try {
-      records = await setRecordChap(this.nodesDir, target, portal.host, portal.port, IFACE, chap);
+      records = await rewriteRecords(this.nodesDir, target, portal.host, portal.port, IFACE, chap);
     } catch (e) {
-      throw new NodeError('internal', `setting CHAP in the node record of ${target}: ${(e as Error).message}`, { cause: e });
+      throw new NodeError('internal', `writing the node record of ${target}: ${(e as Error).message}`, { cause: e });
     }
-    if (records === 0 && chap) throw new NodeError('precondition', `no iscsiadm node record of ${target} at ${portal.arg} under ${this.nodesDir} to set CHAP in`);
+    if (records === 0) throw new NodeError('precondition', `no iscsiadm node record of ${target} at ${portal.arg} under ${this.nodesDir} (is /etc/iscsi the host's?)`);
     try {
       await this.iscsiadm(loginArgs(target, portal.arg), `logging in to ${target} at ${portal.arg}`, [0, ISCSI_ERR.SESS_EXISTS]);
     } catch (e) {
