@@ -28,7 +28,7 @@ files=$(for f in dist/test/lab/*.test.js; do
   if [[ -s $times ]]; then
     t=${t:-100000}
   else
-    case $b in rbd-sanity) t=3000 ;; lvm-sanity) t=2500 ;; nfs-sanity | reliability) t=1500 ;; *) t=0 ;; esac
+    case $b in rbd-sanity) t=3000 ;; lvm-sanity) t=2500 ;; nfs-sanity | reliability | iscsi-sanity) t=1500 ;; *) t=0 ;; esac
   fi
   echo "$t $f"
 done | sort -rn | awk '{ print $2 }')

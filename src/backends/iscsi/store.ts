@@ -71,10 +71,9 @@ export class IscsiBackend extends LvmThinBackend {
 
   private async exportLv(name: string): Promise<void> {
     const lvName = volumeLvName(name);
-    const dev = await this.device(lvName); // activates it when needed
     // LVM's /dev/mapper name survives reboots (dm-N numbers do not), and LIO saves the path.
-    const row = await this.lvm.lv(lvName);
-    await this.lio.export(lunRef(this.iscsi, name), row?.dmPath || dev);
+    const row = await this.activeRow(lvName);
+    await this.lio.export(lunRef(this.iscsi, name), row.dmPath || (await this.device(lvName)));
   }
 
   override async deleteVolume(name: string): Promise<void> {

@@ -287,7 +287,8 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
   }
 
   /** The device node of an LV (for saferemove), activating it first when needed. */
-  protected async device(lvName: string): Promise<string> {
+  /** The LV's row once it is active (activated when needed). */
+  protected async activeRow(lvName: string): Promise<LvRow> {
     let row = await this.lvm.lv(lvName);
     if (!row) throw notFound(`LV ${this.where(lvName)} does not exist`);
     if (!row.active || row.major < 0) {
@@ -295,6 +296,11 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
       row = await this.lvm.lv(lvName);
       if (!row) throw notFound(`LV ${this.where(lvName)} disappeared while being activated`);
     }
+    return row;
+  }
+
+  protected async device(lvName: string): Promise<string> {
+    const row = await this.activeRow(lvName);
     try {
       return await devicePath(row.major, row.minor, row.dmPath, '/sys', this.runner);
     } catch (e) {
