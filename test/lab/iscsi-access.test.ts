@@ -1,8 +1,9 @@
 // Access control of an `iscsi` pool on the lab's real LIO target and open-iscsi initiator
 // (issue 14): CHAP one-way and mutual (credentials from the CSI secrets, set on the LUN's ACL
 // from stdin and in the node's iscsiadm record, never in argv or a log), a wrong secret
-// refused with PERMISSION_DENIED and no record left with it, and a read-only publish that LIO
-// itself write-protects (the node's disk is read-only, not only its bind mount).
+// refused with PERMISSION_DENIED and no record left with it, a read-only publish that LIO
+// itself write-protects (the node's disk is read-only, not only its bind mount), and a target
+// restart that restores what two concurrent creates saved.
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -114,6 +115,24 @@ test('a read-only publish is write-protected by LIO: the node sees a read-only d
   const w = await node.exec(['dd', 'if=/dev/zero', `of=/dev/${disk}`, 'bs=1M', 'count=1', 'oflag=direct', 'status=none']);
   assert.notEqual(w.code, 0, 'a write to the disk itself is refused');
   await cleanUp(v);
+});
+
+test('a target restart (targetctl clear, then the restore the target service runs at boot) brings back two volumes made at once, with ACLs and CHAP', async () => {
+  const [a, b] = await Promise.all([published('restart-a', chapSecrets()), published('restart-b', chapSecrets())]);
+  const serial = async (v: { target: string }) => (await node.run(['sh', '-c', 'cat "$(readlink -f "$(find "$1" -maxdepth 1 -type l)")/wwn/vpd_unit_serial"', 'sh', configfs(`${v.target}/tpgt_1/lun/lun_0`)])).stdout.trim();
+  const before = [await serial(a), await serial(b)];
+  assert.notEqual(before[0], before[1], 'each LUN has its own SCSI id');
+  await node.run(['targetctl', 'clear']);
+  assert.equal((await node.exec(['test', '-d', configfs(a.target)])).code, 1, 'the kernel forgot the targets');
+  await node.run(['targetctl', 'restore']);
+  assert.deepEqual([await serial(a), await serial(b)], before, 'both LUNs back, with the same SCSI ids');
+  for (const v of [a, b]) {
+    assert.equal((await node.run(['cat', configfs(`${v.target}/tpgt_1/acls/${v.publishContext.initiator}/auth/userid`)])).stdout.trim(), USER);
+  }
+  await must(driver, 'Node.NodeStageVolume', stageReq(b, chapSecrets()));
+  await cleanUp(b);
+  await must(driver, 'Node.NodeStageVolume', stageReq(a, chapSecrets()));
+  await cleanUp(a);
 });
 
 test('no CHAP secret reached an argv or a log line', () => {

@@ -10,7 +10,7 @@ import {
   aclDir, freeHba, hbaDir, linkCmd, lunDir, mkdirCmd, npDir, onlyExisting, onlyMissing, onlyMissingOrSharedHba, parseCore,
   parseRead, parseTpg, saveCmd, tpgDir, unlinkAllCmd, writeCmd,
 } from '../../src/backends/iscsi/configfs.js';
-import { Saver } from '../../src/backends/iscsi/lio.js';
+import { HostGate, Saver } from '../../src/backends/iscsi/lio.js';
 import { lunRef } from '../../src/backends/iscsi/names.js';
 import { iscsiNodeContext } from '../../src/backends/iscsi/context.js';
 import { hasChap, parseChap } from '../../src/node/transports/iscsi-chap.js';
@@ -215,4 +215,31 @@ test("iscsiadm's own record (recorded in a lab node) rewritten: CHAP lines befor
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('LIO host gate: changes run side by side, a save waits for them and runs alone, later changes wait behind it', async () => {
+  const gate = new HostGate();
+  const log: string[] = [];
+  const open = () => { let go!: () => void; const p = new Promise<void>((r) => { go = r; }); return { p, go }; };
+  const a = open();
+  const b = open();
+  const s = open();
+  const tick = () => new Promise((r) => setImmediate(r));
+  const ca = gate.change(async () => { log.push('a+'); await a.p; log.push('a-'); });
+  const cb = gate.change(async () => { log.push('b+'); await b.p; log.push('b-'); });
+  await tick();
+  assert.deepEqual(log, ['a+', 'b+'], 'two changes at once');
+  const sv = gate.save(async () => { log.push('s+'); await s.p; log.push('s-'); });
+  const cc = gate.change(async () => { log.push('c'); });
+  await tick();
+  assert.deepEqual(log, ['a+', 'b+'], 'the save waits for both; the later change waits behind the save');
+  a.go(); await ca; await tick();
+  assert.deepEqual(log, ['a+', 'b+', 'a-']);
+  b.go(); await cb; await tick();
+  assert.deepEqual(log, ['a+', 'b+', 'a-', 'b-', 's+'], 'the save alone');
+  s.go(); await sv; await cc;
+  assert.deepEqual(log, ['a+', 'b+', 'a-', 'b-', 's+', 's-', 'c']);
+  await assert.rejects(gate.change(async () => { throw new Error('boom'); }), /boom/);
+  await gate.save(async () => { log.push('after a failed change'); });
+  assert.equal(log.at(-1), 'after a failed change', 'a failed change leaves the gate open');
 });

@@ -21,6 +21,43 @@ export interface LunRef { target: string; backstore: string; lun: number; serial
 
 interface Step { okCodes?: number[]; input?: string; tolerate?: (stderr: string) => boolean; timeoutMs?: number }
 
+/**
+ * Changes and saves of one host: changes (each to its own volume's objects) run side by side,
+ * a save runs alone. rtslib's save reads every object in configfs and fails on one another
+ * change has half made (a mapped LUN not linked yet: "invalid literal for int()"), as two
+ * concurrent publishes showed. A waiting save goes before changes that arrive after it.
+ */
+export class HostGate {
+  private changes = 0;
+  private saving = false;
+  private readonly waiting: Array<{ save: boolean; go: () => void }> = [];
+
+  async change<T>(fn: () => Promise<T>): Promise<T> {
+    await this.enter(false);
+    try { return await fn(); } finally { this.changes--; this.pump(); }
+  }
+
+  async save<T>(fn: () => Promise<T>): Promise<T> {
+    await this.enter(true);
+    try { return await fn(); } finally { this.saving = false; this.pump(); }
+  }
+
+  private enter(save: boolean): Promise<void> {
+    return new Promise((go) => { this.waiting.push({ save, go }); this.pump(); });
+  }
+
+  private pump(): void {
+    while (this.waiting.length > 0 && !this.saving) {
+      const next = this.waiting[0]!;
+      if (next.save && this.changes > 0) return;
+      this.waiting.shift();
+      if (next.save) this.saving = true;
+      else this.changes++;
+      next.go();
+    }
+  }
+}
+
 /** One save at a time per host, and a change waits for a save that started after it: changes
  * made while a save runs share the next one (group commit), so N concurrent calls cost 2 saves. */
 export class Saver {
@@ -43,20 +80,26 @@ export class Saver {
   }
 }
 
-const savers = new Map<string, Saver>();
+const hosts = new Map<string, { gate: HostGate; saver: Saver }>();
 
 export class Lio {
   private readonly saver: Saver;
+  private readonly gate: HostGate;
 
   /** `ports`: the portals' ports; the target listens on each, on every address. `chap`: every
    * target requires CHAP (its ACLs get credentials in allow). */
   constructor(private readonly runner: Runner, private readonly ports: readonly number[], private readonly chap = false) {
-    let s = savers.get(runner.host);
-    if (!s) {
-      s = new Saver(async () => { await this.step(saveCmd(), 'saving the LIO configuration (targetctl save)', { timeoutMs: SAVE_TIMEOUT_MS }); });
-      savers.set(runner.host, s);
+    let h = hosts.get(runner.host);
+    if (!h) {
+      const gate = new HostGate();
+      const saver = new Saver(() => gate.save(async () => {
+        await this.step(saveCmd(), 'saving the LIO configuration (targetctl save)', { timeoutMs: SAVE_TIMEOUT_MS });
+      }));
+      h = { gate, saver };
+      hosts.set(runner.host, h);
     }
-    this.saver = s;
+    this.gate = h.gate;
+    this.saver = h.saver;
   }
 
   private async step(p: Program, doing: string, o: Step = {}): Promise<string> {
@@ -84,25 +127,27 @@ export class Lio {
 
   /** Storage object, target, LUN and portals (each kept when already there), then saved. */
   async export(ref: LunRef, device: string): Promise<void> {
-    const core = parseCore(await this.step(listCoreCmd(), 'listing LIO storage objects'));
-    const so = core.objects.get(ref.backstore) ?? `${hbaDir(freeHba(core))}/${ref.backstore}`;
-    const tpg = tpgDir(ref.target);
-    const lun = lunDir(ref.target, ref.lun);
-    await this.step(mkdirCmd([so, lun, ...this.ports.map((p) => npDir(ref.target, p))]), `creating LIO objects of ${ref.target}`);
-    const state = await this.read([`${so}/enable`, `${tpg}/enable`]);
-    if (state.get(`${so}/enable`) !== '1') {
-      // The serial (a SCSI id that multipath and /dev/disk/by-id rely on) can only be set
-      // before the object is enabled; it is derived from the volume, so it survives a restore.
-      await this.write(`${so}/control`, `udev_path=${device}`, `pointing ${ref.backstore} at ${device}`);
-      await this.write(`${so}/udev_path`, device, `recording ${device} for ${ref.backstore}`);
-      await this.write(`${so}/wwn/vpd_unit_serial`, ref.serial, `setting the unit serial of ${ref.backstore}`);
-      await this.write(`${so}/enable`, '1', `enabling ${ref.backstore}`);
-    }
-    await this.step(linkCmd(so, `${lun}/${ref.backstore}`), `mapping ${ref.backstore} as LUN ${ref.lun} of ${ref.target}`, { tolerate: onlyExisting });
-    if (state.get(`${tpg}/enable`) !== '1') {
-      await this.write(`${tpg}/attrib/authentication`, this.chap ? '1' : '0', `setting the authentication of ${ref.target}`);
-      await this.write(`${tpg}/enable`, '1', `enabling ${ref.target}`);
-    }
+    await this.gate.change(async () => {
+      const core = parseCore(await this.step(listCoreCmd(), 'listing LIO storage objects'));
+      const so = core.objects.get(ref.backstore) ?? `${hbaDir(freeHba(core))}/${ref.backstore}`;
+      const tpg = tpgDir(ref.target);
+      const lun = lunDir(ref.target, ref.lun);
+      await this.step(mkdirCmd([so, lun, ...this.ports.map((p) => npDir(ref.target, p))]), `creating LIO objects of ${ref.target}`);
+      const state = await this.read([`${so}/enable`, `${tpg}/enable`]);
+      if (state.get(`${so}/enable`) !== '1') {
+        // The serial (a SCSI id that multipath and /dev/disk/by-id rely on) can only be set
+        // before the object is enabled; it is derived from the volume, so it survives a restore.
+        await this.write(`${so}/control`, `udev_path=${device}`, `pointing ${ref.backstore} at ${device}`);
+        await this.write(`${so}/udev_path`, device, `recording ${device} for ${ref.backstore}`);
+        await this.write(`${so}/wwn/vpd_unit_serial`, ref.serial, `setting the unit serial of ${ref.backstore}`);
+        await this.write(`${so}/enable`, '1', `enabling ${ref.backstore}`);
+      }
+      await this.step(linkCmd(so, `${lun}/${ref.backstore}`), `mapping ${ref.backstore} as LUN ${ref.lun} of ${ref.target}`, { tolerate: onlyExisting });
+      if (state.get(`${tpg}/enable`) !== '1') {
+        await this.write(`${tpg}/attrib/authentication`, this.chap ? '1' : '0', `setting the authentication of ${ref.target}`);
+        await this.write(`${tpg}/enable`, '1', `enabling ${ref.target}`);
+      }
+    });
     await this.saver.save();
   }
 
@@ -115,45 +160,51 @@ export class Lio {
 
   /** The target (with its LUN, portals and ACLs) and the storage object; nothing there is fine. */
   async unexport(ref: LunRef): Promise<void> {
-    const tpg = parseTpg(ref.target, await this.step(listTpgCmd(ref.target), `listing ${ref.target}`, { tolerate: onlyMissing }));
-    const core = parseCore(await this.step(listCoreCmd(), 'listing LIO storage objects'));
-    const so = core.objects.get(ref.backstore);
-    await this.step(unlinkAllCmd(targetDir(ref.target)), `unmapping the LUNs of ${ref.target}`, { tolerate: onlyMissing });
-    const dirs = [
-      ...[...tpg.acls.values()].flat(), ...[...tpg.acls.keys()].map((a) => aclDir(ref.target, a)),
-      ...tpg.luns, ...tpg.portals, tpgDir(ref.target), targetDir(ref.target),
-      ...(so ? [so, so.slice(0, so.lastIndexOf('/'))] : []),
-    ];
-    await this.step(rmdirCmd(dirs), `removing ${ref.target} and ${ref.backstore}`, { tolerate: onlyMissingOrSharedHba });
+    await this.gate.change(async () => {
+      const tpg = parseTpg(ref.target, await this.step(listTpgCmd(ref.target), `listing ${ref.target}`, { tolerate: onlyMissing }));
+      const core = parseCore(await this.step(listCoreCmd(), 'listing LIO storage objects'));
+      const so = core.objects.get(ref.backstore);
+      await this.step(unlinkAllCmd(targetDir(ref.target)), `unmapping the LUNs of ${ref.target}`, { tolerate: onlyMissing });
+      const dirs = [
+        ...[...tpg.acls.values()].flat(), ...[...tpg.acls.keys()].map((a) => aclDir(ref.target, a)),
+        ...tpg.luns, ...tpg.portals, tpgDir(ref.target), targetDir(ref.target),
+        ...(so ? [so, so.slice(0, so.lastIndexOf('/'))] : []),
+      ];
+      await this.step(rmdirCmd(dirs), `removing ${ref.target} and ${ref.backstore}`, { tolerate: onlyMissingOrSharedHba });
+    });
     await this.saver.save();
   }
 
   /** Maps the LUN for `initiator` (read-only when asked) with its CHAP credentials, then saved. */
   async allow(ref: LunRef, initiator: string, readonly: boolean, chap?: Chap): Promise<void> {
-    const acl = aclDir(ref.target, initiator);
-    const mapped = `${acl}/lun_${ref.lun}`;
-    await this.step(mkdirCmd([mapped]), `adding ${initiator} to ${ref.target}`);
-    if (chap) {
-      // Before the LUN is mapped, so no login without them reaches it.
-      const auth = `${acl}/auth`;
-      await this.write(`${auth}/userid`, chap.user, `setting the CHAP user of ${initiator} on ${ref.target}`);
-      await this.write(`${auth}/password`, chap.password, `setting the CHAP secret of ${initiator} on ${ref.target}`);
-      // LIO reads "NULL" as unset: mutual CHAP is off unless both are set.
-      await this.write(`${auth}/userid_mutual`, chap.mutual?.user ?? 'NULL', `setting the mutual CHAP user of ${initiator} on ${ref.target}`);
-      await this.write(`${auth}/password_mutual`, chap.mutual?.password ?? 'NULL', `setting the mutual CHAP secret of ${initiator} on ${ref.target}`);
-    }
-    const links = await this.step(listLinksCmd(mapped), `reading ${initiator}'s LUN ${ref.lun} of ${ref.target}`);
-    if (links.trim() === '') await this.step(linkCmd(lunDir(ref.target, ref.lun), `${mapped}/lun`), `mapping LUN ${ref.lun} of ${ref.target} for ${initiator}`);
-    // The kernel keeps write_protect on the mapping the link made (written before, it is lost).
-    // No session of this initiator reads the LUN before the publish answers.
-    await this.write(`${mapped}/write_protect`, readonly ? '1' : '0', `setting write protection of ${initiator} on ${ref.target}`);
+    await this.gate.change(async () => {
+      const acl = aclDir(ref.target, initiator);
+      const mapped = `${acl}/lun_${ref.lun}`;
+      await this.step(mkdirCmd([mapped]), `adding ${initiator} to ${ref.target}`);
+      if (chap) {
+        // Before the LUN is mapped, so no login without them reaches it.
+        const auth = `${acl}/auth`;
+        await this.write(`${auth}/userid`, chap.user, `setting the CHAP user of ${initiator} on ${ref.target}`);
+        await this.write(`${auth}/password`, chap.password, `setting the CHAP secret of ${initiator} on ${ref.target}`);
+        // LIO reads "NULL" as unset: mutual CHAP is off unless both are set.
+        await this.write(`${auth}/userid_mutual`, chap.mutual?.user ?? 'NULL', `setting the mutual CHAP user of ${initiator} on ${ref.target}`);
+        await this.write(`${auth}/password_mutual`, chap.mutual?.password ?? 'NULL', `setting the mutual CHAP secret of ${initiator} on ${ref.target}`);
+      }
+      const links = await this.step(listLinksCmd(mapped), `reading ${initiator}'s LUN ${ref.lun} of ${ref.target}`);
+      if (links.trim() === '') await this.step(linkCmd(lunDir(ref.target, ref.lun), `${mapped}/lun`), `mapping LUN ${ref.lun} of ${ref.target} for ${initiator}`);
+      // The kernel keeps write_protect on the mapping the link made (written before, it is lost).
+      // No session of this initiator reads the LUN before the publish answers.
+      await this.write(`${mapped}/write_protect`, readonly ? '1' : '0', `setting write protection of ${initiator} on ${ref.target}`);
+    });
     await this.saver.save();
   }
 
   async deny(ref: LunRef, initiator: string): Promise<void> {
-    const acl = aclDir(ref.target, initiator);
-    await this.step(unlinkAllCmd(acl), `unmapping ${ref.target} for ${initiator}`, { tolerate: onlyMissing });
-    await this.step(rmdirCmd([`${acl}/lun_${ref.lun}`, acl]), `removing ${initiator} from ${ref.target}`, { tolerate: onlyMissing });
+    await this.gate.change(async () => {
+      const acl = aclDir(ref.target, initiator);
+      await this.step(unlinkAllCmd(acl), `unmapping ${ref.target} for ${initiator}`, { tolerate: onlyMissing });
+      await this.step(rmdirCmd([`${acl}/lun_${ref.lun}`, acl]), `removing ${initiator} from ${ref.target}`, { tolerate: onlyMissing });
+    });
     await this.saver.save();
   }
 }
