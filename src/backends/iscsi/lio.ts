@@ -24,8 +24,8 @@ interface Step { okCodes?: number[]; input?: string; tolerate?: (stderr: string)
 /**
  * Changes and saves of one host: changes (each to its own volume's objects) run side by side,
  * a save runs alone. rtslib's save reads every object in configfs and fails on one another
- * change has half made (a mapped LUN not linked yet: "invalid literal for int()"), as two
- * concurrent publishes showed. A waiting save goes before changes that arrive after it.
+ * change has half made ("invalid literal for int() with base 10: ''", most likely a mapped
+ * LUN not linked yet), as two concurrent publishes showed. A waiting save goes before changes that arrive after it.
  */
 export class HostGate {
   private changes = 0;
