@@ -1,8 +1,8 @@
 // Small JSON state files beside the data (dir and nfs pools keep their state this way).
 // Writes are atomic (temp file, fsync, rename) so a crash leaves the old or the new version.
-import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { writeFileAtomic } from '../sys/atomic.js';
 
 export async function readState<T>(file: string): Promise<T | undefined> {
   let text: string;
@@ -20,15 +20,7 @@ export async function readState<T>(file: string): Promise<T | undefined> {
 }
 
 export async function writeState(file: string, value: unknown): Promise<void> {
-  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(`${JSON.stringify(value, null, 2)}\n`);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
+  await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 export async function removeState(file: string): Promise<void> {

@@ -3,9 +3,9 @@
 // credentials. Written before the attach (intent: a crash between attach and the answer still
 // leaves what detach needs) and completed after it. 0600, written atomically (temporary file,
 // fsync, rename). The filesystem is mounted at <staging>/mount, so the stash is never hidden.
-import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { isAbsolute, join, normalize } from 'node:path';
+import { writeFileAtomic } from '../sys/atomic.js';
 import { NodeError } from './errors.js';
 
 export const STASH_FILE = 'poolcsi-stage.json';
@@ -31,24 +31,7 @@ export const stashPath = (staging: string) => join(staging, STASH_FILE);
 export const mountDir = (staging: string) => join(staging, MOUNT_DIR);
 
 export async function writeStash(staging: string, s: StageStash): Promise<void> {
-  const file = stashPath(staging);
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(`${JSON.stringify(s)}\n`);
-    await fh.sync();
-  } catch (e) {
-    await fh.close();
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  await writeFileAtomic(stashPath(staging), `${JSON.stringify(s)}\n`);
 }
 
 const isStrMap = (v: unknown): v is Record<string, string> =>

@@ -4,10 +4,10 @@
 // removed while it was down still deletes its volumes, and an identity change made while it
 // was down is still refused. Kept in a state file (--pools-file) or as an annotation on the
 // pools ConfigMap (source.ts); only the controller writes it.
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { writeFileAtomic } from '../sys/atomic.js';
 import { PoolSchema, type Pool } from './schema.js';
 
 export interface PoolMemory { active: Pool[]; retired: Pool[] }
@@ -74,15 +74,7 @@ export class FileMemory implements MemoryStore {
     const text = encodeMemory(m);
     if (text === this.last) return;
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const tmp = `${this.where}.${randomBytes(4).toString('hex')}.tmp`;
-    const fh = await open(tmp, 'wx', 0o600);
-    try {
-      await fh.writeFile(`${text}\n`);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, this.where);
+    await writeFileAtomic(this.where, `${text}\n`);
     this.last = text;
   }
 }

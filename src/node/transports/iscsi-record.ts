@@ -4,10 +4,10 @@
 // host's /etc/iscsi): poolcsi's CHAP lines (or none), and a bounded first login. The file is
 // root-only; iscsid reads it again to log in after a connection loss; NodeUnstage deletes it
 // with the session.
-import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../sys/atomic.js';
 import { CHAP_PASSWORD, CHAP_PASSWORD_IN, CHAP_USER, CHAP_USER_IN, type Chap } from './iscsi-chap.js';
 
 /** Attempts of a first login (open-iscsi's default is 8, at login_timeout 15 s each: 2 minutes
@@ -60,18 +60,10 @@ async function recordFiles(nodesDir: string, target: string, host: string, port:
 
 /**
  * Rewrites (poolcsiRecord) the node records of `target` at `host:port` for interface `iface`.
- * Each file is replaced whole (written aside, 0600, renamed). Returns how many it changed.
+ * Each file is replaced whole (sys/atomic.ts: 0600, fsync, rename). Returns how many it changed.
  */
 export async function rewriteRecords(nodesDir: string, target: string, host: string, port: number, iface: string, chap: Chap | undefined): Promise<number> {
   const files = await recordFiles(nodesDir, target, host, port, iface);
-  for (const file of files) {
-    const aside = `${file}.poolcsi-${randomBytes(4).toString('hex')}`;
-    try {
-      await writeFile(aside, poolcsiRecord(await readFile(file, 'utf8'), chap), { mode: 0o600, flag: 'wx' });
-      await rename(aside, file);
-    } finally {
-      await rm(aside, { force: true });
-    }
-  }
+  for (const file of files) await writeFileAtomic(file, poolcsiRecord(await readFile(file, 'utf8'), chap));
   return files.length;
 }
