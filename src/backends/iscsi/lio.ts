@@ -116,6 +116,12 @@ export class Lio {
     }
   }
 
+  /** A change to this host's LIO objects, answered once a save that started after it is done. */
+  private async changed(fn: () => Promise<void>): Promise<void> {
+    await this.gate.change(fn);
+    await this.saver.save();
+  }
+
   private write(file: string, value: string, doing: string): Promise<string> {
     // No newline: LIO keeps it in CHAP names and secrets (a user "u1\n" never matches).
     return this.step(writeCmd(file), doing, { input: value });
@@ -127,7 +133,7 @@ export class Lio {
 
   /** Storage object, target, LUN and portals (each kept when already there), then saved. */
   async export(ref: LunRef, device: string): Promise<void> {
-    await this.gate.change(async () => {
+    await this.changed(async () => {
       const core = parseCore(await this.step(listCoreCmd(), 'listing LIO storage objects'));
       const so = core.objects.get(ref.backstore) ?? `${hbaDir(freeHba(core))}/${ref.backstore}`;
       const tpg = tpgDir(ref.target);
@@ -148,7 +154,6 @@ export class Lio {
         await this.write(`${tpg}/enable`, '1', `enabling ${ref.target}`);
       }
     });
-    await this.saver.save();
   }
 
   /** Whether the target is complete (enabled is its last step). */
@@ -160,7 +165,7 @@ export class Lio {
 
   /** The target (with its LUN, portals and ACLs) and the storage object; nothing there is fine. */
   async unexport(ref: LunRef): Promise<void> {
-    await this.gate.change(async () => {
+    await this.changed(async () => {
       const tpg = parseTpg(ref.target, await this.step(listTpgCmd(ref.target), `listing ${ref.target}`, { tolerate: onlyMissing }));
       const core = parseCore(await this.step(listCoreCmd(), 'listing LIO storage objects'));
       const so = core.objects.get(ref.backstore);
@@ -172,12 +177,11 @@ export class Lio {
       ];
       await this.step(rmdirCmd(dirs), `removing ${ref.target} and ${ref.backstore}`, { tolerate: onlyMissingOrSharedHba });
     });
-    await this.saver.save();
   }
 
   /** Maps the LUN for `initiator` (read-only when asked) with its CHAP credentials, then saved. */
   async allow(ref: LunRef, initiator: string, readonly: boolean, chap?: Chap): Promise<void> {
-    await this.gate.change(async () => {
+    await this.changed(async () => {
       const acl = aclDir(ref.target, initiator);
       const mapped = `${acl}/lun_${ref.lun}`;
       await this.step(mkdirCmd([mapped]), `adding ${initiator} to ${ref.target}`);
@@ -196,15 +200,13 @@ export class Lio {
       // No session of this initiator reads the LUN before the publish answers.
       await this.write(`${mapped}/write_protect`, readonly ? '1' : '0', `setting write protection of ${initiator} on ${ref.target}`);
     });
-    await this.saver.save();
   }
 
   async deny(ref: LunRef, initiator: string): Promise<void> {
-    await this.gate.change(async () => {
+    await this.changed(async () => {
       const acl = aclDir(ref.target, initiator);
       await this.step(unlinkAllCmd(acl), `unmapping ${ref.target} for ${initiator}`, { tolerate: onlyMissing });
       await this.step(rmdirCmd([`${acl}/lun_${ref.lun}`, acl]), `removing ${initiator} from ${ref.target}`, { tolerate: onlyMissing });
     });
-    await this.saver.save();
   }
 }

@@ -286,7 +286,6 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
     return lvmNodeContext(this.pool, rec.name);
   }
 
-  /** The device node of an LV (for saferemove), activating it first when needed. */
   /** The LV's row once it is active (activated when needed). */
   protected async activeRow(lvName: string): Promise<LvRow> {
     let row = await this.lvm.lv(lvName);
@@ -299,6 +298,7 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
     return row;
   }
 
+  /** The device node of an LV (for saferemove), activating it first when needed. */
   protected async device(lvName: string): Promise<string> {
     const row = await this.activeRow(lvName);
     try {
