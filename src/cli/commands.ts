@@ -26,6 +26,7 @@ Commands:
   health                 serve /healthz from the driver's CSI Probe (liveness)
   scan nfs SERVER        list an NFS server's exports and their clients (showmount -e)
   scan zfs               list this node's ZFS pools and datasets with their available space
+  scan iscsi --portal H  list an iSCSI portal's targets and their LUNs (size, SCSI id)
   version                print the version
 
 Run "poolcsi <command> --help" for a command's options.

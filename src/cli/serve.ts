@@ -177,7 +177,10 @@ async function start(o: ServeOptions, log: Logger, started: Array<() => Promise<
     locks: new KeyedLocks(),
     local: backends,
     retiredPoolTouched: (id) => { void retired.check(id); },
-    knownNode: (n) => agents.nodes().includes(n) || (o.mode === 'controller' && /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(n)),
+    // With agents (the chart: every Node object; or a static list) the directory says which
+    // nodes exist, and a publish to any other is NOT_FOUND. A controller without agents serves
+    // shared pools only and has no list: any well-formed node name is taken.
+    knownNode: (n) => (o.agents || o.mode !== 'controller' ? agents.known().includes(n) : /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(n)),
     pathPrefixes: o.pathPrefixes ?? [],
   };
 

@@ -116,23 +116,32 @@ export const IscsiPoolSchema = z.strictObject({
     .describe('where nodes reach the storage host\'s LIO target (host or host:port, port 3260 by default); one portal (multipath is not done yet)'),
   iqnPrefix: z.string().regex(IQN_PREFIX, 'an IQN such as iqn.2003-01.org.example:storage (lowercase)').max(120)
     .describe('target names are <iqnPrefix>:<pool id>.<volume name>'),
-  backing: z.strictObject({
-    type: z.literal('lvmthin'),
-    vgname: LVM_NAME.describe('volume group on the storage host'),
-    thinpool: LVM_NAME.describe('thin pool LV in that volume group'),
-    overprovision: z.number().min(0.1).max(1000).default(1)
-      .describe('refuse a volume when the virtual sizes in the thin pool would exceed pool size x this'),
-    dataPercentLimit: z.number().min(1).max(100).optional()
-      .describe('refuse new volumes while the thin pool data usage is above this percentage'),
-    saferemove: z.enum(['off', 'discard']).default('off').describe('discard the LV before removing it'),
-  }).describe('what holds the volumes on the storage host: thin LVs (snapshots and clones are thin snapshots)'),
+  backing: z.discriminatedUnion('type', [
+    z.strictObject({
+      type: z.literal('lvmthin'),
+      vgname: LVM_NAME.describe('volume group on the storage host'),
+      thinpool: LVM_NAME.describe('thin pool LV in that volume group'),
+      overprovision: z.number().min(0.1).max(1000).default(1)
+        .describe('refuse a volume when the virtual sizes in the thin pool would exceed pool size x this'),
+      dataPercentLimit: z.number().min(1).max(100).optional()
+        .describe('refuse new volumes while the thin pool data usage is above this percentage'),
+      saferemove: z.enum(['off', 'discard']).default('off').describe('discard the LV before removing it'),
+    }).describe('thin LVs: snapshots and clones are thin snapshots'),
+    z.strictObject({
+      type: z.literal('lvm'),
+      vgname: LVM_NAME.describe('volume group on the storage host'),
+      snapshotSize: z.number().int().min(1).max(100).default(25)
+        .describe('copy-on-write space of a snapshot, in percent of its volume; a snapshot whose changes outgrow it becomes invalid'),
+      saferemove,
+    }).describe('thick LVs: snapshots are copy-on-write snapshots, clones full copies'),
+  ]).describe('what holds the volumes on the storage host'),
   ssh: SshTargetSchema.optional().describe('the storage host; omit with local: true when the controller runs on it'),
   local: z.literal(true).optional().describe('the controller runs on the storage host itself (no SSH)'),
   chap: z.strictObject({
     secretRef: SECRET_REF.optional().describe('Secret with node.session.auth.username/password (and _in for mutual CHAP), for publishes that carry no CSI secrets'),
   }).optional().describe('require CHAP on every LUN: the ACL gets the credentials of the ControllerPublishVolume secrets (or secretRef); nodes log in with the node-stage secret'),
 }).refine((p) => (p.ssh === undefined) !== (p.local === undefined), { message: 'give exactly one of ssh and local: true', path: ['ssh'] })
-  .describe('iSCSI: a thin LV per volume on a Linux LIO storage host, a target per volume, ACLs per published node (shared; RWX block)');
+  .describe('iSCSI: an LV per volume on a Linux LIO storage host, a target per volume, ACLs per published node (shared; RWX block)');
 
 const grammar = (check: (v: string) => unknown) => (v: string, ctx: z.RefinementCtx) => {
   try { check(v); } catch (e) { ctx.addIssue({ code: 'custom', message: (e as Error).message }); }

@@ -3,12 +3,13 @@
 // from stdin and in the node's iscsiadm record, never in argv or a log), a wrong secret
 // refused with PERMISSION_DENIED and no record left with it, a read-only publish that LIO
 // itself write-protects (the node's disk is read-only, not only its bind mount), and a target
-// restart that restores what two concurrent creates saved.
+// restart that restores what two concurrent creates saved. A thick-LV backing: snapshot,
+// clone, expand and delete through the same exporter.
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { startLab, type Lab, type LabNode } from './harness/index.js';
+import { NODE_ENV, startLab, type Lab, type LabNode } from './harness/index.js';
 import { startDriver, type NodeDriver } from './harness/driver.js';
 import { attempt, blockCap, createReq, MiB, must } from './lvm/setup.js';
 
@@ -35,6 +36,9 @@ before(async () => {
       id: 'san', type: 'iscsi', portals: ['127.0.0.1:3260'], iqnPrefix: 'iqn.2003-01.org.example.lab',
       backing: { type: 'lvmthin', vgname: 'labvg', thinpool: 'thin' }, ssh: { host: '127.0.0.1', privateKey: { file: key }, hostKey },
       chap: {},
+    }, {
+      id: 'thick', type: 'iscsi', portals: ['127.0.0.1:3260'], iqnPrefix: 'iqn.2003-01.org.example.lab',
+      backing: { type: 'lvm', vgname: 'labvg' }, ssh: { host: '127.0.0.1', privateKey: { file: key }, hostKey },
     }],
   }));
   driver = await startDriver(node, { nodeId: NODE, poolsFile });
@@ -133,6 +137,52 @@ test('a target restart (targetctl clear, then the restore the target service run
   await cleanUp(b);
   await must(driver, 'Node.NodeStageVolume', stageReq(a, chapSecrets()));
   await cleanUp(a);
+});
+
+test('an lvm (thick LV) backing: a snapshot, a larger clone with its data, an expand the node sees, and a delete that leaves no LV or target', async () => {
+  const attachDisk = async (name: string, req: object) => {
+    const created = await must(driver, 'Controller.CreateVolume', { ...createReq(name, 'thick', 32 * MiB, { volume_capabilities: [blockCap] }), ...req });
+    const v = { id: created.volume.volume_id as string, context: created.volume.volume_context as Record<string, string>, staging: `/run/lab/k/${name}/staging` };
+    const pub = await must(driver, 'Controller.ControllerPublishVolume', { volume_id: v.id, node_id: NODE, volume_capability: blockCap, volume_context: v.context });
+    await node.run(['mkdir', '-p', v.staging]);
+    await must(driver, 'Node.NodeStageVolume', { volume_id: v.id, staging_target_path: v.staging, volume_capability: blockCap, volume_context: v.context, publish_context: pub.publish_context });
+    const disk = JSON.parse((await node.run(['cat', `${v.staging}/poolcsi-stage.json`])).stdout).attached.stash.disk as string;
+    return { ...v, disk, target: v.context['iscsi.target']! };
+  };
+  const firstMiB = async (disk: string) => (await node.run(['sh', '-c', 'dd if="$1" bs=1M count=1 iflag=direct status=none | sha256sum', 'sh', `/dev/${disk}`])).stdout.split(' ')[0];
+  const sizeOf = async (disk: string) => Number((await node.run(['cat', `/sys/block/${disk}/size`])).stdout.trim()) * 512;
+
+  const a = await attachDisk('thick-a', {});
+  await node.run(['dd', 'if=/dev/urandom', `of=/dev/${a.disk}`, 'bs=1M', 'count=1', 'oflag=direct', 'status=none']);
+  const written = await firstMiB(a.disk);
+  const snap = await must(driver, 'Controller.CreateSnapshot', { source_volume_id: a.id, name: 'thick-a-snap' });
+  const ours = async () => (await node.run(['lvs', '--noheadings', '-o', 'lv_attr,lv_name,lv_tags', 'labvg'], { env: NODE_ENV })).stdout.split('\n').filter((l) => l.includes('poolcsi.io/pool=thick'));
+  const snapRows = (await ours()).filter((l) => /^\s*s/.test(l));
+  assert.equal(snapRows.length, 1, `the snapshot is a copy-on-write LV (attr s):\n${(await ours()).join('\n')}`);
+
+  const b = await attachDisk('thick-b', {
+    capacity_range: { required_bytes: String(48 * MiB) },
+    volume_content_source: { snapshot: { snapshot_id: snap.snapshot.snapshot_id } },
+  });
+  assert.equal(await firstMiB(b.disk), written, 'the clone holds the snapshot\'s data');
+  assert.equal(await sizeOf(b.disk), 48 * MiB, 'the clone has the size asked for, larger than its source');
+
+  // LVM cannot grow the origin of a copy-on-write snapshot (the thick store says so): the
+  // snapshot goes first, and the clone, a full copy, keeps its data.
+  await must(driver, 'Controller.DeleteSnapshot', { snapshot_id: snap.snapshot.snapshot_id });
+  assert.equal(await firstMiB(b.disk), written, 'the clone does not depend on the snapshot');
+  await must(driver, 'Controller.ControllerExpandVolume', { volume_id: a.id, capacity_range: { required_bytes: String(64 * MiB) }, volume_capability: blockCap });
+  await must(driver, 'Node.NodeExpandVolume', { volume_id: a.id, volume_path: a.staging, staging_target_path: a.staging, capacity_range: { required_bytes: String(64 * MiB) }, volume_capability: blockCap });
+  assert.equal(await sizeOf(a.disk), 64 * MiB, 'the node sees the grown LUN');
+  assert.equal(await firstMiB(a.disk), written, 'the data survived the expand');
+
+  for (const v of [a, b]) {
+    await must(driver, 'Node.NodeUnstageVolume', { volume_id: v.id, staging_target_path: v.staging });
+    await must(driver, 'Controller.ControllerUnpublishVolume', { volume_id: v.id, node_id: NODE });
+  }
+  for (const v of [a, b]) await must(driver, 'Controller.DeleteVolume', { volume_id: v.id });
+  assert.deepEqual(await ours(), [], 'no LV of the thick pool is left');
+  for (const v of [a, b]) assert.equal((await node.exec(['test', '-e', configfs(v.target)])).code, 1, `target ${v.target} is gone`);
 });
 
 test('no CHAP secret reached an argv or a log line', () => {

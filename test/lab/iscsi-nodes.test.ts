@@ -6,8 +6,11 @@
 // a stage answers UNAVAILABLE within its bounded login and a retry works once it is back.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { startDriver, startLab, storageSet, type Lab, type LabNode, type NodeDriver } from './harness/index.js';
+import { makeAgentPki, type AgentPki } from '../helpers/certs.js';
+import { NODE_ENV, startDriver, startLab, storageSet, type Lab, type LabNode, type NodeDriver } from './harness/index.js';
+import { DRIVER_MAIN } from './harness/driver.js';
 import { must, writeIn } from './rbd-support.js';
 
 const POOLS = '/run/lab/iscsi/pools.yaml';
@@ -20,7 +23,15 @@ let workers: LabNode[];
 let controller: NodeDriver;
 const plugins = new Map<string, NodeDriver>();
 
-const startPlugin = async (w: LabNode) => plugins.set(w.name, await startDriver(w, { mode: 'node', nodeId: w.name, poolsFile: POOLS, logName: 'poolcsi-node.log' }));
+const AGENT_PORT = 9825;
+let pki: AgentPki;
+
+// The node plugins listen for the controller as the chart's do: the controller's agent list is
+// the set of nodes it knows (a publish to any other is NOT_FOUND).
+const startPlugin = async (w: LabNode) => plugins.set(w.name, await startDriver(w, {
+  mode: 'node', nodeId: w.name, poolsFile: POOLS, logName: 'poolcsi-node.log',
+  args: ['--agent-listen', `0.0.0.0:${AGENT_PORT}`, '--agent-tls-dir', pki.agent],
+}));
 
 before(async () => {
   lab = await startLab(storageSet('iscsi-nodes', { storage: ['lvm', 'iscsi-target'], workers: ['iscsi-initiator'] }));
@@ -33,7 +44,11 @@ before(async () => {
     }],
   });
   for (const n of [storage, ...workers]) await writeIn(n, POOLS, pools);
-  controller = await startDriver(storage, { mode: 'controller', nodeId: 'storage', poolsFile: POOLS, socket: '/run/lab/csi/controller.sock', logName: 'poolcsi-controller.log' });
+  pki = await makeAgentPki(join(storage.runDir, 'pki'));
+  controller = await startDriver(storage, {
+    mode: 'controller', nodeId: 'storage', poolsFile: POOLS, socket: '/run/lab/csi/controller.sock', logName: 'poolcsi-controller.log',
+    args: ['--agents', workers.map((w) => `${w.name}=${w.ip}:${AGENT_PORT}`).join(','), '--agent-tls-dir', pki.controller],
+  });
   for (const w of workers) await startPlugin(w);
 });
 
@@ -91,6 +106,52 @@ test('RWX block: one LUN on two nodes at once, written on one and read on the ot
   assert.deepEqual(await sessions(w1), [], 'worker-1 logged out: its last LUN on the target is gone');
   assert.equal(await firstMiB(w2, v), written, 'worker-2 still reads after worker-1 unstaged');
   await detach(v, w2);
+  await must(controller, 'Controller.DeleteVolume', { volume_id: v.id });
+});
+
+test('ControllerPublish to a node the controller does not know is NOT_FOUND, and grants nothing', async () => {
+  const v = await create('nodes-unknown', RWO_BLOCK);
+  const r = await controller.call('Controller.ControllerPublishVolume', { volume_id: v.id, node_id: 'worker-9', volume_capability: RWO_BLOCK, volume_context: v.context });
+  assert.equal(r.ok, false);
+  assert.equal(r.ok ? '' : r.code, 5, `NOT_FOUND (5) expected: ${JSON.stringify(r)}`);
+  const acls = await storage.run(['ls', `/sys/kernel/config/target/iscsi/${v.target}/tpgt_1/acls`]);
+  assert.equal(acls.stdout.trim(), '', 'no ACL was added');
+  await must(controller, 'Controller.DeleteVolume', { volume_id: v.id });
+});
+
+test('poolcsi scan iscsi lists a target\'s LUN with size and SCSI id: logging in and out where there is no session, reading the one there is, and saying why a node not admitted sees nothing', async () => {
+  const v = await create('nodes-scan', RWO_BLOCK);
+  const [w1, w2] = workers as [LabNode, LabNode];
+  const scan = async (w: LabNode) => {
+    const r = await w.run([process.execPath, DRIVER_MAIN, 'scan', 'iscsi', '--portal', `${storage.ip}:3260`, '--target', v.target, '--node-id', w.name, '--json'], { env: NODE_ENV });
+    return JSON.parse(r.stdout) as { targets: Array<{ target: string; luns?: Array<{ lun: number; sizeBytes: number; wwid: string }>; error?: string }> };
+  };
+  const records = async (w: LabNode) => (await w.exec(['ls', `/etc/iscsi/nodes/${v.target}`])).stdout.trim();
+  const pub = await must(controller, 'Controller.ControllerPublishVolume', { volume_id: v.id, node_id: w1.name, volume_capability: RWO_BLOCK, volume_context: v.context });
+  v.published.set(w1.name, pub.publish_context);
+
+  const cold = await scan(w1);
+  assert.equal(cold.targets.length, 1);
+  const lun = cold.targets[0]!.luns?.[0];
+  assert.ok(lun, `LUN 0 listed: ${JSON.stringify(cold)}`);
+  assert.equal(lun.lun, 0);
+  assert.equal(lun.sizeBytes, 32 * 1024 * 1024);
+  assert.match(lun.wwid, /^naa\.6001405/, 'LIO\'s NAA SCSI id');
+  assert.deepEqual(await sessions(w1), [], 'the scan logged out of the session it made');
+  assert.equal(await records(w1), '', 'and left no node record');
+
+  const denied = await scan(w2);
+  assert.equal(denied.targets[0]?.luns, undefined);
+  assert.match(denied.targets[0]?.error ?? '', /refused the login/, 'a node not in the ACL is told why it sees no LUN');
+
+  await w1.run(['mkdir', '-p', staging(v)]);
+  await must(plugins.get(w1.name)!, 'Node.NodeStageVolume', { volume_id: v.id, staging_target_path: staging(v), volume_capability: RWO_BLOCK, volume_context: v.context, publish_context: pub.publish_context });
+  const disk = JSON.parse((await w1.run(['cat', `${staging(v)}/poolcsi-stage.json`])).stdout).attached.stash.disk as string;
+  const warm = await scan(w1);
+  assert.equal(warm.targets[0]?.luns?.[0]?.wwid, (await w1.run(['cat', `/sys/block/${disk}/device/wwid`])).stdout.trim(), 'the SCSI id is the staged disk\'s');
+  assert.deepEqual(await sessions(w1), [v.target], 'the scan left the volume\'s own session alone');
+  await must(plugins.get(w1.name)!, 'Node.NodeUnstageVolume', { volume_id: v.id, staging_target_path: staging(v) });
+  await must(controller, 'Controller.ControllerUnpublishVolume', { volume_id: v.id, node_id: w1.name });
   await must(controller, 'Controller.DeleteVolume', { volume_id: v.id });
 });
 

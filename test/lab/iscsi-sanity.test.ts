@@ -1,11 +1,21 @@
 // csi-sanity against an `iscsi` pool inside a lab node that is its own storage host: LIO
 // (iscsi-target) with thin LVs of labvg/thin as backing, reached by the driver over SSH (the
 // node's sshd, host key pinned), and open-iscsi (iscsi-initiator) logging in through the
-// driver's own iscsiadm interface. Mount and block, each with zero failures.
+// driver's own iscsiadm interface. Mount and block, each with zero failures. The pool requires
+// mutual CHAP: csi-sanity hands the credentials to ControllerPublish (the LUN's ACL) and
+// NodeStage (the node's login) as a CO would, from its secrets file.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { runSanity, type SanityModeResult } from './harness/index.js';
+import { writeIn } from './rbd-support.js';
 import { SKIP_REASONS } from '../sanity/skips.js';
+
+const SECRETS_FILE = '/run/lab/sanity-secrets.yaml';
+const CHAP = {
+  'node.session.auth.username': 'sanity-initiator', 'node.session.auth.password': 'Sanity-Chap-0123456789',
+  'node.session.auth.username_in': 'sanity-target', 'node.session.auth.password_in': 'Sanity-Mutual-9876543210',
+};
 
 const SIZES = ['--csi.testvolumesize=67108864', '--csi.testvolumeexpandsize=134217728'];
 
@@ -23,7 +33,7 @@ function check(t: { diagnostic(m: string): void }, r: SanityModeResult, driverLo
 // for as long again; POOLCSI_LAB_ISCSI=1 runs both (mount: 76 passed, 0 failed, 871 s).
 const MODES: Array<'mount' | 'block'> = process.env.POOLCSI_LAB_ISCSI === '1' ? ['mount', 'block'] : ['block'];
 
-test(`csi-sanity passes against an iscsi pool (thin LVs over SSH, LIO via configfs, open-iscsi) in a lab node (${MODES.join(' and ')})`, {
+test(`csi-sanity passes against a mutual-CHAP iscsi pool (thin LVs over SSH, LIO via configfs, open-iscsi) in a lab node (${MODES.join(' and ')})`, {
   timeout: 60 * 60_000,
 }, async (t) => {
   let pools = '';
@@ -45,15 +55,21 @@ test(`csi-sanity passes against an iscsi pool (thin LVs over SSH, LIO via config
           iqnPrefix: 'iqn.2003-01.org.example.lab',
           backing: { type: 'lvmthin', vgname: 'labvg', thinpool: 'thin', overprovision: 20 },
           ssh: { host: '127.0.0.1', privateKey: { file: key }, hostKey },
+          chap: {},
         }],
       });
+      // csi-sanity's secrets file (YAML; JSON is YAML): what each call carries.
+      await writeIn(node, SECRETS_FILE, JSON.stringify({ ControllerPublishVolumeSecret: CHAP, NodeStageVolumeSecret: CHAP }));
     },
     volumeParameters: { pool: 'iscsi' },
-    sanityArgs: SIZES,
+    sanityArgs: [...SIZES, `--csi.secrets=${SECRETS_FILE}`],
     modes: MODES,
     timeoutMs: 40 * 60_000,
   });
   for (const line of result.timings) t.diagnostic(line);
   for (const r of result.modes) check(t, r, result.driverLog);
+  const log = readFileSync(result.driverLog, 'utf8');
+  assert.match(log, /ControllerPublishVolume/, 'the driver log records the calls (else the next check proves nothing)');
+  for (const secret of [CHAP['node.session.auth.password'], CHAP['node.session.auth.password_in']]) assert.equal(log.includes(secret), false, 'a CHAP password is in the driver log');
   for (const r of result.modes) process.stdout.write(`SANITY iscsi/${r.mode}: ${r.summary}\n`);
 });

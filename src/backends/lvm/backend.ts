@@ -43,9 +43,15 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
   protected readonly lvm: Lvm;
   private extent?: number;
 
-  constructor(readonly pool: P, protected readonly runner: Runner, protected readonly nodeId: string) {
+  /**
+   * `nodeId` names where the VG is, in messages and (node-local pools) on records; `shared`
+   * (an exported store: iscsi) leaves the node off the records, any node may reach the volume.
+   */
+  constructor(readonly pool: P, protected readonly runner: Runner, protected readonly nodeId: string, private readonly shared = false) {
     this.lvm = new Lvm(runner, pool.vgname);
   }
+
+  private get holder(): { node?: string } { return this.shared ? {} : { node: this.nodeId }; }
 
   abstract createVolume(spec: CreateSpec): Promise<VolumeRecord>;
   abstract expandVolume(name: string, sizeBytes: number, limitBytes: number): Promise<VolumeRecord>;
@@ -80,7 +86,7 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
       mode: v.mode,
       params: v.params,
       complete: !m.has(K.incomplete),
-      node: this.nodeId,
+      ...this.holder,
       ...(v.source ? { source: v.source } : {}),
       ...(v.pvc ? { pvc: v.pvc } : {}),
       ...(row.createdAt ? { createdAt: row.createdAt } : {}),
@@ -117,7 +123,7 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
   /** The record of a volume just created as `spec` asked, without reading it back. */
   protected createdRecord(spec: CreateSpec, sizeBytes: number, params: Record<string, string>): VolumeRecord {
     return {
-      name: spec.name, requestName: spec.requestName, sizeBytes, mode: spec.mode, params, complete: true, node: this.nodeId,
+      name: spec.name, requestName: spec.requestName, sizeBytes, mode: spec.mode, params, complete: true, ...this.holder,
       createdAt: new Date().toISOString(),
       ...(spec.source ? { source: spec.source } : {}), ...(spec.pvc ? { pvc: spec.pvc } : {}),
     };
@@ -159,8 +165,14 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
   // ---- volumes --------------------------------------------------------------------------
 
   async getVolume(name: string): Promise<VolumeRecord | undefined> {
+    const rec = await this.volumeAny(name);
+    return rec?.complete ? rec : undefined;
+  }
+
+  /** The volume complete or half made (a delete removes both). */
+  async volumeAny(name: string): Promise<VolumeRecord | undefined> {
     const rec = this.volumeRecord((await this.lvm.view()).get(volumeLvName(name)));
-    return rec?.complete && rec.name === name ? rec : undefined;
+    return rec?.name === name ? rec : undefined;
   }
 
   async listVolumes(): Promise<VolumeRecord[]> {
@@ -296,6 +308,16 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
       if (!row) throw notFound(`LV ${this.where(lvName)} disappeared while being activated`);
     }
     return row;
+  }
+
+  /**
+   * A path of the volume's LV that survives reboots, for a configuration that names it (LIO
+   * saves it): LVM's /dev/mapper name, not dm-N. Activates the LV first when needed.
+   */
+  async stablePath(name: string): Promise<string> {
+    const lvName = volumeLvName(name);
+    const row = await this.activeRow(lvName);
+    return row.dmPath || (await this.device(lvName));
   }
 
   /** The device node of an LV (for saferemove), activating it first when needed. */

@@ -2,7 +2,6 @@
 // Snapshots are classic copy-on-write snapshots sized at `snapshotSize`% of the volume (see
 // docs/pools.md for why); restores and clones are full copies into a new LV, a clone copying
 // from a temporary snapshot so a volume in use is copied at one point in time.
-import type { Runner } from '../../exec/index.js';
 import type { LvmPool } from '../../pools/schema.js';
 import { checkGrowLimit, invalid, notFound, outOfRange, precondition } from '../errors.js';
 import type { Capacity, CreateSpec, VolumeRecord } from '../types.js';
@@ -55,8 +54,6 @@ function layoutParams(l: ThickLayout): Record<string, string> {
 
 export class LvmThickBackend extends LvmBackendBase<LvmPool> {
   readonly traits = lvmThickTraits;
-
-  constructor(pool: LvmPool, runner: Runner, nodeId: string) { super(pool, runner, nodeId); }
 
   async createVolume(spec: CreateSpec): Promise<VolumeRecord> {
     const layout = thickLayout(this.pool, spec.params);

@@ -29,8 +29,8 @@ export class LvmThinBackend extends LvmBackendBase<LvmThinPool> {
   /** Admission (check the budget, then create) is one at a time, or two creates could both fit. */
   private admission: Promise<unknown> = Promise.resolve();
 
-  constructor(pool: LvmThinPool, runner: Runner, nodeId: string) {
-    super(pool, runner, nodeId);
+  constructor(pool: LvmThinPool, runner: Runner, nodeId: string, shared = false) {
+    super(pool, runner, nodeId, shared);
     this.lvm.onFreshView = (view) => {
       const state = thinPoolState(view.rows, this.pool.thinpool, this.isSnapshotLv);
       this.accounting = state ? { state, at: Date.now() } : undefined;

@@ -7,7 +7,7 @@
 // host's own /etc/iscsi/initiatorname.iscsi is left alone.
 // A session (target + portal + our interface) is shared by every LUN on it and logged out when
 // its last LUN is detached; the count is read from sysfs every time (iscsi-sysfs.ts).
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExecError, type Runner } from '../../exec/index.js';
 import { waitFor } from '../../exec/wait.js';
@@ -39,6 +39,26 @@ export const loginArgs = (target: string, portal: string) => ['-m', 'node', '-T'
 export const logoutArgs = (target: string, portal: string) => ['-m', 'node', '-T', target, '-p', portal, '-I', IFACE, '--logout'];
 export const nodeDeleteArgs = (target: string, portal: string) => ['-m', 'node', '-T', target, '-p', portal, '-I', IFACE, '-o', 'delete'];
 export const rescanArgs = (sid: number) => ['-m', 'session', '-r', String(sid), '--rescan'];
+/** SendTargets discovery that writes no node records. */
+export const discoveryArgs = (portal: string) => ['-m', 'discovery', '-t', 'sendtargets', '-p', portal, '-o', 'nonpersistent'];
+
+export interface DiscoveredTarget { target: string; portals: Array<{ address: string; tpgt: number }> }
+
+/** Parses SendTargets discovery: "<host>:<port>,<tpgt> <iqn>" per line (one line per portal). */
+export function parseDiscovery(text: string): DiscoveredTarget[] {
+  const out = new Map<string, DiscoveredTarget>();
+  for (const line of text.split('\n')) {
+    const m = /^(\S+),(\d+)\s+(\S+)$/.exec(line.trim());
+    if (!m) continue;
+    const t = out.get(m[3]!) ?? { target: m[3]!, portals: [] };
+    t.portals.push({ address: m[1]!, tpgt: Number(m[2]) });
+    out.set(t.target, t);
+  }
+  return [...out.values()];
+}
+
+/** A LUN as a session shows it: its disk, size and SCSI id (what multipath keys on). */
+export interface ProbedLun { lun: number; disk?: string; sizeBytes?: number; wwid?: string; vendor?: string; model?: string; state: string }
 
 export interface IscsiTransportOptions {
   sysfs?: string;
@@ -159,6 +179,58 @@ export class IscsiTransport implements Transport {
     }
   }
 
+  /** SendTargets discovery at `portal` (host[:port]). */
+  async discover(portal: string): Promise<DiscoveredTarget[]> {
+    const p = portalOf(portal);
+    try {
+      return parseDiscovery((await this.runner.run('iscsiadm', discoveryArgs(p.arg), { timeoutMs: TIMEOUT_MS })).stdout);
+    } catch (e) {
+      throw failure(e, `discovering targets at ${p.arg}`);
+    }
+  }
+
+  /**
+   * The LUNs of `target` at `portal`, read from our session to it: an existing one is read as
+   * it is; otherwise this logs in (as `initiator`, with `chap`), reads, and logs out again,
+   * leaving no record behind.
+   */
+  async probe(target: string, portal: string, initiator: string, chap?: Chap): Promise<ProbedLun[]> {
+    const p = portalOf(portal);
+    if (!isValidIqn(target)) throw new NodeError('invalid', `"${target.slice(0, 80)}" is not an iSCSI qualified name`);
+    let session = await this.session(target, p);
+    const ours = !session;
+    if (!session) {
+      await this.ensureIface(initiator);
+      await this.iscsiadm(nodeNewArgs(target, p.arg), `recording target ${target} at ${p.arg}`);
+      await this.login(target, p, chap);
+    }
+    try {
+      session = await this.session(target, p);
+      // The rescan scans synchronously; the disks' drivers may still bind after it.
+      if (session) await this.iscsiadm(rescanArgs(session.sid), `rescanning session ${session.sid}`);
+      const luns = await waitFor(async () => {
+        const s = await this.session(target, p);
+        return s && s.luns.every((l) => l.disk) ? s.luns : undefined;
+      }, { timeoutMs: this.deviceWaitMs, what: `the LUNs of ${target} to appear as disks` });
+      return await Promise.all(luns.map((l) => this.describe(l)));
+    } finally {
+      if (ours) {
+        await this.iscsiadm(logoutArgs(target, p.arg), `logging out of ${target} at ${p.arg}`, [0, ISCSI_ERR.NO_OBJS_FOUND]);
+        await this.iscsiadm(nodeDeleteArgs(target, p.arg), `deleting the node record of ${target} at ${p.arg}`, [0, ISCSI_ERR.NO_OBJS_FOUND]);
+      }
+    }
+  }
+
+  private async describe(l: IscsiLun): Promise<ProbedLun> {
+    const read = (f: string) => readFile(join(l.dir, f), 'utf8').then((t) => t.trim(), () => undefined);
+    const sectors = l.disk ? await readFile(join(this.sysfs, 'block', l.disk, 'size'), 'utf8').then(Number, () => undefined) : undefined;
+    const [wwid, vendor, model] = await Promise.all([read('wwid'), read('vendor'), read('model')]);
+    return {
+      lun: l.lun, state: l.state, ...(l.disk ? { disk: l.disk } : {}), ...(sectors !== undefined ? { sizeBytes: sectors * 512 } : {}),
+      ...(wwid ? { wwid } : {}), ...(vendor ? { vendor } : {}), ...(model ? { model } : {}),
+    };
+  }
+
   /** Removes this LUN's disk, then logs the session out when no LUN is left on it. */
   async detach(s: Stashed): Promise<void> {
     const d = this.parse(s.descriptor);
@@ -211,7 +283,7 @@ export class IscsiTransport implements Transport {
 }
 
 /** CHAP from the node-stage secrets: none when they carry no CHAP key, an error when malformed. */
-function chapOf(secrets: Readonly<Record<string, string>> | undefined): Chap | undefined {
+export function chapOf(secrets: Readonly<Record<string, string>> | undefined): Chap | undefined {
   if (!hasChap(secrets)) return undefined;
   const c = parseChap(secrets!, 'node-stage secrets');
   if (typeof c === 'string') throw new NodeError('invalid', c);
