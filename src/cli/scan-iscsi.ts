@@ -30,11 +30,12 @@ export interface ScannedTarget extends DiscoveredTarget { luns?: ProbedLun[]; er
 /** "key=value" lines (blank lines and "#" comments skipped). */
 export function parseKeyValues(text: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const raw of text.split('\n')) {
+  for (const [n, raw] of text.split('\n').entries()) {
     const line = raw.trim();
     if (!line || line.startsWith('#')) continue;
     const i = line.indexOf('=');
-    if (i <= 0) throw new Error(`not a "key=value" line: ${JSON.stringify(line.slice(0, 40).replace(/=.*/, '=…'))}`);
+    // The line is not quoted: it may hold a secret.
+    if (i <= 0) throw new Error(`line ${n + 1} is not "key=value"`);
     out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
   }
   return out;

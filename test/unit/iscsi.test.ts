@@ -17,7 +17,11 @@ import { hasChap, parseChap } from '../../src/node/transports/iscsi-chap.js';
 import { LOGIN_RETRIES, rewriteRecords } from '../../src/node/transports/iscsi-record.js';
 import { initiatorIqnFor, isValidIqn } from '../../src/node/transports/iscsi-names.js';
 import { iscsiSessions } from '../../src/node/transports/iscsi-sysfs.js';
-import { IscsiTransport, loginArgs, logoutArgs, nodeDeleteArgs, portalOf, rescanArgs, ifaceInitiatorArgs } from '../../src/node/transports/iscsi.js';
+import { backingStore } from '../../src/backends/iscsi/store.js';
+import { LvmThickBackend } from '../../src/backends/lvm/thick.js';
+import { LvmThinBackend } from '../../src/backends/lvm/thin.js';
+import { formatIscsiScan, parseKeyValues } from '../../src/cli/scan-iscsi.js';
+import { discoveryArgs, parseDiscovery, IscsiTransport, loginArgs, logoutArgs, nodeDeleteArgs, portalOf, rescanArgs, ifaceInitiatorArgs } from '../../src/node/transports/iscsi.js';
 import { local } from '../../src/exec/index.js';
 import { PoolSchema, type IscsiPool } from '../../src/pools/schema.js';
 import { fixture } from '../helpers/fixtures.js';
@@ -108,12 +112,46 @@ test('names: target per volume under the pool prefix, initiator from the node id
   });
 });
 
-test('schema: exactly one of ssh and local; one portal; lowercase IQN prefix', () => {
+test('schema: exactly one of ssh and local; one portal; lowercase IQN prefix; lvmthin or lvm backing', () => {
   const base = { id: 'san', type: 'iscsi', portals: ['10.0.0.1'], iqnPrefix: 'iqn.2003-01.org.example', backing: { type: 'lvmthin', vgname: 'vg', thinpool: 'tp' } };
   assert.equal(PoolSchema.safeParse(base).success, false, 'neither ssh nor local');
   assert.equal(PoolSchema.safeParse({ ...base, local: true }).success, true);
   assert.equal(PoolSchema.safeParse({ ...base, local: true, iqnPrefix: 'iqn.2003-01.Org.Example' }).success, false);
   assert.equal(PoolSchema.safeParse({ ...base, local: true, portals: ['a', 'b'] }).success, false);
+  const thick = PoolSchema.parse({ ...base, local: true, backing: { type: 'lvm', vgname: 'vg' } }) as IscsiPool;
+  assert.deepEqual(thick.backing, { type: 'lvm', vgname: 'vg', snapshotSize: 25, saferemove: 'off' });
+  assert.equal(PoolSchema.safeParse({ ...base, local: true, backing: { type: 'lvm', vgname: 'vg', thinpool: 'tp' } }).success, false, 'a thick backing has no thin pool');
+  assert.equal(PoolSchema.safeParse({ ...base, local: true, backing: { type: 'file', path: '/srv' } }).success, false, 'no file backing yet');
+});
+
+test('the backing store: thin or thick LVs under the iscsi pool\'s id, records without a node (any node may log in)', () => {
+  const thin = backingStore(POOL, local);
+  assert.ok(thin instanceof LvmThinBackend);
+  assert.equal(thin.pool.id, 'san');
+  const thick = backingStore(PoolSchema.parse({ ...POOL, backing: { type: 'lvm', vgname: 'labvg' } }) as IscsiPool, local);
+  assert.ok(thick instanceof LvmThickBackend);
+  assert.equal((thick.pool as { snapshotSize?: number }).snapshotSize, 25);
+});
+
+test('scan: SendTargets discovery (recorded in a lab node) grouped by target; CHAP files parsed without quoting a value; the table', () => {
+  assert.deepEqual(discoveryArgs('10.0.0.1:3260'), ['-m', 'discovery', '-t', 'sendtargets', '-p', '10.0.0.1:3260', '-o', 'nonpersistent']);
+  const found = parseDiscovery(fixture('iscsi/discovery.txt'));
+  assert.ok(found.length >= 2, 'the recording has two targets');
+  for (const t of found) {
+    assert.ok(isValidIqn(t.target), t.target);
+    assert.deepEqual(t.portals, [{ address: '127.0.0.1:3260', tpgt: 1 }]);
+  }
+  assert.deepEqual(parseKeyValues('# chap\nnode.session.auth.username = u1\n\nnode.session.auth.password=p=w\n'), { 'node.session.auth.username': 'u1', 'node.session.auth.password': 'p=w' });
+  assert.throws(() => parseKeyValues('password sekret'), (e: Error) => !e.message.includes('sekret'));
+  assert.throws(() => parseKeyValues('=sekret'), (e: Error) => !e.message.includes('sekret'));
+  const out = formatIscsiScan('10.0.0.1:3260', [
+    { target: 'iqn.x:a', portals: [], luns: [{ lun: 0, sizeBytes: 32 * 1024 * 1024, wwid: 'naa.6001405abc', vendor: 'LIO-ORG', model: 'san.a', state: 'running' }] },
+    { target: 'iqn.x:b', portals: [], error: 'refused the login' },
+  ]);
+  assert.match(out, /^TARGET\s+LUN\s+SIZE\s+SCSI ID\s+DEVICE$/m);
+  assert.match(out, /^iqn\.x:a\s+0\s+32\.0 MiB\s+naa\.6001405abc\s+LIO-ORG san\.a$/m);
+  assert.match(out, /^iqn\.x:b\s+-\s+-\s+-\s+refused the login$/m);
+  assert.equal(formatIscsiScan('h:1', []), 'h:1 offers no targets\n');
 });
 
 test('iscsiadm argv: our own interface on every node record, login and logout', () => {

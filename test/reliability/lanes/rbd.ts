@@ -1,6 +1,6 @@
 // The rbd lane, run inside a lab node with the lab's Ceph (mon + memstore OSD + mgr): the driver
 // with --mode all, the pool's cephx key from --secrets-dir, krbd with noudev.
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DriverProcess } from '../core/proc.js';
 import type { Lane } from '../core/lane.js';
@@ -12,6 +12,11 @@ export interface RbdSetup { lane: Lane; driver: DriverProcess; root: string }
 /** `secretsDir` must hold poolcsi/ceph-client/{userID,userKey} (written by the lab test). */
 export async function rbdLane(o: { pool: string; monhost: string; nodeId: string; root?: string | undefined; secretsDir?: string; timeoutSeconds?: number }): Promise<RbdSetup> {
   const root = o.root ?? await mkdtemp('/tmp/poolcsi-rel-rbd-');
+  const secretsDir = o.secretsDir ?? '/run/lab/rbd/secrets';
+  // The controller reads the pool's key from --secrets-dir; a node stage takes the CO's
+  // node-stage secret, so the lane sends the same key with its calls, as a StorageClass would.
+  const key = async (k: string) => (await readFile(join(secretsDir, 'poolcsi', 'ceph-client', k), 'utf8')).trim();
+  const secrets = { userID: await key('userID'), userKey: await key('userKey') };
   const stage = join(root, 'stage');
   await mkdir(stage, { recursive: true });
   await mkdir(join(root, 'tmp'), { recursive: true, mode: 0o700 });
@@ -21,7 +26,7 @@ export async function rbdLane(o: { pool: string; monhost: string; nodeId: string
   await mkdir(join(root, 'dirpool'), { recursive: true });
   const driver = new DriverProcess({
     socket: join(root, 'csi.sock'), poolsFile, nodeId: o.nodeId, logFile: join(root, 'driver.log'),
-    args: ['--path-prefix', stage, '--secrets-dir', o.secretsDir ?? '/run/lab/rbd/secrets'],
+    args: ['--path-prefix', stage, '--secrets-dir', secretsDir],
     // The driver's cephx key files (mkdtemp under TMPDIR) then lie under the lane's root, where
     // the argv check allows paths; under /tmp they were counted as unchecked argv.
     env: { TMPDIR: join(root, 'tmp') },
@@ -35,6 +40,7 @@ export async function rbdLane(o: { pool: string; monhost: string; nodeId: string
     callTimeoutMs: 120_000,
     truth: new RbdTruth(o.pool, 'rel-'),
     stagingRoot: stage,
+    secrets,
   };
   return { lane, driver, root };
 }
