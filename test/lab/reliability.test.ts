@@ -68,13 +68,20 @@ test('lvmthin: no leak, loss, stray or crash under SIGKILL and fuzz', { timeout:
   await lane(t, 'lvmthin', sized(20, 150, 1), 25 * 60_000);
 });
 
-test('rbd: no leak, loss, stray or crash under SIGKILL and fuzz', { timeout: 40 * 60_000, skip: UNVERIFIED }, async (t) => {
+/** The pool's key where the rbd lanes read it, and a mgr for `ceph df`: once, for whichever rbd test runs first. */
+let cephReady: Promise<void> | undefined;
+const readyCeph = () => (cephReady ??= (async () => {
   await writeSecretDir(node, '/run/lab/rbd/secrets', await cephKey(node));
   await startMgr(node);
+})());
+
+test('rbd: no leak, loss, stray or crash under SIGKILL and fuzz', { timeout: 40 * 60_000, skip: UNVERIFIED }, async (t) => {
+  await readyCeph();
   await lane(t, 'rbd', sized(20, 150, 1), 35 * 60_000);
 });
 
 test('rbd: monitors down at rest and mid-operation answer UNAVAILABLE in bounded time; other pools go on; back without a restart', { timeout: 15 * 60_000, skip: UNVERIFIED }, async (t) => {
+  await readyCeph();
   const json = join(node.runDir, 'rel-outage-rbd.json');
   const r = await node.exec([process.execPath, OUTAGE_JS, '--type', 'rbd', '--timeout-seconds', '5', '--json', json,
     '--down', JSON.stringify(['pkill', '-x', 'ceph-mon']),

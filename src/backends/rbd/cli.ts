@@ -5,6 +5,7 @@
 import type { Runner } from '../../exec/index.js';
 import type { RbdPool } from '../../pools/schema.js';
 import { cephError, type Target } from './errors.js';
+import { reachabilityOf } from './reachability.js';
 
 export interface Connection {
   monhost: string[];
@@ -53,19 +54,22 @@ export class CephCli {
     return this.exec('ceph', ['--connect-timeout', String(this.conn.timeoutSeconds), ...args], opts);
   }
 
-  private async exec(program: string, args: string[], opts: RunOpts): Promise<string> {
+  private exec(program: string, args: string[], opts: RunOpts): Promise<string> {
     const argv = [...connectionArgs(this.conn), ...args];
-    try {
-      const r = await this.runner.run(program, argv, {
-        timeoutMs: opts.timeoutMs ?? this.quickMs,
-        env: CEPH_ENV,
-        ...(opts.signal ? { signal: opts.signal } : {}),
-        ...(opts.input !== undefined ? { input: opts.input } : {}),
-      });
-      return r.stdout;
-    } catch (e) {
-      throw cephError(e, `${program} ${args.filter((a) => !a.startsWith('--format') && a !== 'json').slice(0, 3).join(' ')}`, this.target);
-    }
+    return reachabilityOf(this.conn.monhost).run(async (unreachable) => {
+      const signal = opts.signal ? AbortSignal.any([opts.signal, unreachable]) : unreachable;
+      try {
+        const r = await this.runner.run(program, argv, {
+          timeoutMs: opts.timeoutMs ?? this.quickMs,
+          env: CEPH_ENV,
+          signal,
+          ...(opts.input !== undefined ? { input: opts.input } : {}),
+        });
+        return r.stdout;
+      } catch (e) {
+        throw cephError(e, `${program} ${args.filter((a) => !a.startsWith('--format') && a !== 'json').slice(0, 3).join(' ')}`, this.target);
+      }
+    });
   }
 }
 
