@@ -66,7 +66,8 @@ export async function scanIscsiCommand(rest: string[]): Promise<number> {
     return 2;
   }
   if (v.help) { process.stdout.write(SCAN_ISCSI_HELP); return 0; }
-  if (!v.portal || !isValidHostPort(v.portal)) { process.stderr.write(`--portal HOST[:PORT] is required\n${SCAN_ISCSI_HELP}`); return 2; }
+  if (!v.portal) { process.stderr.write(`--portal HOST[:PORT] is required\n${SCAN_ISCSI_HELP}`); return 2; }
+  if (!isValidHostPort(v.portal)) { process.stderr.write(`--portal: ${JSON.stringify(v.portal.slice(0, 80))} is not HOST[:PORT]\n`); return 2; }
   const portal = portalOf(v.portal).arg;
   let chap;
   try {

@@ -32,13 +32,29 @@ const TOKEN = /^[A-Za-z0-9_.,:=@+/%-]*$/;
 /** What a hostile request would try to slip in as a flag. */
 const HOSTILE_FLAGS = new Set(['-rf', '--help', '-o=remount']);
 
+/**
+ * `rbd image-meta set SPEC KEY VALUE`: the driver keeps a volume's state as a JSON object in
+ * image metadata (JSON.stringify of checked fields; rbd takes the value only as an argument).
+ * That last argument may be any JSON object; everything else is held to the token grammar.
+ */
+function isMetadataJson(e: ExecLine, i: number): boolean {
+  const at = e.args.indexOf('image-meta');
+  if (posix.basename(e.program) !== 'rbd' || at < 0 || e.args[at + 1] !== 'set' || i !== e.args.length - 1 || i !== at + 4) return false;
+  try {
+    const v: unknown = JSON.parse(e.args[i]!);
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+  } catch {
+    return false;
+  }
+}
+
 /** Why this argv breaks the grammar, or [] when it does not. */
 export function checkArgv(e: ExecLine, rules: ArgvRules): string[] {
   const bad: string[] = [];
   const name = posix.basename(e.program);
   if (!rules.programs.includes(name)) bad.push(`program ${e.program} is not one the driver runs`);
   let afterDashes = false;
-  for (const a of e.args) {
+  for (const [i, a] of e.args.entries()) {
     const show = JSON.stringify(a.length > 120 ? `${a.slice(0, 120)}...` : a);
     if (a.length > 4096) { bad.push(`argument of ${a.length} bytes`); continue; }
     if (CONTROL.test(a)) { bad.push(`control character in ${show}`); continue; }
@@ -55,7 +71,7 @@ export function checkArgv(e: ExecLine, rules: ArgvRules): string[] {
       else if (!rules.roots.some((r) => a === r || a.startsWith(r.endsWith('/') ? r : `${r}/`))) bad.push(`path ${show} outside the pools and prefixes`);
       continue;
     }
-    if (!TOKEN.test(a)) bad.push(`${show} outside the token grammar`);
+    if (!TOKEN.test(a) && !isMetadataJson(e, i)) bad.push(`${show} outside the token grammar`);
   }
   return bad;
 }

@@ -1,0 +1,21 @@
+// The reliability harness's argv grammar (test/reliability/core/argv.ts): what the fuzz counts as
+// an unchecked value reaching a program. The one structured exception: the JSON object rbd keeps
+// as an image's state (`rbd image-meta set SPEC KEY VALUE`), in that place only.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { checkArgv } from '../reliability/core/argv.js';
+
+const rules = { programs: ['rbd', 'mount'], roots: ['/tmp/rel', '/dev'] };
+const line = (program: string, args: string[]) => ({ program, args, time: 0 });
+
+test('argv grammar: tokens, flags, paths under the roots; a state JSON only as image-meta set\'s value', () => {
+  const state = JSON.stringify({ v: 1, request: 'pvc-1', params: {}, complete: true });
+  assert.deepEqual(checkArgv(line('rbd', ['--id', 'admin', 'image-meta', 'set', 'rbd/pvc-1', 'poolcsi.io/volume', state]), rules), []);
+  assert.equal(checkArgv(line('rbd', ['image-meta', 'set', 'rbd/pvc-1', state, 'x']), rules).length, 1, 'not in the value place');
+  assert.equal(checkArgv(line('rbd', ['image-meta', 'set', 'rbd/pvc-1', 'poolcsi.io/volume', '["a"]']), rules).length, 1, 'an array is not a state');
+  assert.equal(checkArgv(line('mount', ['-o', 'bind', '{"a":1}']), rules).length, 1, 'JSON anywhere else is outside the grammar');
+  assert.equal(checkArgv(line('rbd', ['image-meta', 'set', 'rbd/x', 'k', '{"a":"\n"}']), rules).length, 1, 'control characters stay refused');
+  assert.deepEqual(checkArgv(line('mount', ['/tmp/rel/a', '/dev/sda']), rules), []);
+  assert.equal(checkArgv(line('mount', ['/etc/passwd']), rules).length, 1);
+  assert.equal(checkArgv(line('mount', ['$(id)']), rules).length, 1);
+});
