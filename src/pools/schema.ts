@@ -117,16 +117,10 @@ export const IscsiPoolSchema = z.strictObject({
   iqnPrefix: z.string().regex(IQN_PREFIX, 'an IQN such as iqn.2003-01.org.example:storage (lowercase)').max(120)
     .describe('target names are <iqnPrefix>:<pool id>.<volume name>'),
   backing: z.discriminatedUnion('type', [
-    z.strictObject({
-      type: z.literal('lvmthin'),
-      vgname: LVM_NAME.describe('volume group on the storage host'),
-      thinpool: LVM_NAME.describe('thin pool LV in that volume group'),
-      overprovision: z.number().min(0.1).max(1000).default(1)
-        .describe('refuse a volume when the virtual sizes in the thin pool would exceed pool size x this'),
-      dataPercentLimit: z.number().min(1).max(100).optional()
-        .describe('refuse new volumes while the thin pool data usage is above this percentage'),
-      saferemove: z.enum(['off', 'discard']).default('off').describe('discard the LV before removing it'),
-    }).describe('thin LVs: snapshots and clones are thin snapshots'),
+    // The lvmthin pool's keys, as they are (same store), on the storage host.
+    LvmThinPoolSchema.pick({ vgname: true, thinpool: true, overprovision: true, dataPercentLimit: true, saferemove: true })
+      .extend({ type: z.literal('lvmthin'), vgname: LVM_NAME.describe('volume group on the storage host') })
+      .describe('thin LVs: snapshots and clones are thin snapshots'),
     z.strictObject({
       type: z.literal('lvm'),
       vgname: LVM_NAME.describe('volume group on the storage host'),
