@@ -8,7 +8,7 @@ import { LvmThinBackend, lvmThinTraits } from './lvm/thin.js';
 import { NfsBackend, nfsTraits } from './nfs/backend.js';
 import { RbdBackend, rbdTraits } from './rbd/backend.js';
 import { iscsiNodeContext } from './iscsi/context.js';
-import { IscsiBackend, iscsiTraits } from './iscsi/store.js';
+import { IscsiBackend, iscsiTraits, zfsIscsiTraits } from './iscsi/store.js';
 import { storageHostRunner } from './iscsi/host.js';
 import { dirNodeContext } from './dir/context.js';
 import { lvmNodeContext } from './lvm/context.js';
@@ -60,6 +60,14 @@ const TYPES: { [T in PoolType]: TypeEntry } = {
       return new IscsiBackend(pool, storageHostRunner(pool, r));
     },
     nodeContext: (p, v) => iscsiNodeContext(p as Extract<Pool, { type: 'iscsi' }>, v.name),
+  },
+  'zfs-iscsi': {
+    traits: zfsIscsiTraits,
+    create: (p, r) => {
+      const pool = p as Extract<Pool, { type: 'zfs-iscsi' }>;
+      return new IscsiBackend(pool, storageHostRunner(pool, r));
+    },
+    nodeContext: (p, v) => iscsiNodeContext(p as Extract<Pool, { type: 'zfs-iscsi' }>, v.name),
   },
   zfspool: {
     traits: zfsPoolTraits,

@@ -12,6 +12,7 @@ export const IDENTITY_KEYS: { readonly [T in PoolType]: readonly string[] } = {
   iscsi: ['portals', 'iqnPrefix', 'backing'],
   nfs: ['server', 'export'],
   zfspool: ['pool'],
+  'zfs-iscsi': ['portals', 'iqnPrefix', 'pool'],
 };
 
 function normalized(value: unknown): string {

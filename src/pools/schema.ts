@@ -109,13 +109,26 @@ const PORTAL = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9]
 // iqn.yyyy-mm.reversed-domain[:more], lowercase (RFC 3720); the volume's name is appended.
 const IQN_PREFIX = /^iqn\.[0-9]{4}-[0-9]{2}\.[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[a-z0-9.-]+)?$/;
 
-export const IscsiPoolSchema = z.strictObject({
-  ...common,
-  type: z.literal('iscsi'),
+// What every pool exported by poolcsi's LIO code shares (iscsi, zfs-iscsi): where nodes reach the
+// target, target names, the storage host and CHAP.
+const iscsiExport = {
   portals: z.array(z.string().regex(PORTAL, 'a portal is host or host:port')).min(1).max(1)
     .describe('where nodes reach the storage host\'s LIO target (host or host:port, port 3260 by default); one portal (multipath is not done yet)'),
   iqnPrefix: z.string().regex(IQN_PREFIX, 'an IQN such as iqn.2003-01.org.example:storage (lowercase)').max(120)
     .describe('target names are <iqnPrefix>:<pool id>.<volume name>'),
+  ssh: SshTargetSchema.optional().describe('the storage host; omit with local: true when the controller runs on it'),
+  local: z.literal(true).optional().describe('the controller runs on the storage host itself (no SSH)'),
+  chap: z.strictObject({
+    secretRef: SECRET_REF.optional().describe('Secret with node.session.auth.username/password (and _in for mutual CHAP), for publishes that carry no CSI secrets'),
+  }).optional().describe('require CHAP on every LUN: the ACL gets the credentials of the ControllerPublishVolume secrets (or secretRef); nodes log in with the node-stage secret'),
+};
+const sshOrLocal = (p: { ssh?: unknown; local?: true }) => (p.ssh === undefined) !== (p.local === undefined);
+const SSH_OR_LOCAL = { message: 'give exactly one of ssh and local: true', path: ['ssh'] };
+
+export const IscsiPoolSchema = z.strictObject({
+  ...common,
+  type: z.literal('iscsi'),
+  ...iscsiExport,
   backing: z.discriminatedUnion('type', [
     // The lvmthin pool's keys, as they are (same store), on the storage host.
     LvmThinPoolSchema.pick({ vgname: true, thinpool: true, overprovision: true, dataPercentLimit: true, saferemove: true })
@@ -129,12 +142,7 @@ export const IscsiPoolSchema = z.strictObject({
       saferemove,
     }).describe('thick LVs: snapshots are copy-on-write snapshots, clones full copies'),
   ]).describe('what holds the volumes on the storage host'),
-  ssh: SshTargetSchema.optional().describe('the storage host; omit with local: true when the controller runs on it'),
-  local: z.literal(true).optional().describe('the controller runs on the storage host itself (no SSH)'),
-  chap: z.strictObject({
-    secretRef: SECRET_REF.optional().describe('Secret with node.session.auth.username/password (and _in for mutual CHAP), for publishes that carry no CSI secrets'),
-  }).optional().describe('require CHAP on every LUN: the ACL gets the credentials of the ControllerPublishVolume secrets (or secretRef); nodes log in with the node-stage secret'),
-}).refine((p) => (p.ssh === undefined) !== (p.local === undefined), { message: 'give exactly one of ssh and local: true', path: ['ssh'] })
+}).refine(sshOrLocal, SSH_OR_LOCAL)
   .describe('iSCSI: an LV per volume on a Linux LIO storage host, a target per volume, ACLs per published node (shared; RWX block)');
 
 const grammar = (check: (v: string) => unknown) => (v: string, ctx: z.RefinementCtx) => {
@@ -175,8 +183,16 @@ export const ZfsPoolSchema = z.strictObject({
   pool: ZFS_DATASET.describe('parent dataset on each node (e.g. tank/k8s); volumes are its children'),
 }).describe('node-local OpenZFS: a zvol per block volume, a dataset with a refquota per filesystem volume; snapshots and clones are ZFS snapshots and clones');
 
+export const ZfsIscsiPoolSchema = z.strictObject({
+  ...common,
+  type: z.literal('zfs-iscsi'),
+  ...iscsiExport,
+  pool: ZFS_DATASET.describe('parent dataset on the storage host (e.g. tank/k8s); every volume is a zvol under it'),
+}).refine(sshOrLocal, SSH_OR_LOCAL)
+  .describe('ZFS over iSCSI: a zvol per volume on a Linux storage host with OpenZFS and LIO, exported like an iscsi pool (shared; RWX block)');
+
 // Every pool type: one entry here per type, each schema defined above.
-const TYPE_SCHEMAS = [DirPoolSchema, LvmPoolSchema, LvmThinPoolSchema, RbdPoolSchema, NfsPoolSchema, IscsiPoolSchema, ZfsPoolSchema] as const;
+const TYPE_SCHEMAS = [DirPoolSchema, LvmPoolSchema, LvmThinPoolSchema, RbdPoolSchema, NfsPoolSchema, IscsiPoolSchema, ZfsPoolSchema, ZfsIscsiPoolSchema] as const;
 export const PoolSchema = z.discriminatedUnion('type', TYPE_SCHEMAS);
 export const POOL_TYPES: string[] = TYPE_SCHEMAS.map((s) => s.shape.type.value);
 export type Pool = z.infer<typeof PoolSchema>;
@@ -188,6 +204,9 @@ export type RbdPool = z.infer<typeof RbdPoolSchema>;
 export type IscsiPool = z.infer<typeof IscsiPoolSchema>;
 export type NfsPool = z.infer<typeof NfsPoolSchema>;
 export type ZfsPool = z.infer<typeof ZfsPoolSchema>;
+export type ZfsIscsiPool = z.infer<typeof ZfsIscsiPoolSchema>;
+/** A pool whose volumes poolcsi exports through LIO. */
+export type IscsiExportPool = IscsiPool | ZfsIscsiPool;
 
 export const PoolsFileSchema = z.strictObject({
   pools: z.array(PoolSchema),

@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { runSanity, type SanityModeResult } from './harness/index.js';
+import { runSanity } from './harness/index.js';
 import { writeIn } from './rbd-support.js';
-import { SKIP_REASONS } from '../sanity/skips.js';
+import { checkSanity } from '../sanity/check.js';
 
 const SECRETS_FILE = '/run/lab/sanity-secrets.yaml';
 const CHAP = {
@@ -19,14 +19,6 @@ const CHAP = {
 
 const SIZES = ['--csi.testvolumesize=67108864', '--csi.testvolumeexpandsize=134217728'];
 
-function check(t: { diagnostic(m: string): void }, r: SanityModeResult, driverLog: string): void {
-  t.diagnostic(`csi-sanity iscsi/${r.mode}: ${r.summary}`);
-  const failures = r.specs.filter((s) => !['passed', 'skipped', 'pending'].includes(s.state));
-  assert.equal(r.failed, 0, `failed specs:\n${failures.map((f) => `- ${f.text}: ${f.failure ?? f.state}`).join('\n')}\n(output: ${r.outputFile}; driver log: ${driverLog})`);
-  assert.ok(r.passed > 50, `too few specs passed: ${r.summary}`);
-  const unexplained = r.specs.filter((s) => s.state === 'skipped' && !SKIP_REASONS.some((k) => k.match.test(s.text)));
-  assert.deepEqual(unexplained.map((s) => s.text), [], 'skipped specs without a written reason in test/sanity/skips.ts');
-}
 
 // CI runs block mode (every controller call, ACLs, login, the LUN's disk): about 12 minutes in
 // a loaded lab. Mount mode adds mkfs and mount on that disk, which the lvm lanes already prove,
@@ -67,7 +59,7 @@ test(`csi-sanity passes against a mutual-CHAP iscsi pool (thin LVs over SSH, LIO
     timeoutMs: 40 * 60_000,
   });
   for (const line of result.timings) t.diagnostic(line);
-  for (const r of result.modes) check(t, r, result.driverLog);
+  for (const r of result.modes) checkSanity(t, 'iscsi', r, result.driverLog);
   const log = readFileSync(result.driverLog, 'utf8');
   assert.match(log, /ControllerPublishVolume/, 'the driver log records the calls (else the next check proves nothing)');
   for (const secret of [CHAP['node.session.auth.password'], CHAP['node.session.auth.password_in']]) assert.equal(log.includes(secret), false, 'a CHAP password is in the driver log');

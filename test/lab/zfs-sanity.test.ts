@@ -3,10 +3,9 @@
 // (datasets with a refquota) and block mode (zvols), each with zero failures.
 // Opt-in (POOLCSI_LAB_ZFS=1): a cold run builds the guest image (about 20 CPU-minutes), and
 // even warm, everything in the guest runs under emulation.
-import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { sanityInLab, startZfsGuest, type SanityModeResult } from './harness/index.js';
-import { SKIP_REASONS } from '../sanity/skips.js';
+import { sanityInLab, startZfsGuest } from './harness/index.js';
+import { checkSanity } from '../sanity/check.js';
 
 const ENABLED = process.env.POOLCSI_LAB_ZFS === '1';
 const NODE = 'sanity-zfspool';
@@ -16,14 +15,6 @@ const POOLS = `pools:
 `;
 const SIZES = ['--csi.testvolumesize=67108864', '--csi.testvolumeexpandsize=134217728'];
 
-function check(t: { diagnostic(m: string): void }, r: SanityModeResult, driverLog: string): void {
-  t.diagnostic(`csi-sanity zfspool/${r.mode}: ${r.summary}`);
-  const failures = r.specs.filter((s) => !['passed', 'skipped', 'pending'].includes(s.state));
-  assert.equal(r.failed, 0, `failed specs:\n${failures.map((f) => `- ${f.text}: ${f.failure ?? f.state}`).join('\n')}\n(output: ${r.outputFile}; driver log: ${driverLog})`);
-  assert.ok(r.passed > 50, `too few specs passed: ${r.summary}`);
-  const unexplained = r.specs.filter((s) => s.state === 'skipped' && !SKIP_REASONS.some((k) => k.match.test(s.text)));
-  assert.deepEqual(unexplained.map((s) => s.text), [], 'skipped specs without a written reason in test/sanity/skips.ts');
-}
 
 test('csi-sanity passes against a zfspool pool in the ZFS guest (mount and block)',
   { skip: ENABLED ? false : 'opt-in: POOLCSI_LAB_ZFS=1 (boots the QEMU ZFS guest; builds its image when not cached)', timeout: 150 * 60_000 },
@@ -36,7 +27,7 @@ test('csi-sanity passes against a zfspool pool in the ZFS guest (mount and block
         services: [], poolsYaml: POOLS, volumeParameters: { pool: 'zfs' }, sanityArgs: SIZES, modes, nodeId: NODE, timeoutMs: 60 * 60_000, driverReadyTimeoutMs: 300_000,
       });
       for (const line of result.timings) t.diagnostic(line);
-      for (const r of result.modes) check(t, r, result.driverLog);
+      for (const r of result.modes) checkSanity(t, 'zfspool', r, result.driverLog);
       for (const r of result.modes) process.stdout.write(`SANITY zfspool/${r.mode}: ${r.summary} (${(r.durationMs / 1000).toFixed(0)} s)\n`);
     } finally {
       await z.lab.close();

@@ -4,8 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   cloneCmd, createDatasetCmd, createZvolCmd, destroyCmd, getDatasetCmd, listDatasetsCmd, listSnapshotsCmd, renameCmd, setCmd, snapshotCmd,
-  spaceCmd, zpoolListCmd,
+  isBlockCmd, settleCmd, spaceCmd, zpoolListCmd,
 } from '../../src/backends/zfspool/commands.js';
+import { isLocal, nodeContextOf, traitsOf } from '../../src/backends/index.js';
+import { IDENTITY_KEYS } from '../../src/pools/identity.js';
 import { cloneSourceSnapshot, snapshotName, trashDataset, volumeDataset } from '../../src/backends/zfspool/names.js';
 import { nativeProps } from '../../src/backends/zfspool/props.js';
 import { StorageError } from '../../src/backends/errors.js';
@@ -73,4 +75,26 @@ test('node transport: descriptor checked before any zfs runs', () => {
   for (const d of [{}, { dataset: 'tank/k8s/pvc-1', extra: 'x' }, { dataset: '-o mountpoint=/ tank' }, { dataset: 'tank/k8s/../../x' }]) {
     assert.throws(() => t.parse(d as Record<string, string>), /volume_context/, JSON.stringify(d));
   }
+});
+
+test('zfs-iscsi: the iscsi export keys plus a dataset; exported like an iscsi pool; zvol properties only', () => {
+  const ssh = '{host: 192.0.2.7, privateKey: {file: /k}, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO6wJ3V7c0yPXkN8Yl7pN1uYJm3tTzqv2Ii5mVxQ8Rk1"}';
+  const yaml = (extra: string) => `pools:\n  - {id: zsan, type: zfs-iscsi, pool: tank/k8s, portals: ["192.0.2.7"], iqnPrefix: iqn.2003-01.org.example, ${extra}}\n`;
+  const pool = parsePools(yaml(`ssh: ${ssh}`)).pools[0]!;
+  assert.equal(pool.type, 'zfs-iscsi');
+  assert.equal(isLocal(pool), false);
+  assert.deepEqual(nodeContextOf(pool, { name: 'pvc-0a1b' }), {
+    transport: 'iscsi', descriptor: { target: 'iqn.2003-01.org.example:zsan.pvc-0a1b', lun: '0', portals: '192.0.2.7' },
+  });
+  assert.equal(parsePools(yaml('local: true')).pools[0]?.type, 'zfs-iscsi');
+  assert.throws(() => parsePools(yaml('')), /exactly one of ssh and local/);
+  assert.throws(() => parsePools(yaml(`local: true, backing: {type: lvmthin, vgname: v, thinpool: t}`)), /unknown key\(s\) "backing"/);
+  assert.throws(() => parsePools(yaml('local: true, pool: /tank')), /pool/);
+  assert.deepEqual([...traitsOf('zfs-iscsi').params], ['sparse', 'volblocksize', 'compression']);
+  assert.deepEqual(IDENTITY_KEYS['zfs-iscsi'], ['portals', 'iqnPrefix', 'pool']);
+});
+
+test('a new zvol waits for its udev link: settle until it exists (bounded), then a block-device test', () => {
+  assert.deepEqual(settleCmd('/dev/zvol/tank/k8s/pvc-1', 30), { program: 'udevadm', args: ['settle', '--exit-if-exists=/dev/zvol/tank/k8s/pvc-1', '--timeout=30'] });
+  assert.deepEqual(isBlockCmd('/dev/zvol/tank/k8s/pvc-1'), { program: 'test', args: ['-b', '/dev/zvol/tank/k8s/pvc-1'] });
 });

@@ -4,11 +4,11 @@
 //   iscsi.portals  host:port list (comma-joined)
 // The initiator name comes with ControllerPublishVolume's publish_context. No CHAP secret here:
 // the context lands in the PV.
-import type { IscsiPool } from '../../pools/schema.js';
+import type { IscsiExportPool } from '../../pools/schema.js';
 import type { NodeContext } from '../types.js';
 import { lunRef } from './names.js';
 
-export function iscsiNodeContext(pool: IscsiPool, name: string): NodeContext {
+export function iscsiNodeContext(pool: IscsiExportPool, name: string): NodeContext {
   const ref = lunRef(pool, name);
   return { transport: 'iscsi', descriptor: { target: ref.target, lun: String(ref.lun), portals: pool.portals.join(',') } };
 }

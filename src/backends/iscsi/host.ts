@@ -2,18 +2,18 @@
 // built synchronously; the SSH runner (which may read a host key from a Secret) is fetched on
 // the first command, and shared with every pool naming the same target (backends/ssh.ts).
 import type { RunOptions, RunResult, Runner } from '../../exec/index.js';
-import type { IscsiPool } from '../../pools/schema.js';
+import type { IscsiExportPool } from '../../pools/schema.js';
 import { sshRunnerFor } from '../ssh.js';
 
 class StorageHostRunner implements Runner {
   readonly host: string;
-  constructor(private readonly pool: IscsiPool & { ssh: NonNullable<IscsiPool['ssh']> }) { this.host = pool.ssh.host; }
+  constructor(private readonly pool: IscsiExportPool & { ssh: NonNullable<IscsiExportPool['ssh']> }) { this.host = pool.ssh.host; }
   async run(program: string, args: readonly string[], opts?: RunOptions): Promise<RunResult> {
     const r = await sshRunnerFor(this.pool.ssh, `pool "${this.pool.id}"`);
     return r.run(program, args, opts);
   }
 }
 
-export function storageHostRunner(pool: IscsiPool, local: Runner): Runner {
+export function storageHostRunner(pool: IscsiExportPool, local: Runner): Runner {
   return pool.ssh ? new StorageHostRunner({ ...pool, ssh: pool.ssh }) : local;
 }

@@ -1,13 +1,14 @@
-// `iscsi` pools: a volume is an LV on a storage host (the lvm or lvmthin store, unchanged, over
-// the host's Runner: SSH, or this machine with `local: true`), exported by LIO as LUN 0 of a
-// target of its own (lio.ts). The store is the durable record (the LV's tags: volume,
-// snapshots, publications); LIO is made to match it: a create exports after the LV exists (a
-// retry exports again), a delete unexports before the LV goes, a publish records the node on
-// the LV and then adds the node's ACL, an unpublish removes both.
+// `iscsi` and `zfs-iscsi` pools: a volume is an LV (the lvm or lvmthin store) or a zvol (the
+// zfspool store) on a storage host, each store unchanged and run over the host's Runner (SSH,
+// or this machine with `local: true`), exported by LIO as LUN 0 of a target of its own
+// (lio.ts). The store is the durable record (LV tags or ZFS user properties: volume, snapshots,
+// publications); LIO is made to match it: a create exports after the volume exists (a retry
+// exports again), a delete unexports before the volume goes, a publish records the node in
+// the store and then adds the node's ACL, an unpublish removes both.
 import type { Runner } from '../../exec/index.js';
 import { initiatorIqnFor } from '../../node/transports/iscsi-names.js';
 import { portalOf } from '../../node/transports/iscsi.js';
-import type { IscsiPool, LvmPool, LvmThinPool } from '../../pools/schema.js';
+import type { IscsiExportPool, IscsiPool, LvmPool, LvmThinPool, ZfsIscsiPool } from '../../pools/schema.js';
 import { notFound } from '../errors.js';
 import type { LvmBackendBase } from '../lvm/backend.js';
 import { LvmThickBackend } from '../lvm/thick.js';
@@ -15,6 +16,8 @@ import { LvmThinBackend } from '../lvm/thin.js';
 import type {
   Backend, CallOptions, Capacity, CreateSpec, NodeContext, PublishOptions, SnapshotRecord, TypeTraits, VolumeRecord,
 } from '../types.js';
+import { ZfsPoolBackend } from '../zfspool/backend.js';
+import { ZFS_PARAMS } from '../zfspool/props.js';
 import { resolveChap } from './chap.js';
 import { iscsiNodeContext } from './context.js';
 import { Lio } from './lio.js';
@@ -34,6 +37,21 @@ export const iscsiTraits: TypeTraits = {
   params: [],
 };
 
+/** zfs-iscsi: the same, with the ZFS properties a StorageClass may set on its zvols. */
+export const zfsIscsiTraits: TypeTraits = { ...iscsiTraits, params: ZFS_PARAMS.filter((p) => p !== 'recordsize') };
+
+/** What the exporter needs of a store: the calls it passes on, any volume's record (complete or
+ * not: a delete must find either), the device path on the storage host, and the publication
+ * records. The lvm, lvmthin and zfspool backends are such stores. */
+export type ExportedStore = Pick<Backend,
+  'createVolume' | 'deleteVolume' | 'getVolume' | 'listVolumes' | 'createSnapshot' | 'deleteSnapshot' | 'getSnapshot' | 'listSnapshots' | 'capacity'> & {
+  expandVolume(name: string, sizeBytes: number, limitBytes: number): Promise<VolumeRecord | undefined>;
+  volumeAny(name: string): Promise<VolumeRecord | undefined>;
+  stablePath(name: string): Promise<string>;
+  publish(name: string, node: string, opts: PublishOptions): Promise<unknown>;
+  unpublish(name: string, node?: string): Promise<void>;
+};
+
 /** The LVM store of the backing (same id as the iscsi pool: the LV tags name it). */
 export function backingStore(p: IscsiPool, runner: Runner): LvmBackendBase<LvmPool | LvmThinPool> {
   const where = `storage host ${runner.host}`;
@@ -50,13 +68,19 @@ export function backingStore(p: IscsiPool, runner: Runner): LvmBackendBase<LvmPo
   return new LvmThinBackend(pool, runner, where, true);
 }
 
+/** The zfspool store of a zfs-iscsi pool: zvols under its dataset on the storage host. */
+export function zvolStore(p: ZfsIscsiPool, runner: Runner): ZfsPoolBackend {
+  return new ZfsPoolBackend({ id: p.id, type: 'zfspool', disable: p.disable, pool: p.pool }, runner, runner.host, true);
+}
+
 export class IscsiBackend implements Backend {
-  readonly traits = iscsiTraits;
-  private readonly store: LvmBackendBase<LvmPool | LvmThinPool>;
+  readonly traits: TypeTraits;
+  private readonly store: ExportedStore;
   private readonly lio: Lio;
 
-  constructor(readonly pool: IscsiPool, runner: Runner) {
-    this.store = backingStore(pool, runner);
+  constructor(readonly pool: IscsiExportPool, runner: Runner) {
+    this.traits = pool.type === 'zfs-iscsi' ? zfsIscsiTraits : iscsiTraits;
+    this.store = pool.type === 'zfs-iscsi' ? zvolStore(pool, runner) : backingStore(pool, runner);
     this.lio = new Lio(runner, [...new Set(pool.portals.map((p) => portalOf(p).port))], !!pool.chap);
   }
 
@@ -80,7 +104,7 @@ export class IscsiBackend implements Backend {
   listVolumes(): Promise<VolumeRecord[]> { return this.store.listVolumes(); }
 
   async expandVolume(name: string, sizeBytes: number, limitBytes: number): Promise<VolumeRecord> {
-    // LIO's block backstore reads the size from the device: growing the LV is enough here;
+    // LIO's block backstore reads the size from the device: growing the LV or zvol is enough here;
     // the nodes rescan (NodeExpandVolume).
     const rec = await this.store.expandVolume(name, sizeBytes, limitBytes);
     if (!rec) throw notFound(`volume ${name} does not exist in pool "${this.pool.id}"`);

@@ -50,13 +50,22 @@ const roundUp = (n: number, unit: number) => Math.ceil(Math.max(n, 1) / unit) * 
 export class ZfsPoolBackend implements Backend {
   readonly traits = zfsPoolTraits;
   private readonly zfs: Zfs;
+  private readonly place: string;
 
-  constructor(readonly pool: ZfsPool, runner: Runner, private readonly nodeId: string) {
+  /**
+   * `exported`: the store of a zfs-iscsi pool on its storage host (`nodeId` names that host).
+   * Every volume is then a zvol, filesystem ones too (the node makes the filesystem on the
+   * LUN), and records carry no node (every node reaches them).
+   */
+  constructor(readonly pool: ZfsPool, runner: Runner, private readonly nodeId: string, private readonly exported = false) {
     this.zfs = new Zfs(runner, pool.pool);
+    this.place = exported ? `storage host ${nodeId}` : `node ${nodeId}`;
   }
 
   private ds(name: string): string { return volumeDataset(this.pool.pool, name); }
-  private where(ds: string): string { return `${ds} on node ${this.nodeId}`; }
+  private where(ds: string): string { return `${ds} on ${this.place}`; }
+  /** Whether a volume of this mode is a zvol (else a dataset with a refquota). */
+  private zvol(mode: string): boolean { return this.exported || mode === 'block'; }
 
   // ---- state ----------------------------------------------------------------------------
 
@@ -86,7 +95,7 @@ export class ZfsPoolBackend implements Backend {
     const published = dec<Record<string, { readonly: boolean }>>(row.props[P.published]);
     return {
       name: s.volume, requestName: s.request, sizeBytes: this.sizeOf(row), mode: s.mode, params: s.params, complete: s.complete,
-      node: this.nodeId, createdAt: row.createdAt, row,
+      ...(this.exported ? {} : { node: this.nodeId }), createdAt: row.createdAt, row,
       ...(s.source ? { source: s.source } : {}), ...(s.pvc ? { pvc: s.pvc } : {}),
       ...(published && Object.keys(published).length ? { published } : {}),
     };
@@ -172,7 +181,7 @@ export class ZfsPoolBackend implements Backend {
   private createProps(spec: CreateSpec, native: NativeProps, state: VolumeState, complete: boolean, sizeBytes?: number): Record<string, string> {
     const props: Record<string, string> = {};
     if (native.compression) props.compression = native.compression;
-    if (spec.mode === 'block') {
+    if (this.zvol(spec.mode)) {
       if (native.volblocksize && !spec.source) props.volblocksize = String(native.volblocksize);
     } else {
       if (native.recordsize) props.recordsize = String(native.recordsize);
@@ -185,13 +194,14 @@ export class ZfsPoolBackend implements Backend {
   }
 
   private async createEmpty(spec: CreateSpec, ds: string, state: VolumeState, native: NativeProps): Promise<void> {
-    const size = spec.mode === 'block' ? this.zvolSize(spec.sizeBytes, native) : Math.max(spec.sizeBytes, 1);
+    const zvol = this.zvol(spec.mode);
+    const size = zvol ? this.zvolSize(spec.sizeBytes, native) : Math.max(spec.sizeBytes, 1);
     checkGrowLimit(spec.name, size, spec.limitBytes);
     // One `zfs create` makes the dataset with all its properties at once: complete from the start.
-    const cmd = spec.mode === 'block'
+    const cmd = zvol
       ? createZvolCmd(ds, size, native.sparse, this.createProps(spec, native, state, true))
       : createDatasetCmd(ds, this.createProps(spec, native, state, true, size));
-    await this.zfs.run(cmd, `creating ${spec.mode === 'block' ? 'zvol' : 'dataset'} ${this.where(ds)}`);
+    await this.zfs.run(cmd, `creating ${zvol ? 'zvol' : 'dataset'} ${this.where(ds)}`);
   }
 
   /** A clone of a snapshot (restore) or of a volume (through a snapshot of the driver's own). */
@@ -208,7 +218,7 @@ export class ZfsPoolBackend implements Backend {
       origin = found.row.name;
       sourceSize = found.rec.sizeBytes;
       const from = await this.zfs.dataset(found.row.dataset);
-      sourceMode = from?.type === 'volume' ? 'block' : 'filesystem';
+      sourceMode = (from && this.state(from)?.mode) ?? (from?.type === 'volume' ? 'block' : 'filesystem');
       sourceBlock = from?.volblocksize ?? 0;
     } else {
       const from = this.record(await this.zfs.dataset(this.ds(src.volume)));
@@ -223,7 +233,8 @@ export class ZfsPoolBackend implements Backend {
       }
     }
     if (sourceMode !== spec.mode) throw invalid(`the source is a ${sourceMode} volume; a ${spec.mode} volume cannot be made from it`);
-    const want = spec.mode === 'block'
+    const zvol = this.zvol(spec.mode);
+    const want = zvol
       ? roundUp(Math.max(spec.sizeBytes, sourceSize), Math.max(sourceBlock, DEFAULT_VOLBLOCK))
       : Math.max(spec.sizeBytes, sourceSize);
     checkGrowLimit(spec.name, want, spec.limitBytes);
@@ -231,10 +242,10 @@ export class ZfsPoolBackend implements Backend {
     const grow = want > sourceSize;
     // The clone is complete at once unless it must still grow (then a crash in between leaves
     // it incomplete, and the retry starts over).
-    const props = this.createProps(spec, native, state, !grow, spec.mode === 'filesystem' ? want : undefined);
+    const props = this.createProps(spec, native, state, !grow, zvol ? undefined : want);
     await this.zfs.run(cloneCmd(origin, ds, props), `cloning ${origin} to ${this.where(ds)}`);
     if (grow) {
-      const sizeProps: Record<string, string> = spec.mode === 'block' ? { volsize: String(want) } : {};
+      const sizeProps: Record<string, string> = zvol ? { volsize: String(want) } : {};
       await this.zfs.run(setCmd(ds, { ...sizeProps, [P.complete]: enc(true) }), `growing ${this.where(ds)} to ${want} bytes`);
     }
   }
@@ -245,9 +256,10 @@ export class ZfsPoolBackend implements Backend {
     if (!rec?.complete || rec.name !== name) throw notFound(`volume ${name} does not exist in pool "${this.pool.id}" on node ${this.nodeId}`);
     if (rec.sizeBytes >= sizeBytes) return (await this.getVolume(name))!;
     const native = nativeProps(rec.params);
-    const size = rec.mode === 'block' ? roundUp(sizeBytes, Math.max(rec.row.volblocksize, 512)) : sizeBytes;
+    const zvol = rec.row.type === 'volume';
+    const size = zvol ? roundUp(sizeBytes, Math.max(rec.row.volblocksize, 512)) : sizeBytes;
     checkGrowLimit(name, size, limitBytes);
-    const props: Record<string, string> = rec.mode === 'block' ? { volsize: String(size) } : { refquota: String(size), ...(native.sparse ? {} : { refreservation: String(size) }) };
+    const props: Record<string, string> = zvol ? { volsize: String(size) } : { refquota: String(size), ...(native.sparse ? {} : { refreservation: String(size) }) };
     await this.zfs.run(setCmd(ds, props), `growing ${this.where(ds)} to ${size} bytes`);
     return (await this.getVolume(name))!;
   }
@@ -352,6 +364,24 @@ export class ZfsPoolBackend implements Backend {
       throw e;
     }
     return { totalBytes: space.usedBytes + space.availableBytes, availableBytes: space.availableBytes, maxVolumeBytes: space.availableBytes };
+  }
+
+  // ---- for an exporter (zfs-iscsi) ----------------------------------------------------------
+
+  /** The volume's record whether or not its create completed (a delete must find either). */
+  async volumeAny(name: string): Promise<VolumeRecord | undefined> {
+    const rec = this.record(await this.zfs.dataset(this.ds(name)));
+    if (!rec || rec.name !== name) return undefined;
+    const { row: _row, ...out } = rec;
+    return out;
+  }
+
+  /** The zvol's device by name (udev's link, which survives a reboot, unlike /dev/zdN), once
+   * udev has made it: an exporter saves this path in its configuration. */
+  async stablePath(name: string): Promise<string> {
+    const dev = `/dev/zvol/${this.ds(name)}`;
+    await this.zfs.waitForDevice(dev);
+    return dev;
   }
 
   // ---- publish records ------------------------------------------------------------------

@@ -80,3 +80,13 @@ export function zpoolListCmd(): Program {
 export function allFilesystemsCmd(): Program {
   return { program: 'zfs', args: ['list', '-H', '-p', '-t', 'filesystem', '-o', SPACE_COLUMNS.join(',')] };
 }
+
+/** Waits (up to `seconds`) for udev to have handled the events so far, or at once when `dev` exists. */
+export function settleCmd(dev: string, seconds: number): Program {
+  return { program: 'udevadm', args: ['settle', `--exit-if-exists=${dev}`, `--timeout=${seconds}`] };
+}
+
+/** Exits 0 when `dev` is a block device (test -b follows the link). */
+export function isBlockCmd(dev: string): Program {
+  return { program: 'test', args: ['-b', dev] };
+}

@@ -2,12 +2,15 @@
 // errors.ts. One `zfs list` of the parent answers a whole lookup.
 import { ExecError, type Runner } from '../../exec/index.js';
 import {
-  getDatasetCmd, listDatasetsCmd, listSnapshotsCmd, spaceCmd, type Program,
+  getDatasetCmd, isBlockCmd, listDatasetsCmd, listSnapshotsCmd, settleCmd, spaceCmd, type Program,
 } from './commands.js';
+import { StorageError } from '../errors.js';
 import { zfsError } from './errors.js';
 import { parseDatasets, parseSnapshots, parseSpace, type DatasetRow, type SnapshotRow, type SpaceRow } from './report.js';
 
 export const ZFS_TIMEOUT_MS = 120_000;
+/** How long udev may take to make a new zvol's /dev/zvol link. */
+const DEVICE_WAIT_SECONDS = 30;
 
 /** zfs list's answer for a name that is not there. */
 const missing = (e: unknown) => e instanceof ExecError && e.reason === 'exit' && /dataset does not exist/i.test(e.stderr);
@@ -59,5 +62,14 @@ export class Zfs {
     const row = parseSpace(await this.run(spaceCmd(this.parent), `reading the space of ${this.parent}`)).find((r) => r.name === this.parent);
     if (!row) throw zfsError(new Error(`zfs list did not report ${this.parent}`), 'reading space');
     return row;
+  }
+
+  /** Waits for udev to make a zvol's device link: a new zvol's appears shortly after `zfs create`. */
+  async waitForDevice(dev: string): Promise<void> {
+    const settle = settleCmd(dev, DEVICE_WAIT_SECONDS);
+    await this.run(settle, `waiting for udev to make ${dev}`, (DEVICE_WAIT_SECONDS + 30) * 1000);
+    const test = isBlockCmd(dev);
+    const r = await this.runner.run(test.program, test.args, { timeoutMs: ZFS_TIMEOUT_MS, okCodes: [0, 1] });
+    if (r.exitCode !== 0) throw new StorageError('unavailable', `${dev} did not appear within ${DEVICE_WAIT_SECONDS} s of creating the zvol (does udev run on ${this.runner.host}, with ZFS's udev rules?)`);
   }
 }

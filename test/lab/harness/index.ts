@@ -23,4 +23,4 @@ export { CSI_SANITY, DRIVER_MAIN, parseSummary, runSanity, sanityInLab, type San
 export { blockSize, createFileLun, iscsiLogin, iscsiLogout, scratchFilesystem, type FileLun, type ScratchFilesystem } from './stacks.js';
 export { pollUntil } from './poll.js';
 export { startDriver, CSI_CALL, type DriverOptions, type NodeDriver } from './driver.js';
-export { startZfsGuest, withZfsGuest, zfsImage, ZFS_CACHE, type ZfsGuestSpec, type ZfsImage, type ZfsLab } from './zfsguest.js';
+export { createZpool, startZfsGuest, withZfsGuest, zfsGuest, zfsImage, ZFS_CACHE, type ZfsGuestSpec, type ZfsImage, type ZfsLab } from './zfsguest.js';

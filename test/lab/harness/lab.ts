@@ -6,7 +6,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { createNetns } from './host.js';
-import { LabError, LabNode, tailFile, tailText, type NodeBootPlan } from './node.js';
+import { LabError, LabNode, tailFile, tailText, type KernelCommand, type NodeBootPlan } from './node.js';
 import { ARTIFACTS_DIR, SERVICE_SCRIPTS } from './paths.js';
 import { preflight, umlKernelRelease } from './preflight.js';
 import { BASE_REQUIREMENTS, type Requirement } from './requirements.js';
@@ -19,6 +19,17 @@ export interface NodeSpec {
   services?: ServiceName[];
   /** Default 1024 (plenty: all services together use ~150 MiB). */
   memMiB?: number;
+  /** Another kind of kernel than User-Mode Linux (the ZFS guest); default UML. */
+  guest?: GuestKind;
+}
+
+/** A node booted by something else than UML, e.g. QEMU (zfsguest.ts). It joins the lab's
+ * namespace, network and services like a UML node, and runs the same agent. */
+export interface GuestKind {
+  /** Readies what it boots (may build an image: minutes) and returns how to boot it. */
+  prepare(plan: NodeBootPlan): Promise<{ command: KernelCommand; kernelRelease: string; timings: Timing[] }>;
+  requirements: Requirement[];
+  bootTimeoutMs: number;
 }
 
 export interface LabSpec {
@@ -84,8 +95,12 @@ export class Lab {
 
 /** Everything the preflight must check for this spec. */
 export function labRequirements(spec: Pick<LabSpec, 'nodes' | 'requirements'>): Requirement[] {
-  const services = new Set(spec.nodes.flatMap((n) => n.services ?? []));
-  return [...BASE_REQUIREMENTS, ...[...services].flatMap((s) => SERVICES[s].requirements), ...(spec.requirements ?? [])];
+  // A guest's services run on its own image, not on the host's programs.
+  const services = new Set(spec.nodes.filter((n) => !n.guest).flatMap((n) => n.services ?? []));
+  return [
+    ...BASE_REQUIREMENTS, ...[...services].flatMap((s) => SERVICES[s].requirements),
+    ...spec.nodes.flatMap((n) => n.guest?.requirements ?? []), ...(spec.requirements ?? []),
+  ];
 }
 
 export async function startLab(spec: LabSpec): Promise<Lab> {
@@ -126,13 +141,13 @@ async function startNodes(spec: LabSpec, run: RunRecord, nodes: LabNode[]): Prom
   const kernelRelease = umlKernelRelease()!;
   // Any group works inside a private namespace; a random one keeps runs apart regardless.
   const rand = (n: number): number => Math.floor(Math.random() * n);
-  const eth0 = spec.network ? `mcast,,239.77.${rand(254) + 1}.${rand(254) + 1},${20000 + rand(10000)},1` : undefined;
+  const lan = spec.network ? { group: `239.77.${rand(254) + 1}.${rand(254) + 1}`, port: 20000 + rand(10000) } : undefined;
 
   const plans: NodeBootPlan[] = spec.nodes.map((n, i) => ({
     name: n.name,
     memMiB: n.memMiB ?? 1024,
     ip: spec.network ? `${LAB_SUBNET}.${i + 1}` : undefined,
-    eth0,
+    lan,
     netns: run.netns,
     umid: `${run.tag.slice('umid='.length)}${n.name}`,
     umlDir: join(run.runDir, 'uml'),
@@ -148,10 +163,18 @@ async function startNodes(spec: LabSpec, run: RunRecord, nodes: LabNode[]): Prom
   const killAll = (): void => nodes.forEach((n) => n.kill());
   await allOrFirstError(
     killAll,
-    plans.map(async (plan) => {
-      const node = LabNode.start(plan);
+    plans.map(async (plan, i) => {
+      const guest = spec.nodes[i]!.guest;
+      let command: KernelCommand | undefined;
+      if (guest) {
+        const ready = await guest.prepare(plan);
+        plan.kernelRelease = ready.kernelRelease;
+        command = ready.command;
+        lab.timings.push(...ready.timings);
+      }
+      const node = LabNode.start(plan, command);
       nodes.push(node); // from now on, teardown kills it
-      await node.waitForBoot(bootTimeoutMs);
+      await node.waitForBoot(guest?.bootTimeoutMs ?? bootTimeoutMs);
       lab.timings.push({ what: `boot ${node.name}`, ms: node.bootMs });
     }),
   );

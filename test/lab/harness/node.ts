@@ -44,8 +44,9 @@ export interface NodeBootPlan {
   memMiB: number;
   /** 192.168.77.x on the lab Ethernet, when the lab has one. */
   ip?: string;
-  /** UML's eth0 argument (mcast group inside the lab namespace). */
-  eth0?: string;
+  /** The lab Ethernet: frames as UDP datagrams to a multicast group inside the lab's
+   * namespace (UML's mcast transport; QEMU's socket netdev speaks the same). */
+  lan?: { group: string; port: number };
   netns: string;
   /** umid=<this> tags every host process of this kernel. */
   umid: string;
@@ -74,7 +75,7 @@ const umlCommand: KernelCommand = (plan, labenv) => ({
     'root=/dev/root', 'rootfstype=hostfs', 'rootflags=/', 'ro',
     `init=${INIT_SCRIPT}`,
     `labenv=${labenv}`,
-    ...(plan.eth0 ? [`eth0=${plan.eth0}`] : []),
+    ...(plan.lan ? [`eth0=mcast,,${plan.lan.group},${plan.lan.port},1`] : []),
     'con=null', 'con0=fd:0,fd:1',
   ],
 });

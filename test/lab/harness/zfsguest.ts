@@ -4,18 +4,17 @@
 // root disk in snapshot mode (every guest starts from the same pristine image), sees the host's
 // root file system read-only over 9p (node, the repository, csi-sanity) and the lab's
 // directories read-write, and runs the same lab agent as a UML node, so LabNode's exec, run,
-// spawn and signal work unchanged. No network device: nothing in the guest reaches anything.
-import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+// spawn and signal work unchanged. It is a node kind of startLab (zfsGuest()); in a lab with a
+// network it joins the lab Ethernet beside the UML nodes, else it has no network device.
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { createNetns } from './host.js';
-import { Lab } from './lab.js';
-import { LabError, LabNode, tailText, writableHostDirs, type KernelCommand, type NodeBootPlan } from './node.js';
-import { ARTIFACTS_DIR, REPO_ROOT } from './paths.js';
-import { preflight } from './preflight.js';
+import { startLab, type GuestKind, type Lab } from './lab.js';
+import { LabError, tailText, writableHostDirs, type KernelCommand, type LabNode, type NodeBootPlan } from './node.js';
+import { REPO_ROOT } from './paths.js';
 import { req } from './requirements.js';
 import { CSI_SANITY } from './sanity.js';
-import { destroyRun, newRunRecord, registerRun, sweepStaleRuns } from './teardown.js';
 
 export const ZFS_IMAGE_SCRIPT = join(REPO_ROOT, 'test', 'lab', 'zfs', 'build-image.sh');
 export const ZFS_INITRD_SCRIPT = join(REPO_ROOT, 'test', 'lab', 'zfs', 'build-initrd.sh');
@@ -55,20 +54,14 @@ export async function zfsImage(opts: { timeoutMs?: number; logFile?: string } = 
   return { dir, kernel: join(dir, 'vmlinuz'), initrd: initrd.stdout.trim(), rootfs: join(dir, 'rootfs.ext4'), manifest, ms: Date.now() - t0 };
 }
 
-export interface ZfsGuestSpec {
+export interface ZfsGuestSpec extends ZfsGuestKindSpec {
   /** Artifacts folder and node name. */
   name: string;
   /** Default 2048: the driver, csi-sanity and the ARC (capped at 256 MiB). */
   memMiB?: number;
-  /** Data disk (vdb) size in bytes, a sparse file in the run's directory. Default 4 GiB. */
-  diskBytes?: number;
   /** zpool created on the data disk, with `dataset` in it. Default tank, tank/k8s. */
   zpool?: string;
   dataset?: string;
-  /** TCG boots in 20-160 s depending on the host's load; default 420 s. */
-  bootTimeoutMs?: number;
-  /** Virtual CPUs (QEMU runs one thread each). Default 2. */
-  cpus?: number;
 }
 
 export interface ZfsLab {
@@ -101,7 +94,12 @@ function qemuCommand(image: ZfsImage, disk: string, cpus: number): KernelCommand
       // whole argument, which is how teardown finds lab kernels (like UML's umid=).
       '-L', `umid=${plan.umid}`,
       '-machine', 'q35', '-accel', 'tcg,thread=multi,tb-size=256', '-cpu', 'max', '-smp', String(cpus),
-      '-m', String(plan.memMiB), '-nographic', '-no-reboot', '-nic', 'none',
+      '-m', String(plan.memMiB), '-nographic', '-no-reboot',
+      // On the lab Ethernet: the UML nodes' multicast group, inside the lab's namespace (whose
+      // only interface is lo), so no frame can leave it.
+      ...(plan.lan
+        ? ['-netdev', `socket,id=lan,mcast=${plan.lan.group}:${plan.lan.port},localaddr=127.0.0.1`, '-device', `virtio-net-pci,netdev=lan,mac=${macOf(plan.name)}`]
+        : ['-nic', 'none']),
       '-kernel', image.kernel, '-initrd', image.initrd,
       '-append', `console=ttyS0 quiet loglevel=4 panic=-1 mitigations=off labinit=${ZFS_GUEST_INIT} labenv=${labenv}`,
       // The image stays pristine: writes go to a temporary overlay (in TMPDIR, the run's dir).
@@ -114,52 +112,68 @@ function qemuCommand(image: ZfsImage, disk: string, cpus: number): KernelCommand
   });
 }
 
-/** Boots one ZFS guest with a zpool on a sparse data disk. Rejects (having torn everything
- * down) with the console's tail when it does not come up. */
+/** A locally administered MAC from the node's name (UML picks its own from the IP). */
+function macOf(name: string): string {
+  const h = createHash('sha256').update(name).digest();
+  return ['52', '54', ...[0, 1, 2, 3].map((i) => h[i]!.toString(16).padStart(2, '0'))].join(':');
+}
+
+export interface ZfsGuestKindSpec {
+  /** Data disk (vdb) size in bytes, a sparse file in the node's run directory. Default 4 GiB. */
+  diskBytes?: number;
+  /** TCG boots in 20-160 s depending on the host's load; default 420 s. */
+  bootTimeoutMs?: number;
+  /** Virtual CPUs (QEMU runs one thread each). Default 2. */
+  cpus?: number;
+}
+
+/** The ZFS guest as a node kind for startLab: its image is found or built when the lab starts. */
+export function zfsGuest(spec: ZfsGuestKindSpec = {}): GuestKind & { image?: ZfsImage } {
+  const kind: GuestKind & { image?: ZfsImage } = {
+    requirements: [...req('qemu-system-x86', QEMU), ...req('mmdebstrap', 'mmdebstrap'), ...req('cpio', 'cpio'), ...req('busybox-static', 'busybox'), ...req('e2fsprogs', 'debugfs'), ...req('iproute2', 'ip')],
+    bootTimeoutMs: spec.bootTimeoutMs ?? 420_000,
+    async prepare(plan) {
+      mkdirSync(plan.artifactsDir, { recursive: true });
+      const image = await zfsImage({ logFile: join(plan.artifactsDir, 'image-build.log') });
+      kind.image = image;
+      mkdirSync(plan.runDir, { recursive: true });
+      const disk = join(plan.runDir, 'zfs-data.img');
+      const fd = openSync(disk, 'w');
+      ftruncateSync(fd, spec.diskBytes ?? 4 * 1024 ** 3);
+      closeSync(fd);
+      plan.env = { ...plan.env, LAB_HOST_PATHS: hostPaths().join(' '), LAB_ZFS_ARC_MAX: String(256 * 1024 ** 2) };
+      return {
+        command: qemuCommand(image, disk, spec.cpus ?? 2),
+        kernelRelease: image.manifest.kernel ?? '',
+        timings: [{ what: `image ${image.manifest.kernel} zfs ${image.manifest.zfs}`, ms: image.ms }],
+      };
+    },
+  };
+  return kind;
+}
+
+/** Creates zpool `zpool` on the guest's data disk (vdb) with `dataset` in it. */
+export async function createZpool(lab: Lab, guest: LabNode, zpool = 'tank', dataset = `${zpool}/k8s`): Promise<void> {
+  const t0 = Date.now();
+  await guest.run(['zpool', 'create', '-f', '-o', 'ashift=12', '-O', 'mountpoint=/' + zpool, zpool, '/dev/vdb'], { timeoutMs: 120_000 });
+  await guest.run(['zfs', 'create', '-p', dataset], { timeoutMs: 60_000 });
+  lab.timings.push({ what: `zpool ${zpool} on ${guest.name}`, ms: Date.now() - t0 });
+}
+
+/** Boots one ZFS guest (alone in a lab) with a zpool on a sparse data disk. Rejects (having
+ * torn everything down) with the console's tail when it does not come up. */
 export async function startZfsGuest(spec: ZfsGuestSpec): Promise<ZfsLab> {
   if (!/^[a-z][a-z0-9-]{0,30}$/.test(spec.name)) throw new LabError(`bad guest name ${spec.name}`);
-  preflight({
-    requirements: [...req('qemu-system-x86', QEMU), ...req('mmdebstrap', 'mmdebstrap'), ...req('cpio', 'cpio'), ...req('busybox-static', 'busybox'), ...req('e2fsprogs', 'debugfs'), ...req('iproute2', 'ip')],
-  });
-  const artifactsDir = join(ARTIFACTS_DIR, spec.name);
-  rmSync(artifactsDir, { recursive: true, force: true });
-  mkdirSync(artifactsDir, { recursive: true });
-  const image = await zfsImage({ logFile: join(artifactsDir, 'image-build.log') });
-  sweepStaleRuns();
-  const run = newRunRecord();
-  const nodes: LabNode[] = [];
-  const killNodes = (): void => nodes.forEach((n) => n.kill());
-  registerRun(run, killNodes);
+  const kind = zfsGuest(spec);
+  const lab = await startLab({ name: spec.name, nodes: [{ name: spec.name, memMiB: spec.memMiB ?? 2048, guest: kind }] });
   try {
-    await createNetns(run.netns);
-    const runDir = join(run.runDir, 'nodes', spec.name);
-    mkdirSync(runDir, { recursive: true });
-    const disk = join(runDir, 'zfs-data.img');
-    const fd = openSync(disk, 'w');
-    ftruncateSync(fd, spec.diskBytes ?? 4 * 1024 ** 3);
-    closeSync(fd);
-    const plan: NodeBootPlan = {
-      name: spec.name, memMiB: spec.memMiB ?? 2048, netns: run.netns,
-      umid: `${run.tag.slice('umid='.length)}${spec.name}`, umlDir: join(run.runDir, 'uml'), runDir,
-      artifactsDir: join(artifactsDir, spec.name), sharedDir: join(run.runDir, 'shared'), kernelRelease: image.manifest.kernel ?? '',
-      env: { LAB_HOST_PATHS: hostPaths().join(' '), LAB_ZFS_ARC_MAX: String(256 * 1024 ** 2) },
-    };
-    mkdirSync(plan.sharedDir, { recursive: true });
-    const guest = LabNode.start(plan, qemuCommand(image, disk, spec.cpus ?? 2));
-    nodes.push(guest);
-    await guest.waitForBoot(spec.bootTimeoutMs ?? 420_000);
-    const lab = new Lab(spec.name, run, nodes, artifactsDir, '');
-    lab.timings.push({ what: `image ${image.manifest.kernel} zfs ${image.manifest.zfs}`, ms: image.ms }, { what: `boot ${spec.name}`, ms: guest.bootMs });
+    const guest = lab.node(spec.name);
     const zpool = spec.zpool ?? 'tank';
     const dataset = spec.dataset ?? `${zpool}/k8s`;
-    const t0 = Date.now();
-    await guest.run(['zpool', 'create', '-f', '-o', 'ashift=12', '-O', 'mountpoint=/' + zpool, zpool, '/dev/vdb'], { timeoutMs: 120_000 });
-    await guest.run(['zfs', 'create', '-p', dataset], { timeoutMs: 60_000 });
-    lab.timings.push({ what: `zpool ${zpool} on ${spec.name}`, ms: Date.now() - t0 });
-    return { lab, guest, image, zpool, dataset };
+    await createZpool(lab, guest, zpool, dataset);
+    return { lab, guest, image: kind.image!, zpool, dataset };
   } catch (e) {
-    const left = destroyRun(run, killNodes);
-    if (left.length && e instanceof Error) e.message += `\n(teardown also left ${left.join('; ')})`;
+    await lab.close().catch(() => undefined);
     throw e;
   }
 }

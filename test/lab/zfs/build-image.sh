@@ -2,7 +2,8 @@
 # Builds the ZFS lab guest, or finds it in the cache: a Debian bookworm root file system (main +
 # contrib) with the Debian amd64 kernel and OpenZFS from zfs-dkms, built by dkms for exactly that
 # kernel inside the chroot; packed with `mkfs.ext4 -d` (no loop device), plus the kernel.
-# build-initrd.sh adds the initramfs that boots it.
+# build-initrd.sh adds the initramfs that boots it. sshd, rtslib (targetctl) and nc let the
+# guest serve as a `zfs-iscsi` storage host reached over SSH.
 #
 # The cache directory is keyed by content: this script's hash and the resolved versions of the
 # kernel and zfs-dkms, so a second run (or a run after an unrelated change) reuses the image, and
@@ -89,7 +90,7 @@ exec /bin/sh "/host$INIT"
 '
 mmdebstrap --variant=apt --components=main,contrib \
   --aptopt='APT::Install-Recommends "false"' \
-  --include="mount,util-linux,e2fsprogs,xfsprogs,udev,kmod,iproute2,procps,libstdc++6,ca-certificates,$KPKG=$KVERSION,linux-headers-$KABI=$KVERSION" \
+  --include="mount,util-linux,e2fsprogs,xfsprogs,udev,kmod,iproute2,procps,libstdc++6,ca-certificates,openssh-server,python3-rtslib-fb,netcat-openbsd,$KPKG=$KVERSION,linux-headers-$KABI=$KVERSION" \
   --customize-hook="grep -q '^CONFIG_9P_FS=[my]' \"\$1/boot/config-$KABI\"" \
   --customize-hook="chroot \"\$1\" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q zfs-dkms=$ZVERSION zfsutils-linux=$ZVERSION" \
   --customize-hook="chroot \"\$1\" depmod -a $KABI" \

@@ -4,7 +4,7 @@
 # from there. The guest's own root is the image in QEMU snapshot mode: writable, and thrown
 # away at power-off. Here: the lab's settings, the host paths the agent and the driver need
 # (at the same paths as on the host), the lab's directories read-write, udev (for the
-# /dev/zvol links), the ZFS module; then the lab agent, as in a UML node.
+# /dev/zvol links), the lab Ethernet, the ZFS module; then the lab agent, as in a UML node.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 fail() { echo "zfs-guest-init: $*"; echo o >/proc/sysrq-trigger; sleep 60; }
@@ -48,6 +48,14 @@ ip link set lo up
 /lib/systemd/systemd-udevd --daemon >/dev/null 2>&1 || fail "udevd did not start"
 udevadm trigger --action=add >/dev/null 2>&1
 udevadm settle -t 60
+# On the lab Ethernet (a virtio NIC on the lab's multicast group) when the lab has one.
+if [ -n "${LAB_IP:-}" ]; then
+  modprobe virtio_net
+  udevadm settle -t 30
+  dev=$(ls /sys/class/net | grep -vx lo | head -n 1)
+  [ -n "$dev" ] || fail "no network device for $LAB_IP"
+  ip link set "$dev" up && ip addr add "$LAB_IP/24" dev "$dev" || fail "cannot configure $dev with $LAB_IP"
+fi
 modprobe zfs "zfs_arc_max=${LAB_ZFS_ARC_MAX:-268435456}" || fail "cannot load the zfs module"
 echo "zfs-guest-init: zfs $(cat /sys/module/zfs/version) ready at uptime $(up) s"
 

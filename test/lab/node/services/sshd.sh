@@ -21,6 +21,7 @@ AuthorizedKeysFile /root/.ssh/authorized_keys
 SetEnv HOME=/run/lab/home LVM_SYSTEM_DIR=$LVM_SYSTEM_DIR PYTHONDONTWRITEBYTECODE=1
 Subsystem sftp /usr/lib/openssh/sftp-server
 CONF
+mkdir -p -m 700 /root/.ssh
 install -m 600 "$LAB_SHARED_DIR/ssh/id_ed25519.pub" /root/.ssh/authorized_keys
 /usr/sbin/sshd -t -f "$dir/sshd_config"
 daemon sshd /usr/sbin/sshd -D -e -f "$dir/sshd_config"
