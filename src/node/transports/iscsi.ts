@@ -112,15 +112,11 @@ export class IscsiTransport implements Transport {
     if (!isValidIqn(initiator)) {
       throw new NodeError('invalid', 'publish_context "initiator" is missing or not an IQN: the volume must be published to this node (ControllerPublishVolume) first');
     }
-    const chap = chapOf(o.secrets);
-    let session = await this.session(target, portal);
-    if (!session) {
-      await this.ensureIface(initiator);
-      await this.iscsiadm(nodeNewArgs(target, portal.arg), `recording target ${target} at ${portal.arg}`);
-      await this.login(target, portal, chap);
-    } else if (session.initiator && session.initiator !== initiator) {
-      throw new NodeError('precondition', `session ${session.sid} to ${target} uses initiator ${session.initiator}, not ${initiator} as published`);
+    const { existing } = await this.loggedIn(target, portal, initiator, chapOf(o.secrets));
+    if (existing?.initiator && existing.initiator !== initiator) {
+      throw new NodeError('precondition', `session ${existing.sid} to ${target} uses initiator ${existing.initiator}, not ${initiator} as published`);
     }
+    let session: IscsiSession | undefined;
     let rescanned = false;
     const found = await waitFor(async () => {
       session = await this.session(target, portal);
@@ -136,6 +132,17 @@ export class IscsiTransport implements Transport {
       throw e instanceof NodeError ? e : new NodeError('unavailable', (e as Error).message, { cause: e });
     });
     return { kind: 'device', path: `/dev/${found.disk}`, stash: { disk: found.disk! } };
+  }
+
+  /** Logs in through our interface unless our session to target at portal exists; says which
+   * (a session found is someone's to keep; one made here is the caller's). */
+  private async loggedIn(target: string, portal: { host: string; port: number; arg: string }, initiator: string, chap: Chap | undefined): Promise<{ existing?: IscsiSession }> {
+    const existing = await this.session(target, portal);
+    if (existing) return { existing };
+    await this.ensureIface(initiator);
+    await this.iscsiadm(nodeNewArgs(target, portal.arg), `recording target ${target} at ${portal.arg}`);
+    await this.login(target, portal, chap);
+    return {};
   }
 
   /**
@@ -197,15 +204,9 @@ export class IscsiTransport implements Transport {
   async probe(target: string, portal: string, initiator: string, chap?: Chap): Promise<ProbedLun[]> {
     const p = portalOf(portal);
     if (!isValidIqn(target)) throw new NodeError('invalid', `"${target.slice(0, 80)}" is not an iSCSI qualified name`);
-    let session = await this.session(target, p);
-    const ours = !session;
-    if (!session) {
-      await this.ensureIface(initiator);
-      await this.iscsiadm(nodeNewArgs(target, p.arg), `recording target ${target} at ${p.arg}`);
-      await this.login(target, p, chap);
-    }
+    const ours = !(await this.loggedIn(target, p, initiator, chap)).existing;
     try {
-      session = await this.session(target, p);
+      const session = await this.session(target, p);
       // The rescan scans synchronously; the disks' drivers may still bind after it.
       if (session) await this.iscsiadm(rescanArgs(session.sid), `rescanning session ${session.sid}`);
       const luns = await waitFor(async () => {
