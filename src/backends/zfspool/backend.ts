@@ -124,10 +124,8 @@ export class ZfsPoolBackend implements Backend {
   // ---- volumes --------------------------------------------------------------------------
 
   async getVolume(name: string): Promise<VolumeRecord | undefined> {
-    const rec = this.record(await this.zfs.dataset(this.ds(name)));
-    if (!rec?.complete || rec.name !== name) return undefined;
-    const { row: _row, ...out } = rec;
-    return out;
+    const rec = await this.volumeAny(name);
+    return rec?.complete ? rec : undefined;
   }
 
   async listVolumes(): Promise<VolumeRecord[]> {
