@@ -81,8 +81,10 @@ if [[ -n $k8s_pid ]]; then
   grep -q "^# file k8s: exit 0 after" "$out/k8s.tap" || k8s=1
   cat "$out/k8s.time" >>"$out/times"
 fi
-# Keep this run's times for the next run's order (latest line per file wins).
+# Keep this run's times for the next run's order (latest line per file wins), and its TAP
+# files for a post-mortem (CI prints only a part of them; the lab's artifacts hold the logs).
 cat "$out/times" >>"$times"
+rm -rf "$cache/last-run" && mkdir -p "$cache/last-run" && cp "$out"/*.tap "$out/times" "$cache/last-run/"
 tail -n 200 "$times" >"$times.new" && mv "$times.new" "$times"
 echo "# lab and k8s lane: $((SECONDS - started)) s with $workers lab workers"
 sort -k2 -rn "$out/times" | awk '{ printf "#   %-22s %5d s  exit %d\n", $1, $2, $3 }'
