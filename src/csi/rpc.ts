@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
+import { callScope } from '../exec/index.js';
 import { logger, redactSecrets } from '../observe/log.js';
 import { rpcSeconds, rpcTotal } from '../observe/metrics.js';
 import { codeName, toStatus } from './errors.js';
@@ -23,7 +24,8 @@ export function wrap(service: string, handlers: Record<string, Handler>): Untype
       // Bounds first: an oversized request is refused before it is logged or handled.
       new Promise<void>((resolve) => { checkRequestBounds(call.request); resolve(); }).then(() => {
         log.debug({ request: redactSecrets(call.request) }, 'request');
-        return handler(call.request, { requestId });
+        // Each call its own read memo (exec/memo.ts): repeated lookups within it run once.
+        return callScope(() => handler(call.request, { requestId }));
       }).then(
         (response) => {
           const ms = performance.now() - started;

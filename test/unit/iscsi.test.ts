@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
   aclDir, freeHba, hbaDir, linkCmd, lunDir, mkdirCmd, npDir, onlyExisting, onlyMissing, onlyMissingOrSharedHba, parseCore,
-  parseRead, parseTpg, saveCmd, tpgDir, unlinkAllCmd, writeCmd,
+  parseRead, parseTpg, saveCmd, savedMentionsCmd, tpgDir, unlinkAllCmd, writeCmd, SAVED_CONFIG,
 } from '../../src/backends/iscsi/configfs.js';
-import { HostGate, Saver } from '../../src/backends/iscsi/lio.js';
+import { HostGate, Lio, Saver } from '../../src/backends/iscsi/lio.js';
 import { lunRef } from '../../src/backends/iscsi/names.js';
 import { iscsiNodeContext } from '../../src/backends/iscsi/context.js';
 import { hasChap, parseChap } from '../../src/node/transports/iscsi-chap.js';
@@ -22,7 +22,7 @@ import { LvmThickBackend } from '../../src/backends/lvm/thick.js';
 import { LvmThinBackend } from '../../src/backends/lvm/thin.js';
 import { formatIscsiScan, parseKeyValues } from '../../src/cli/scan-iscsi.js';
 import { discoveryArgs, parseDiscovery, IscsiTransport, loginArgs, logoutArgs, nodeDeleteArgs, portalOf, rescanArgs, ifaceInitiatorArgs } from '../../src/node/transports/iscsi.js';
-import { local } from '../../src/exec/index.js';
+import { ExecError, local, type Runner } from '../../src/exec/index.js';
 import { PoolSchema, type IscsiPool } from '../../src/pools/schema.js';
 import { fixture } from '../helpers/fixtures.js';
 
@@ -95,6 +95,32 @@ test('LIO saves: concurrent changes share a save that started after them; none w
   gates.shift()!();
   await d;
   assert.equal(saves, 3);
+});
+
+test('unexport of a volume never exported: two reads, and a save only when the saved file still names it', async () => {
+  // The lab's answers: find on a target that is not there, the core listing of a host with other objects.
+  const findMissing = fixture('iscsi/configfs-refusals.txt').split('\n').filter((l) => l.startsWith('find:'))[0]!;
+  const ref = { target: 'iqn.2003-01.org.example.lab:nope', backstore: 'san.nope', lun: 0, serial: 'x' };
+  assert.deepEqual(savedMentionsCmd([ref.target, ref.backstore]),
+    { program: 'grep', args: ['-q', '-F', '-e', ref.target, '-e', ref.backstore, SAVED_CONFIG] });
+  for (const [grepExit, saved] of [[1, false], [0, true], [2, true]] as const) {
+    const ran: string[] = [];
+    const runner: Runner = {
+      host: `unexport-${grepExit}`,
+      run: async (program, args, opts) => {
+        ran.push(program);
+        if (program === 'find' && args[0]!.startsWith(tpgDir(ref.target))) throw new ExecError(program, args, 1, `${findMissing}\n`, '', 'exit');
+        if (program === 'find') return { stdout: fixture('iscsi/configfs-core.txt'), stderr: '', exitCode: 0, durationMs: 1 };
+        if (program === 'grep') {
+          assert.ok(opts?.okCodes?.includes(grepExit));
+          return { stdout: '', stderr: '', exitCode: grepExit, durationMs: 1 };
+        }
+        return { stdout: '', stderr: '', exitCode: 0, durationMs: 1 };
+      },
+    };
+    await new Lio(runner, [3260]).unexport(ref);
+    assert.deepEqual(ran, ['find', 'find', 'grep', ...(saved ? ['flock'] : [])], `grep exit ${grepExit}`);
+  }
 });
 
 test('names: target per volume under the pool prefix, initiator from the node id, context and publish agree', () => {

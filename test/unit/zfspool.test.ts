@@ -13,7 +13,8 @@ import { nativeProps } from '../../src/backends/zfspool/props.js';
 import { StorageError } from '../../src/backends/errors.js';
 import { parsePools } from '../../src/pools/validate.js';
 import { isZfsDatasetName, ZfsTransport } from '../../src/node/transports/zfs.js';
-import { local } from '../../src/exec/index.js';
+import { local, type Runner } from '../../src/exec/index.js';
+import { Zfs } from '../../src/backends/zfspool/zfs.js';
 
 
 const USER = 'poolcsi.io:pool,poolcsi.io:volume,poolcsi.io:request,poolcsi.io:mode,poolcsi.io:params,poolcsi.io:source,poolcsi.io:pvc,'
@@ -94,7 +95,17 @@ test('zfs-iscsi: the iscsi export keys plus a dataset; exported like an iscsi po
   assert.deepEqual(IDENTITY_KEYS['zfs-iscsi'], ['portals', 'iqnPrefix', 'pool']);
 });
 
-test('a new zvol waits for its udev link: settle until it exists (bounded), then a block-device test', () => {
+test('a zvol\'s udev link: a block-device test, and only when it is not there yet, a bounded settle and a second test', async () => {
   assert.deepEqual(settleCmd('/dev/zvol/tank/k8s/pvc-1', 30), { program: 'udevadm', args: ['settle', '--exit-if-exists=/dev/zvol/tank/k8s/pvc-1', '--timeout=30'] });
   assert.deepEqual(isBlockCmd('/dev/zvol/tank/k8s/pvc-1'), { program: 'test', args: ['-b', '/dev/zvol/tank/k8s/pvc-1'] });
+  // test(1) answers 0 or 1 and prints nothing; udevadm settle answers 0.
+  for (const [answers, expect] of [[[0], ['test']], [[1, 0, 0], ['test', 'udevadm', 'test']], [[1, 0, 1], ['test', 'udevadm', 'test']]] as const) {
+    const ran: string[] = [];
+    const codes = [...answers];
+    const runner: Runner = { host: 'h', run: async (program) => { ran.push(program); return { stdout: '', stderr: '', exitCode: codes.shift()!, durationMs: 1 }; } };
+    const waited = new Zfs(runner, 'tank/k8s').waitForDevice('/dev/zvol/tank/k8s/pvc-1');
+    if (answers.at(-1) === 1) await assert.rejects(waited, (e: StorageError) => e.kind === 'unavailable' && /did not appear/.test(e.message));
+    else await waited;
+    assert.deepEqual(ran, expect);
+  }
 });

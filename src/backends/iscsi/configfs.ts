@@ -42,6 +42,11 @@ export const linkCmd = (to: string, at: string): Program => ({ program: 'ln', ar
 export const writeCmd = (file: string): Program => ({ program: 'dd', args: [`of=${file}`, 'conv=notrunc', 'status=none'] });
 /** Reads attribute files, each as `path:value` (a missing file is an error line, exit 2). */
 export const readCmd = (files: readonly string[]): Program => ({ program: 'grep', args: ['-H', '', ...files] });
+/** Where `targetctl save` writes and the target service restores from at boot. */
+export const SAVED_CONFIG = '/etc/rtslib-fb-target/saveconfig.json';
+/** Exit 0 when the saved configuration mentions one of `names` (1: it does not; 2: no file). */
+export const savedMentionsCmd = (names: readonly string[]): Program =>
+  ({ program: 'grep', args: ['-q', '-F', ...names.flatMap((n) => ['-e', n]), SAVED_CONFIG] });
 export const saveCmd = (): Program => ({ program: 'flock', args: ['-w', String(LOCK_WAIT_SECONDS), LOCK_FILE, 'targetctl', 'save'] });
 
 export interface CoreView {

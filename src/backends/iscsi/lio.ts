@@ -10,8 +10,8 @@ import { StorageError } from '../errors.js';
 import type { Program } from '../lvm/commands.js';
 import {
   aclDir, freeHba, hbaDir, linkCmd, listCoreCmd, listLinksCmd, listTpgCmd, lunDir, mkdirCmd, npDir, onlyExisting,
-  onlyMissing, onlyMissingOrSharedHba, parseCore, parseRead, parseTpg, readCmd, rmdirCmd, saveCmd, targetDir, tpgDir,
-  unlinkAllCmd, writeCmd, LOCK_WAIT_SECONDS,
+  onlyMissing, onlyMissingOrSharedHba, parseCore, parseRead, parseTpg, readCmd, rmdirCmd, saveCmd, savedMentionsCmd, targetDir, tpgDir,
+  unlinkAllCmd, writeCmd, LOCK_WAIT_SECONDS, SAVED_CONFIG,
 } from './configfs.js';
 
 const STEP_TIMEOUT_MS = 60_000;
@@ -116,10 +116,22 @@ export class Lio {
     }
   }
 
-  /** A change to this host's LIO objects, answered once a save that started after it is done. */
-  private async changed(fn: () => Promise<void>): Promise<void> {
-    await this.gate.change(fn);
+  /** A change to this host's LIO objects, answered once a save that started after it is done.
+   * `fn` answers false when it found nothing to change: no save then (a save is seconds of
+   * Python on a slow host). */
+  private async changed(fn: () => Promise<void | boolean>): Promise<void> {
+    if ((await this.gate.change(fn)) === false) return;
     await this.saver.save();
+  }
+
+  /** Whether the saved configuration may name any of `names` (an unreadable file may). */
+  private async savedMentions(names: string[]): Promise<boolean> {
+    const p = savedMentionsCmd(names);
+    try {
+      return (await this.runner.run(p.program, p.args, { timeoutMs: STEP_TIMEOUT_MS, okCodes: [0, 1, 2] })).exitCode !== 1;
+    } catch (e) {
+      throw new StorageError(e instanceof ExecError && e.reason !== 'exit' ? 'unavailable' : 'internal', `reading ${SAVED_CONFIG} on ${this.runner.host}: ${(e as Error).message}`, { cause: e });
+    }
   }
 
   private write(file: string, value: string, doing: string): Promise<string> {
@@ -165,10 +177,16 @@ export class Lio {
 
   /** The target (with its LUN, portals and ACLs) and the storage object; nothing there is fine. */
   async unexport(ref: LunRef): Promise<void> {
-    await this.changed(async () => {
-      const tpg = parseTpg(ref.target, await this.step(listTpgCmd(ref.target), `listing ${ref.target}`, { tolerate: onlyMissing }));
+    await this.changed(async (): Promise<boolean> => {
+      // A tolerated refusal means no TPG: mkdir -p makes it with the storage object, and a
+      // host restart restores the last save, made before any unexport began.
+      let noTarget = false;
+      const tpg = parseTpg(ref.target, await this.step(listTpgCmd(ref.target), `listing ${ref.target}`, { tolerate: (e) => (noTarget = onlyMissing(e)) }));
       const core = parseCore(await this.step(listCoreCmd(), 'listing LIO storage objects'));
       const so = core.objects.get(ref.backstore);
+      // Never exported, or a retry after an unexport: nothing to remove; a save only when the
+      // saved file still holds the target (a crash came between the removal and its save).
+      if (noTarget && !so) return (await this.savedMentions([ref.target, ref.backstore]));
       await this.step(unlinkAllCmd(targetDir(ref.target)), `unmapping the LUNs of ${ref.target}`, { tolerate: onlyMissing });
       const dirs = [
         ...[...tpg.acls.values()].flat(), ...[...tpg.acls.keys()].map((a) => aclDir(ref.target, a)),
@@ -176,6 +194,7 @@ export class Lio {
         ...(so ? [so, so.slice(0, so.lastIndexOf('/'))] : []),
       ];
       await this.step(rmdirCmd(dirs), `removing ${ref.target} and ${ref.backstore}`, { tolerate: onlyMissingOrSharedHba });
+      return true;
     });
   }
 

@@ -2,9 +2,10 @@
 // zfspool store) on a storage host, each store unchanged and run over the host's Runner (SSH,
 // or this machine with `local: true`), exported by LIO as LUN 0 of a target of its own
 // (lio.ts). The store is the durable record (LV tags or ZFS user properties: volume, snapshots,
-// publications); LIO is made to match it: a create exports after the volume exists (a retry
-// exports again), a delete unexports before the volume goes, a publish records the node in
-// the store and then adds the node's ACL, an unpublish removes both.
+// publications); LIO is made to match it: the first publish exports (a volume never published
+// is on no network, and a create costs no LIO change and no save), a publish records the node
+// in the store and then adds the node's ACL, an unpublish removes both, a delete unexports
+// (when there is anything to remove) before the volume goes.
 import type { Runner } from '../../exec/index.js';
 import { initiatorIqnFor } from '../../node/transports/iscsi-names.js';
 import { portalOf } from '../../node/transports/iscsi.js';
@@ -84,10 +85,8 @@ export class IscsiBackend implements Backend {
     this.lio = new Lio(runner, [...new Set(pool.portals.map((p) => portalOf(p).port))], !!pool.chap);
   }
 
-  async createVolume(spec: CreateSpec): Promise<VolumeRecord> {
-    const rec = await this.store.createVolume(spec);
-    await this.exportVolume(rec.name);
-    return rec;
+  createVolume(spec: CreateSpec): Promise<VolumeRecord> {
+    return this.store.createVolume(spec);
   }
 
   private async exportVolume(name: string): Promise<void> {
@@ -121,7 +120,8 @@ export class IscsiBackend implements Backend {
     const chap = await resolveChap(this.pool, call); // a missing secret fails before anything changes
     await this.store.publish(name, node, opts);
     const ref = lunRef(this.pool, name);
-    // A create interrupted after the LV was made but before LIO was: export again (idempotent).
+    // The first publish exports; a later one finds the target complete (export is idempotent,
+    // so a publish a crash cut short finishes the export).
     if (!(await this.lio.exported(ref))) await this.exportVolume(name);
     const initiator = initiatorIqnFor(node);
     await this.lio.allow(ref, initiator, opts.readonly, chap);

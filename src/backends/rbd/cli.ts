@@ -2,7 +2,7 @@
 // monitors (-m), the user (--id) and a key file (--keyfile), no ceph.conf (--conf /dev/null:
 // the pool definition is the whole configuration) and bounded waits, so that an unreachable
 // cluster fails in timeoutSeconds instead of hanging.
-import type { Runner } from '../../exec/index.js';
+import { change, memoRead, type Runner } from '../../exec/index.js';
 import type { RbdPool } from '../../pools/schema.js';
 import { cephError, type Target } from './errors.js';
 import { reachabilityOf } from './reachability.js';
@@ -45,9 +45,16 @@ export class CephCli {
   /** Deadline for a quick command: the mon timeout, then some room for the work itself. */
   get quickMs(): number { return (3 * this.conn.timeoutSeconds + 20) * 1000; }
 
-  /** `rbd <args>`; returns stdout. Failures are StorageErrors (errors.ts). */
-  async rbd(args: string[], opts: RunOpts = {}): Promise<string> {
-    return this.exec('rbd', args, opts);
+  /** `rbd <args>` that changes something; returns stdout. Failures are StorageErrors (errors.ts). */
+  rbd(args: string[], opts: RunOpts = {}): Promise<string> {
+    return change(() => this.exec('rbd', args, opts));
+  }
+
+  /** `rbd <args>` that only reads: a repeat within the same CSI call (and no change between)
+   * shares the first run's output (exec/memo.ts). */
+  read(args: string[], opts: RunOpts = {}): Promise<string> {
+    const key = ['rbd', this.runner.host, this.conn.monhost.join(','), this.conn.user, ...args].join('\0');
+    return memoRead(key, () => this.exec('rbd', args, opts));
   }
 
   async ceph(args: string[], opts: RunOpts = {}): Promise<string> {

@@ -2,6 +2,7 @@
 // image first (FLATTEN_KEY), so a flatten cut short by a restart is found again: the first
 // controller call with credentials after a start (or after a failed flatten) scans the pool's
 // clones for the marker and resumes them. Deleting a volume cancels its flatten.
+import { outsideCall } from '../../exec/index.js';
 import { logger } from '../../observe/log.js';
 import type { Cephx } from './credentials.js';
 import type { Images } from './images.js';
@@ -51,7 +52,7 @@ export class Flattener {
     this.scanned = true;
     const log = logger().child({ pool: this.host.poolId });
     // Its own session (key file): the caller's ends before this scan does.
-    void this.host.open(cred, async (img) => {
+    void outsideCall(() => this.host.open(cred, async (img) => {
       const clones = (await img.list()).filter((e) => e.parent && e.snapshot === undefined);
       for (const c of clones) {
         if (this.jobs.has(c.image)) continue;
@@ -61,7 +62,7 @@ export class Flattener {
           this.start(c.image, cred);
         }
       }
-    }).catch((e: unknown) => {
+    })).catch((e: unknown) => {
       this.scanned = false;
       log.warn({ error: (e as Error).message }, 'could not scan for unfinished flattens; will retry on a later call');
     });
@@ -72,7 +73,8 @@ export class Flattener {
     const log = logger().child({ pool: this.host.poolId, image: name });
     const abort = new AbortController();
     const started = Date.now();
-    const done = this.host.open(cred, async (img) => {
+    // Outlives the call that scheduled it: outside that call's read memo.
+    const done = outsideCall(() => this.host.open(cred, async (img) => {
       const info = await img.info(name);
       if (!info) return;
       if (info.parent) {
@@ -82,7 +84,7 @@ export class Flattener {
       await img.removeMeta(name, FLATTEN_KEY);
       log.info({ ms: Date.now() - started }, 'flatten done');
       if (info.parent) await this.host.afterFlatten(img, info.parent);
-    }).catch((e: unknown) => {
+    })).catch((e: unknown) => {
       if (abort.signal.aborted) {
         log.info('flatten cancelled');
         return;

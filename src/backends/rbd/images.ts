@@ -33,16 +33,16 @@ export class Images {
   }
 
   info(image: string): Promise<ImageInfo | undefined> {
-    return absentIsUndefined(this.cli.rbd(['info', this.spec(image), ...JSON_OUT]).then(parseInfo));
+    return absentIsUndefined(this.cli.read(['info', this.spec(image), ...JSON_OUT]).then(parseInfo));
   }
 
   /** Info of an image by id (works for images in the trash). */
   infoById(id: string): Promise<ImageInfo | undefined> {
-    return absentIsUndefined(this.cli.rbd(['info', '--pool', this.pool, '--image-id', id, ...JSON_OUT]).then(parseInfo));
+    return absentIsUndefined(this.cli.read(['info', '--pool', this.pool, '--image-id', id, ...JSON_OUT]).then(parseInfo));
   }
 
   meta(image: string): Promise<Record<string, string> | undefined> {
-    return absentIsUndefined(this.cli.rbd(['image-meta', 'list', this.spec(image), ...JSON_OUT]).then(parseMeta));
+    return absentIsUndefined(this.cli.read(['image-meta', 'list', this.spec(image), ...JSON_OUT]).then(parseMeta));
   }
 
   async setMeta(image: string, key: string, value: string): Promise<void> {
@@ -85,11 +85,11 @@ export class Images {
 
   /** Snapshots of an image (all namespaces), or undefined when the image does not exist. */
   snaps(image: string): Promise<SnapEntry[] | undefined> {
-    return absentIsUndefined(this.cli.rbd(['snap', 'ls', '--all', this.spec(image), ...JSON_OUT]).then(parseSnaps));
+    return absentIsUndefined(this.cli.read(['snap', 'ls', '--all', this.spec(image), ...JSON_OUT]).then(parseSnaps));
   }
 
   snapsById(id: string): Promise<SnapEntry[] | undefined> {
-    return absentIsUndefined(this.cli.rbd(['snap', 'ls', '--all', '--pool', this.pool, '--image-id', id, ...JSON_OUT]).then(parseSnaps));
+    return absentIsUndefined(this.cli.read(['snap', 'ls', '--all', '--pool', this.pool, '--image-id', id, ...JSON_OUT]).then(parseSnaps));
   }
 
   /** False when it already existed. */
@@ -129,7 +129,7 @@ export class Images {
   }
 
   trashList(): Promise<TrashEntry[]> {
-    return this.cli.rbd(['trash', 'ls', '--long', this.pool, ...JSON_OUT]).then(parseTrash);
+    return this.cli.read(['trash', 'ls', '--long', this.pool, ...JSON_OUT]).then(parseTrash);
   }
 
   /** False when the image still has snapshots (its clones' parents). */
@@ -145,7 +145,7 @@ export class Images {
   }
 
   list(): Promise<LsEntry[]> {
-    return this.cli.rbd(['ls', '-l', this.pool, ...JSON_OUT], { timeoutMs: this.cli.quickMs * 4 }).then(parseLs);
+    return this.cli.read(['ls', '-l', this.pool, ...JSON_OUT], { timeoutMs: this.cli.quickMs * 4 }).then(parseLs);
   }
 
   async flatten(image: string, opts: RunOpts = {}): Promise<void> {

@@ -1,6 +1,6 @@
 // Running zfs for one pool: argv from commands.ts, output through report.ts, failures through
 // errors.ts. One `zfs list` of the parent answers a whole lookup.
-import { ExecError, type Runner } from '../../exec/index.js';
+import { change, ExecError, memoRead, type Runner } from '../../exec/index.js';
 import {
   getDatasetCmd, isBlockCmd, listDatasetsCmd, listSnapshotsCmd, settleCmd, spaceCmd, type Program,
 } from './commands.js';
@@ -18,19 +18,26 @@ const missing = (e: unknown) => e instanceof ExecError && e.reason === 'exit' &&
 export class Zfs {
   constructor(private readonly runner: Runner, readonly parent: string) {}
 
+  /** A zfs command that changes something (or reads what no lookup shares). */
   async run(p: Program, doing: string, timeoutMs = ZFS_TIMEOUT_MS): Promise<string> {
     try {
-      return (await this.runner.run(p.program, p.args, { timeoutMs })).stdout;
+      return (await change(() => this.runner.run(p.program, p.args, { timeoutMs }))).stdout;
     } catch (e) {
       throw zfsError(e, doing);
     }
+  }
+
+  /** A listing: shared by repeats within one CSI call while nothing changed (exec/memo.ts). */
+  private async list(p: Program): Promise<string> {
+    const key = [this.runner.host, p.program, ...p.args].join('\0');
+    return (await memoRead(key, () => this.runner.run(p.program, p.args, { timeoutMs: ZFS_TIMEOUT_MS }))).stdout;
   }
 
   /** The parent's children (volumes and trash); empty when the parent does not exist on this node. */
   async datasets(): Promise<DatasetRow[]> {
     try {
       const p = listDatasetsCmd(this.parent);
-      const rows = parseDatasets((await this.runner.run(p.program, p.args, { timeoutMs: ZFS_TIMEOUT_MS })).stdout);
+      const rows = parseDatasets(await this.list(p));
       return rows.filter((r) => r.name !== this.parent);
     } catch (e) {
       if (missing(e)) return [];
@@ -41,7 +48,7 @@ export class Zfs {
   async dataset(name: string): Promise<DatasetRow | undefined> {
     try {
       const p = getDatasetCmd(name);
-      return parseDatasets((await this.runner.run(p.program, p.args, { timeoutMs: ZFS_TIMEOUT_MS })).stdout).find((r) => r.name === name);
+      return parseDatasets(await this.list(p)).find((r) => r.name === name);
     } catch (e) {
       if (missing(e)) return undefined;
       throw zfsError(e, `reading dataset ${name}`);
@@ -51,7 +58,7 @@ export class Zfs {
   async snapshots(): Promise<SnapshotRow[]> {
     try {
       const p = listSnapshotsCmd(this.parent);
-      return parseSnapshots((await this.runner.run(p.program, p.args, { timeoutMs: ZFS_TIMEOUT_MS })).stdout);
+      return parseSnapshots(await this.list(p));
     } catch (e) {
       if (missing(e)) return [];
       throw zfsError(e, `listing the snapshots under ${this.parent}`);
@@ -64,12 +71,17 @@ export class Zfs {
     return row;
   }
 
-  /** Waits for udev to make a zvol's device link: a new zvol's appears shortly after `zfs create`. */
+  /** Waits for udev to make a zvol's device link: a new zvol's appears shortly after `zfs create`;
+   * an older one's is there, and one test answers (a run costs most of a second on a slow host). */
   async waitForDevice(dev: string): Promise<void> {
+    if (await this.isBlock(dev)) return;
     const settle = settleCmd(dev, DEVICE_WAIT_SECONDS);
     await this.run(settle, `waiting for udev to make ${dev}`, (DEVICE_WAIT_SECONDS + 30) * 1000);
+    if (!(await this.isBlock(dev))) throw new StorageError('unavailable', `${dev} did not appear within ${DEVICE_WAIT_SECONDS} s of creating the zvol (does udev run on ${this.runner.host}, with ZFS's udev rules?)`);
+  }
+
+  private async isBlock(dev: string): Promise<boolean> {
     const test = isBlockCmd(dev);
-    const r = await this.runner.run(test.program, test.args, { timeoutMs: ZFS_TIMEOUT_MS, okCodes: [0, 1] });
-    if (r.exitCode !== 0) throw new StorageError('unavailable', `${dev} did not appear within ${DEVICE_WAIT_SECONDS} s of creating the zvol (does udev run on ${this.runner.host}, with ZFS's udev rules?)`);
+    return (await this.runner.run(test.program, test.args, { timeoutMs: ZFS_TIMEOUT_MS, okCodes: [0, 1] })).exitCode === 0;
   }
 }
