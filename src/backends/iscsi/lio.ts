@@ -143,29 +143,35 @@ export class Lio {
     return parseRead(await this.step(readCmd(files), 'reading LIO attributes', { okCodes: [0, 1, 2] }));
   }
 
-  /** Storage object, target, LUN and portals (each kept when already there), then saved. */
-  async export(ref: LunRef, device: string): Promise<void> {
+  /** A first publish: the storage object, target, LUN and portals (each kept when already
+   * there) and the node's ACL, in one change, so one save. */
+  async exportAndAllow(ref: LunRef, device: string, initiator: string, readonly: boolean, chap?: Chap): Promise<void> {
     await this.changed(async () => {
-      const core = parseCore(await this.step(listCoreCmd(), 'listing LIO storage objects'));
-      const so = core.objects.get(ref.backstore) ?? `${hbaDir(freeHba(core))}/${ref.backstore}`;
-      const tpg = tpgDir(ref.target);
-      const lun = lunDir(ref.target, ref.lun);
-      await this.step(mkdirCmd([so, lun, ...this.ports.map((p) => npDir(ref.target, p))]), `creating LIO objects of ${ref.target}`);
-      const state = await this.read([`${so}/enable`, `${tpg}/enable`]);
-      if (state.get(`${so}/enable`) !== '1') {
-        // The serial (a SCSI id that multipath and /dev/disk/by-id rely on) can only be set
-        // before the object is enabled; it is derived from the volume, so it survives a restore.
-        await this.write(`${so}/control`, `udev_path=${device}`, `pointing ${ref.backstore} at ${device}`);
-        await this.write(`${so}/udev_path`, device, `recording ${device} for ${ref.backstore}`);
-        await this.write(`${so}/wwn/vpd_unit_serial`, ref.serial, `setting the unit serial of ${ref.backstore}`);
-        await this.write(`${so}/enable`, '1', `enabling ${ref.backstore}`);
-      }
-      await this.step(linkCmd(so, `${lun}/${ref.backstore}`), `mapping ${ref.backstore} as LUN ${ref.lun} of ${ref.target}`, { tolerate: onlyExisting });
-      if (state.get(`${tpg}/enable`) !== '1') {
-        await this.write(`${tpg}/attrib/authentication`, this.chap ? '1' : '0', `setting the authentication of ${ref.target}`);
-        await this.write(`${tpg}/enable`, '1', `enabling ${ref.target}`);
-      }
+      await this.exportSteps(ref, device);
+      await this.allowSteps(ref, initiator, readonly, chap);
     });
+  }
+
+  private async exportSteps(ref: LunRef, device: string): Promise<void> {
+    const core = parseCore(await this.step(listCoreCmd(), 'listing LIO storage objects'));
+    const so = core.objects.get(ref.backstore) ?? `${hbaDir(freeHba(core))}/${ref.backstore}`;
+    const tpg = tpgDir(ref.target);
+    const lun = lunDir(ref.target, ref.lun);
+    await this.step(mkdirCmd([so, lun, ...this.ports.map((p) => npDir(ref.target, p))]), `creating LIO objects of ${ref.target}`);
+    const state = await this.read([`${so}/enable`, `${tpg}/enable`]);
+    if (state.get(`${so}/enable`) !== '1') {
+      // The serial (a SCSI id that multipath and /dev/disk/by-id rely on) can only be set
+      // before the object is enabled; it is derived from the volume, so it survives a restore.
+      await this.write(`${so}/control`, `udev_path=${device}`, `pointing ${ref.backstore} at ${device}`);
+      await this.write(`${so}/udev_path`, device, `recording ${device} for ${ref.backstore}`);
+      await this.write(`${so}/wwn/vpd_unit_serial`, ref.serial, `setting the unit serial of ${ref.backstore}`);
+      await this.write(`${so}/enable`, '1', `enabling ${ref.backstore}`);
+    }
+    await this.step(linkCmd(so, `${lun}/${ref.backstore}`), `mapping ${ref.backstore} as LUN ${ref.lun} of ${ref.target}`, { tolerate: onlyExisting });
+    if (state.get(`${tpg}/enable`) !== '1') {
+      await this.write(`${tpg}/attrib/authentication`, this.chap ? '1' : '0', `setting the authentication of ${ref.target}`);
+      await this.write(`${tpg}/enable`, '1', `enabling ${ref.target}`);
+    }
   }
 
   /** Whether the target is complete (enabled is its last step). */
@@ -200,25 +206,27 @@ export class Lio {
 
   /** Maps the LUN for `initiator` (read-only when asked) with its CHAP credentials, then saved. */
   async allow(ref: LunRef, initiator: string, readonly: boolean, chap?: Chap): Promise<void> {
-    await this.changed(async () => {
-      const acl = aclDir(ref.target, initiator);
-      const mapped = `${acl}/lun_${ref.lun}`;
-      await this.step(mkdirCmd([mapped]), `adding ${initiator} to ${ref.target}`);
-      if (chap) {
-        // Before the LUN is mapped, so no login without them reaches it.
-        const auth = `${acl}/auth`;
-        await this.write(`${auth}/userid`, chap.user, `setting the CHAP user of ${initiator} on ${ref.target}`);
-        await this.write(`${auth}/password`, chap.password, `setting the CHAP secret of ${initiator} on ${ref.target}`);
-        // LIO reads "NULL" as unset: mutual CHAP is off unless both are set.
-        await this.write(`${auth}/userid_mutual`, chap.mutual?.user ?? 'NULL', `setting the mutual CHAP user of ${initiator} on ${ref.target}`);
-        await this.write(`${auth}/password_mutual`, chap.mutual?.password ?? 'NULL', `setting the mutual CHAP secret of ${initiator} on ${ref.target}`);
-      }
-      const links = await this.step(listLinksCmd(mapped), `reading ${initiator}'s LUN ${ref.lun} of ${ref.target}`);
-      if (links.trim() === '') await this.step(linkCmd(lunDir(ref.target, ref.lun), `${mapped}/lun`), `mapping LUN ${ref.lun} of ${ref.target} for ${initiator}`);
-      // The kernel keeps write_protect on the mapping the link made (written before, it is lost).
-      // No session of this initiator reads the LUN before the publish answers.
-      await this.write(`${mapped}/write_protect`, readonly ? '1' : '0', `setting write protection of ${initiator} on ${ref.target}`);
-    });
+    await this.changed(() => this.allowSteps(ref, initiator, readonly, chap));
+  }
+
+  private async allowSteps(ref: LunRef, initiator: string, readonly: boolean, chap?: Chap): Promise<void> {
+    const acl = aclDir(ref.target, initiator);
+    const mapped = `${acl}/lun_${ref.lun}`;
+    await this.step(mkdirCmd([mapped]), `adding ${initiator} to ${ref.target}`);
+    if (chap) {
+      // Before the LUN is mapped, so no login without them reaches it.
+      const auth = `${acl}/auth`;
+      await this.write(`${auth}/userid`, chap.user, `setting the CHAP user of ${initiator} on ${ref.target}`);
+      await this.write(`${auth}/password`, chap.password, `setting the CHAP secret of ${initiator} on ${ref.target}`);
+      // LIO reads "NULL" as unset: mutual CHAP is off unless both are set.
+      await this.write(`${auth}/userid_mutual`, chap.mutual?.user ?? 'NULL', `setting the mutual CHAP user of ${initiator} on ${ref.target}`);
+      await this.write(`${auth}/password_mutual`, chap.mutual?.password ?? 'NULL', `setting the mutual CHAP secret of ${initiator} on ${ref.target}`);
+    }
+    const links = await this.step(listLinksCmd(mapped), `reading ${initiator}'s LUN ${ref.lun} of ${ref.target}`);
+    if (links.trim() === '') await this.step(linkCmd(lunDir(ref.target, ref.lun), `${mapped}/lun`), `mapping LUN ${ref.lun} of ${ref.target} for ${initiator}`);
+    // The kernel keeps write_protect on the mapping the link made (written before, it is lost).
+    // No session of this initiator reads the LUN before the publish answers.
+    await this.write(`${mapped}/write_protect`, readonly ? '1' : '0', `setting write protection of ${initiator} on ${ref.target}`);
   }
 
   async deny(ref: LunRef, initiator: string): Promise<void> {

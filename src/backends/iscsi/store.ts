@@ -89,10 +89,6 @@ export class IscsiBackend implements Backend {
     return this.store.createVolume(spec);
   }
 
-  private async exportVolume(name: string): Promise<void> {
-    await this.lio.export(lunRef(this.pool, name), await this.store.stablePath(name));
-  }
-
   async deleteVolume(name: string): Promise<void> {
     if (!(await this.store.volumeAny(name))) return;
     await this.lio.unexport(lunRef(this.pool, name));
@@ -120,11 +116,11 @@ export class IscsiBackend implements Backend {
     const chap = await resolveChap(this.pool, call); // a missing secret fails before anything changes
     await this.store.publish(name, node, opts);
     const ref = lunRef(this.pool, name);
-    // The first publish exports; a later one finds the target complete (export is idempotent,
-    // so a publish a crash cut short finishes the export).
-    if (!(await this.lio.exported(ref))) await this.exportVolume(name);
     const initiator = initiatorIqnFor(node);
-    await this.lio.allow(ref, initiator, opts.readonly, chap);
+    // The first publish exports, with the ACL in the same save; a later one finds the target
+    // complete (export is idempotent, so a publish a crash cut short finishes the export).
+    if (await this.lio.exported(ref)) await this.lio.allow(ref, initiator, opts.readonly, chap);
+    else await this.lio.exportAndAllow(ref, await this.store.stablePath(name), initiator, opts.readonly, chap);
     return { target: ref.target, lun: String(ref.lun), portals: this.pool.portals.join(','), initiator };
   }
 
