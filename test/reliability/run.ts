@@ -1,5 +1,5 @@
 // The reliability harness from the command line, for one lane on this machine (the host for dir;
-// inside a lab node for lvm, lvmthin and rbd, where soak.ts starts it):
+// inside a lab node for lvm, lvmthin, rbd, iscsi and nfs, where soak.ts or a lab test starts it):
 //   node dist/test/reliability/run.js --type dir --ops 200 --seed 7 --fuzz 10000 [--stage-rounds 6] [--json FILE]
 // Prints progress, then every problem found (one line each) and a summary; exit 1 on problems.
 import { writeFileSync } from 'node:fs';
@@ -8,6 +8,8 @@ import { problems, runLane, type LaneReport } from './core/suite.js';
 import { dirFuzzSetup, dirLane } from './lanes/dir.js';
 import { lvmLane, lvmFuzzSetup } from './lanes/lvm.js';
 import { rbdLane, rbdFuzzSetup } from './lanes/rbd.js';
+import { iscsiLane, iscsiFuzzSetup } from './lanes/iscsi.js';
+import { nfsLane, nfsFuzzSetup } from './lanes/nfs.js';
 import { unmountUnder } from './core/cleanup.js';
 
 const { values: a } = parseArgs({
@@ -24,6 +26,7 @@ const { values: a } = parseArgs({
     thinpool: { type: 'string', default: 'thin' }, // the lab's (test/lab/node/services/lvm.sh)
     'rbd-pool': { type: 'string', default: 'rbd' },
     monhost: { type: 'string', default: '127.0.0.1:6789' },
+    export: { type: 'string', default: '/srv/nfs' }, // the lab's (test/lab/node/services/nfs.sh)
     'node-id': { type: 'string' },
     root: { type: 'string' },
   },
@@ -34,10 +37,14 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 const setup = a.type === 'dir' ? await dirLane(a.root)
   : a.type === 'lvm' || a.type === 'lvmthin' ? await lvmLane({ type: a.type, vg: a.vg!, thinpool: a.thinpool!, nodeId: a['node-id'] ?? 'rel-node', root: a.root })
   : a.type === 'rbd' ? await rbdLane({ pool: a['rbd-pool']!, monhost: a.monhost!, nodeId: a['node-id'] ?? 'rel-node', root: a.root })
+  : a.type === 'iscsi' ? await iscsiLane({ vg: a.vg!, thinpool: a.thinpool!, nodeId: a['node-id'] ?? 'rel-node', root: a.root })
+  : a.type === 'nfs' ? await nfsLane({ exportPath: a.export!, nodeId: a['node-id'] ?? 'rel-node', root: a.root })
   : undefined;
 if (!setup) throw new Error(`no lane for type ${a.type}`);
 const fuzzSetup = a.type === 'dir' ? await dirFuzzSetup(setup as Awaited<ReturnType<typeof dirLane>>)
   : a.type === 'rbd' ? await rbdFuzzSetup(setup as Awaited<ReturnType<typeof rbdLane>>)
+  : a.type === 'iscsi' ? await iscsiFuzzSetup(setup as Awaited<ReturnType<typeof iscsiLane>>)
+  : a.type === 'nfs' ? await nfsFuzzSetup(setup as Awaited<ReturnType<typeof nfsLane>>)
   : await lvmFuzzSetup(setup as Awaited<ReturnType<typeof lvmLane>>);
 let report: LaneReport;
 try {

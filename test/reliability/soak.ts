@@ -1,6 +1,6 @@
-// npm run test:reliability -- [--types dir,lvm,lvmthin,rbd] [--ops N] [--seed S] [--fuzz N] [--stage-rounds N] [--no-outage]
+// npm run test:reliability -- [--types dir,lvm,lvmthin,rbd,nfs,iscsi] [--ops N] [--seed S] [--fuzz N] [--stage-rounds N] [--no-outage]
 // A longer, bounded run of the whole harness: dir on this machine, the others in one lab node
-// (lvm + ceph services), then the Ceph monitor outage. Prints one line of figures per lane (the
+// (lvm, and ceph, nfs, LIO + open-iscsi as the types need), then the Ceph monitor outage. Prints one line of figures per lane (the
 // lines docs/reliability.md quotes) and every problem; exit 1 when anything new was found.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -45,7 +45,10 @@ const labTypes = types.filter((t) => t !== 'dir');
 if (labTypes.length) {
   const { startLab, NODE_ENV } = await import('../lab/harness/index.js');
   const { cephKey, startMgr, writeSecretDir } = await import('../lab/rbd-support.js');
-  const lab = await startLab({ name: 'reliability-soak', nodes: [{ name: 'soak', services: ['lvm', 'ceph'], memMiB: 2048 }] });
+  // Each lane type needs its services in the node (nfs: the node's own export; iscsi: LIO and open-iscsi).
+  const services: Array<'lvm' | 'ceph' | 'nfs' | 'iscsi-target' | 'iscsi-initiator'> = ['lvm', ...(labTypes.includes('rbd') ? ['ceph' as const] : []), ...(labTypes.includes('nfs') ? ['nfs' as const] : []),
+    ...(labTypes.includes('iscsi') ? ['iscsi-target' as const, 'iscsi-initiator' as const] : [])];
+  const lab = await startLab({ name: 'reliability-soak', nodes: [{ name: 'soak', services, memMiB: 2048 }] });
   try {
     const node = lab.node('soak');
     for (const type of labTypes) {

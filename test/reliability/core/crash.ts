@@ -310,16 +310,24 @@ async function stageRounds(lane: Lane, driver: DriverProcess, rep: CrashReport, 
   if (!c.ok) { finding('create', `${c.code} ${c.details}`); return; }
   const vol = c.response.volume;
   const name = volName(vol.volume_id);
+  const secrets = lane.secrets ? { secrets: lane.secrets } : {};
+  // As a CO attaches before it stages (not killed here: the crash run kills publishes).
+  let publishContext: Record<string, string> = {};
+  if (lane.features.stagePublish) {
+    const p = await send('Controller.ControllerPublishVolume', {
+      volume_id: vol.volume_id, node_id: lane.nodeId, volume_capability: lane.capability, readonly: false, ...secrets,
+    }, false);
+    if (!p.ok) { finding('publish', `${p.code} ${p.details}`); return; }
+    publishContext = (p.response.publish_context as Record<string, string> | undefined) ?? {};
+  }
   for (let i = 0; i < rounds; i++) {
     rep.stageRounds++;
     const staging = join(root, `${rep.seed}-${i}`);
     mkdirSync(staging, { recursive: true });
     const stageReq = {
       volume_id: vol.volume_id, staging_target_path: staging, volume_capability: lane.capability,
-      volume_context: vol.volume_context ?? {}, publish_context: {}, ...(lane.secrets ? { secrets: lane.secrets } : {}),
+      volume_context: vol.volume_context ?? {}, publish_context: publishContext, ...secrets,
     };
-    const before = rep.kills;
-    void before;
     const s = await sendKilled(driver, lane, rng, 'Node.NodeStageVolume', stageReq, rep);
     if (!s.ok) finding('stage', `${s.code} ${s.details}`);
     const m = mountsUnder(staging);
@@ -334,7 +342,11 @@ async function stageRounds(lane: Lane, driver: DriverProcess, rep: CrashReport, 
     const dev = lane.truth.attached ? await lane.truth.attached(name) : [];
     if (dev.length) finding('unstage', `device left attached: ${dev.join(', ')}`);
   }
-  const d = await send('Controller.DeleteVolume', { volume_id: vol.volume_id, ...(lane.secrets ? { secrets: lane.secrets } : {}) }, false);
+  if (lane.features.stagePublish) {
+    const u = await send('Controller.ControllerUnpublishVolume', { volume_id: vol.volume_id, node_id: lane.nodeId, ...secrets }, false);
+    if (!u.ok) finding('unpublish', `${u.code} ${u.details}`);
+  }
+  const d = await send('Controller.DeleteVolume', { volume_id: vol.volume_id, ...secrets }, false);
   if (!d.ok) finding('delete', `${d.code} ${d.details}`);
 }
 

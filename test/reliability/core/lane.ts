@@ -28,6 +28,8 @@ export interface Features {
   publish?: boolean;
   /** NodeStage/NodeUnstage crash rounds. */
   stage: boolean;
+  /** A node stage needs ControllerPublish's publish_context first (iscsi: target, LUN, ACL). */
+  stagePublish?: boolean;
 }
 
 export interface Lane {

@@ -1,0 +1,57 @@
+// Truth for iscsi pools whose storage host is this node: the LVs (lvm truth, by their tags) and
+// LIO's configfs tree, read directly. A target or storage object of this pool whose volume is
+// not live is a leaked export; a live volume without its target is a half-made one (the CO's
+// retry of the create must have exported it).
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { lunRef } from '../../../src/backends/iscsi/names.js';
+import type { IscsiPool } from '../../../src/pools/schema.js';
+import type { Truth, TruthView } from '../core/lane.js';
+import { LvmTruth } from './lvm.js';
+
+const CONFIGFS = '/sys/kernel/config/target';
+const SESSIONS = '/sys/class/iscsi_session';
+
+const dirs = (d: string): string[] => (existsSync(d) ? readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name) : []);
+
+export class IscsiTruth implements Truth {
+  private readonly lvm: LvmTruth;
+
+  /** `pool`: what names the pool's objects (id and iqnPrefix are all lunRef reads). */
+  constructor(readonly vg: string, readonly pool: Pick<IscsiPool, 'id' | 'iqnPrefix'>) {
+    this.lvm = new LvmTruth(vg, pool.id);
+  }
+
+  async init(): Promise<this> {
+    await this.lvm.init();
+    return this;
+  }
+
+  private ref(volume: string) {
+    return lunRef(this.pool as IscsiPool, volume);
+  }
+
+  async read(): Promise<TruthView> {
+    const view = await this.lvm.read();
+    const live = new Map(view.volumes.map((v) => [v, this.ref(v)]));
+    const targets = new Set(dirs(join(CONFIGFS, 'iscsi')).filter((t) => t.startsWith(`${this.pool.iqnPrefix}:`)));
+    const objects = new Set(dirs(join(CONFIGFS, 'core')).filter((h) => /^iblock_\d+$/.test(h))
+      .flatMap((h) => dirs(join(CONFIGFS, 'core', h))).filter((o) => o.startsWith(`${this.pool.id}.`)));
+    const wanted = { targets: new Set([...live.values()].map((r) => r.target)), objects: new Set([...live.values()].map((r) => r.backstore)) };
+    for (const t of targets) if (!wanted.targets.has(t)) view.strays.push(`target ${t} without a live volume`);
+    for (const o of objects) if (!wanted.objects.has(o)) view.strays.push(`storage object ${o} without a live volume`);
+    for (const [v, r] of live) {
+      if (!targets.has(r.target)) view.strays.push(`volume ${v} without its target ${r.target}`);
+      else if (!objects.has(r.backstore)) view.strays.push(`volume ${v} without its storage object ${r.backstore}`);
+    }
+    return view;
+  }
+
+  /** The node's iSCSI sessions to the volume's target (they end with its last unstage). */
+  async attached(volume: string): Promise<string[]> {
+    const target = this.ref(volume).target;
+    return dirs(SESSIONS).filter((s) => {
+      try { return readFileSync(join(SESSIONS, s, 'targetname'), 'utf8').trim() === target; } catch { return false; }
+    });
+  }
+}
