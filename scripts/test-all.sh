@@ -30,7 +30,7 @@ files=$(for f in dist/test/lab/*.test.js; do
   if [[ -s $times ]]; then
     t=${t:-100000}
   else
-    case $b in zfs-iscsi) t=4000 ;; rbd-sanity) t=3000 ;; lvm-sanity) t=2500 ;; cli | rbd-cluster | iscsi-sanity | nfs-sanity | reliability) t=1500 ;; *) t=0 ;; esac
+    case $b in zfs-iscsi) t=4000 ;; rbd-sanity) t=3000 ;; lvm-sanity) t=2500 ;; cli | rbd-cluster | iscsi-sanity | nfs-sanity | reliability | reliability-shared) t=1500 ;; *) t=0 ;; esac
   fi
   echo "$t $f"
 done | sort -rn | awk '{ print $2 }')

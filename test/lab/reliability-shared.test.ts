@@ -6,17 +6,15 @@
 //   that the CO does not believe in, and none it believes in is missing.
 // - nfs: directories on the node's own NFSv4.2 export, read on the server side.
 // Then the fuzz, with every program the driver ran checked against the argv grammar.
-// Opt-in (REL_UNVERIFIED=1), like the lvmthin and rbd lanes: CI's time budget.
+// In CI (about 6 minutes on a quiet machine, one lab boot for both).
 import { after, before, test } from 'node:test';
 import { startLab, type Lab, type LabNode } from './harness/index.js';
 import { runLaneIn, sized } from './reliability-support.js';
 
-const UNVERIFIED = process.env.REL_UNVERIFIED === '1' ? false : 'opt-in, outside CI\'s time budget; REL_UNVERIFIED=1 runs it';
 let lab: Lab | undefined;
 let node: LabNode;
 
 before(async () => {
-  if (UNVERIFIED) return;
   lab = await startLab({ name: 'reliability-shared', nodes: [{ name: 'rel-shared', services: ['lvm', 'nfs', 'iscsi-target', 'iscsi-initiator'], memMiB: 1536 }] });
   node = lab.node('rel-shared');
 });
@@ -25,10 +23,10 @@ after(async () => {
   await lab?.close();
 });
 
-test('nfs: no leaked directory or state, no loss, no crash under SIGKILL and fuzz', { timeout: 30 * 60_000, skip: UNVERIFIED }, async (t) => {
+test('nfs: no leaked directory or state, no loss, no crash under SIGKILL and fuzz', { timeout: 30 * 60_000 }, async (t) => {
   await runLaneIn(node, t, 'nfs', sized(20, 150, 1), 25 * 60_000);
 });
 
-test('iscsi: no leaked LV, target or session, no loss, no crash under SIGKILL and fuzz', { timeout: 40 * 60_000, skip: UNVERIFIED }, async (t) => {
+test('iscsi: no leaked LV, target or session, no loss, no crash under SIGKILL and fuzz', { timeout: 40 * 60_000 }, async (t) => {
   await runLaneIn(node, t, 'iscsi', sized(20, 150, 1), 35 * 60_000);
 });

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { DriverProcess } from '../core/proc.js';
 import type { Lane } from '../core/lane.js';
 import { DirTruth } from '../truth/dir.js';
+import { baitedFuzzSetup } from '../core/setup.js';
+import type { FuzzSetup } from '../core/suite.js';
 
 export interface DirSetup { lane: Lane; driver: DriverProcess; root: string; otherPool: string }
 
@@ -34,27 +36,13 @@ export async function dirLane(root?: string): Promise<DirSetup> {
 }
 
 /** Fuzz settings for the dir lane: bait trees beside the pools, argv only under the scratch root. */
-export async function dirFuzzSetup(s: DirSetup): Promise<import('../core/suite.js').FuzzSetup> {
-  const bait = join(s.root, 'outside');
-  await mkdir(join(bait, 'keep'), { recursive: true });
-  await writeFile(join(bait, 'keep', 'file'), 'must survive the fuzz\n');
-  const stage = s.lane.stagingRoot!;
-  return {
-    pools: ['local', 'other'],
-    nodeIds: ['rel-node', 'other-node', ''],
-    goodPaths: [join(stage, 'fuzz'), join(stage, 'fuzz-target')],
-    baitPaths: [bait, join(bait, 'keep'), join(bait, 'keep', 'file'), '/etc', '/tmp', join(s.root, 'pool', 'volumes')],
-    areas: {
-      trees: [s.root],
-      skip: [join(s.root, 'pool'), join(s.root, 'other'), stage, join(s.root, 'driver.log'), join(s.root, 'csi.sock')],
-      stable: ['/', '/etc', '/var'],
-      busy: ['/tmp', '/var/tmp', '/run'],
-      mountRoots: [stage],
-    },
-    argv: {
-      programs: ['cp', 'mount', 'umount', 'blkid', 'btrfs', 'resize2fs', 'xfs_growfs', 'xfs_quota', 'xfs_info', 'findmnt', 'stat', 'df', 'du', 'rm', 'mkdir', 'chmod'],
-      roots: [s.root, '/dev', '/proc', '/sys'],
-    },
+export function dirFuzzSetup(s: DirSetup): Promise<FuzzSetup> {
+  return baitedFuzzSetup({
+    root: s.root, stagingRoot: s.lane.stagingRoot!, pools: ['local', 'other'], nodeIds: ['rel-node', 'other-node', ''],
+    bait: ['/etc', '/tmp', join(s.root, 'pool', 'volumes')], skip: [join(s.root, 'pool'), join(s.root, 'other')],
+    stable: ['/', '/etc', '/var'], busy: ['/tmp', '/var/tmp', '/run'],
+    programs: ['cp', 'mount', 'umount', 'blkid', 'btrfs', 'resize2fs', 'xfs_growfs', 'xfs_quota', 'xfs_info', 'findmnt', 'stat', 'df', 'du', 'rm', 'mkdir', 'chmod'],
+    roots: ['/dev', '/proc', '/sys'],
     boundMs: 10_000,
-  };
+  });
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { DriverProcess } from '../core/proc.js';
 import type { Lane } from '../core/lane.js';
 import type { FuzzSetup } from '../core/suite.js';
+import { baitedFuzzSetup } from '../core/setup.js';
 import { LvmTruth } from '../truth/lvm.js';
 
 export interface LvmSetup { lane: Lane; driver: DriverProcess; root: string; vg: string }
@@ -31,28 +32,12 @@ export async function lvmLane(o: { type: 'lvm' | 'lvmthin'; vg: string; thinpool
   return { lane, driver, root, vg: o.vg };
 }
 
-export async function lvmFuzzSetup(s: LvmSetup): Promise<FuzzSetup> {
-  const bait = join(s.root, 'outside');
-  await mkdir(join(bait, 'keep'), { recursive: true });
-  await writeFile(join(bait, 'keep', 'file'), 'must survive the fuzz\n');
-  const stage = s.lane.stagingRoot!;
-  return {
-    pools: ['thick', 'thin'],
-    nodeIds: [s.lane.nodeId, 'other-node', ''],
-    goodPaths: [join(stage, 'fuzz'), join(stage, 'fuzz-target')],
-    baitPaths: [bait, join(bait, 'keep'), join(bait, 'keep', 'file'), '/etc', `/dev/${s.vg}`],
-    areas: {
-      trees: [s.root],
-      skip: [stage, join(s.root, 'driver.log'), join(s.root, 'csi.sock')],
-      stable: ['/', '/etc'],
-      busy: ['/tmp', '/run'],
-      mountRoots: [stage],
-    },
-    argv: {
-      programs: ['lvm', 'lvs', 'vgs', 'pvs', 'lvcreate', 'lvremove', 'lvchange', 'lvextend', 'lvresize', 'lvconvert', 'lvrename', 'vgchange',
-        'mount', 'umount', 'blkid', 'mkfs.ext4', 'mkfs.xfs', 'mkfs.btrfs', 'mkfs', 'resize2fs', 'xfs_growfs', 'btrfs', 'e2fsck', 'fsck', 'dd', 'blockdev', 'dmsetup', 'wipefs'],
-      roots: [s.root, '/dev', '/proc', '/sys'],
-    },
-    boundMs: 60_000,
-  };
+export function lvmFuzzSetup(s: LvmSetup): Promise<FuzzSetup> {
+  return baitedFuzzSetup({
+    root: s.root, stagingRoot: s.lane.stagingRoot!, pools: ['thick', 'thin'], nodeIds: [s.lane.nodeId, 'other-node', ''],
+    bait: ['/etc', `/dev/${s.vg}`], skip: [],
+    programs: ['lvm', 'lvs', 'vgs', 'pvs', 'lvcreate', 'lvremove', 'lvchange', 'lvextend', 'lvresize', 'lvconvert', 'lvrename', 'vgchange',
+      'mount', 'umount', 'blkid', 'mkfs.ext4', 'mkfs.xfs', 'mkfs.btrfs', 'mkfs', 'resize2fs', 'xfs_growfs', 'btrfs', 'e2fsck', 'fsck', 'dd', 'blockdev', 'dmsetup', 'wipefs'],
+    roots: ['/dev', '/proc', '/sys'],
+  });
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { DriverProcess } from '../core/proc.js';
 import type { Lane } from '../core/lane.js';
 import type { FuzzSetup } from '../core/suite.js';
+import { baitedFuzzSetup } from '../core/setup.js';
 import { RbdTruth } from '../truth/rbd.js';
 
 export interface RbdSetup { lane: Lane; driver: DriverProcess; root: string }
@@ -45,27 +46,11 @@ export async function rbdLane(o: { pool: string; monhost: string; nodeId: string
   return { lane, driver, root };
 }
 
-export async function rbdFuzzSetup(s: RbdSetup): Promise<FuzzSetup> {
-  const bait = join(s.root, 'outside');
-  await mkdir(join(bait, 'keep'), { recursive: true });
-  await writeFile(join(bait, 'keep', 'file'), 'must survive the fuzz\n');
-  const stage = s.lane.stagingRoot!;
-  return {
-    pools: ['ceph', 'local'],
-    nodeIds: [s.lane.nodeId, 'other-node', ''],
-    goodPaths: [join(stage, 'fuzz'), join(stage, 'fuzz-target')],
-    baitPaths: [bait, join(bait, 'keep'), join(bait, 'keep', 'file'), '/etc/ceph', '/dev/rbd0'],
-    areas: {
-      trees: [s.root],
-      skip: [stage, join(s.root, 'dirpool'), join(s.root, 'driver.log'), join(s.root, 'csi.sock')],
-      stable: ['/', '/etc'],
-      busy: ['/tmp', '/run'],
-      mountRoots: [stage],
-    },
-    argv: {
-      programs: ['rbd', 'ceph', 'mount', 'umount', 'blkid', 'mkfs.ext4', 'mkfs.xfs', 'mkfs', 'resize2fs', 'xfs_growfs', 'e2fsck', 'fsck', 'blockdev', 'cp', 'wipefs'],
-      roots: [s.root, '/dev', '/proc', '/sys', '/run', '/etc/ceph'],
-    },
-    boundMs: 60_000,
-  };
+export function rbdFuzzSetup(s: RbdSetup): Promise<FuzzSetup> {
+  return baitedFuzzSetup({
+    root: s.root, stagingRoot: s.lane.stagingRoot!, pools: ['ceph', 'local'], nodeIds: [s.lane.nodeId, 'other-node', ''],
+    bait: ['/etc/ceph', '/dev/rbd0'], skip: [join(s.root, 'dirpool')],
+    programs: ['rbd', 'ceph', 'mount', 'umount', 'blkid', 'mkfs.ext4', 'mkfs.xfs', 'mkfs', 'resize2fs', 'xfs_growfs', 'e2fsck', 'fsck', 'blockdev', 'cp', 'wipefs'],
+    roots: ['/dev', '/proc', '/sys', '/run', '/etc/ceph'],
+  });
 }

@@ -1,7 +1,8 @@
 // Truth for iscsi pools whose storage host is this node: the LVs (lvm truth, by their tags) and
 // LIO's configfs tree, read directly. A target or storage object of this pool whose volume is
-// not live is a leaked export; a live volume without its target is a half-made one (the CO's
-// retry of the create must have exported it).
+// not live is a leaked export; a live volume with one and not the other is a half-made export
+// (the CO's retry of the publish must have finished it). A live volume with neither was never
+// published (the first publish exports).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lunRef } from '../../../src/backends/iscsi/names.js';
@@ -41,8 +42,8 @@ export class IscsiTruth implements Truth {
     for (const t of targets) if (!wanted.targets.has(t)) view.strays.push(`target ${t} without a live volume`);
     for (const o of objects) if (!wanted.objects.has(o)) view.strays.push(`storage object ${o} without a live volume`);
     for (const [v, r] of live) {
-      if (!targets.has(r.target)) view.strays.push(`volume ${v} without its target ${r.target}`);
-      else if (!objects.has(r.backstore)) view.strays.push(`volume ${v} without its storage object ${r.backstore}`);
+      if (targets.has(r.target) && !objects.has(r.backstore)) view.strays.push(`volume ${v}: target ${r.target} without its storage object`);
+      if (!targets.has(r.target) && objects.has(r.backstore)) view.strays.push(`volume ${v}: storage object ${r.backstore} without its target`);
     }
     return view;
   }
