@@ -267,8 +267,7 @@ export class ZfsPoolBackend implements Backend {
     const row = await this.zfs.dataset(ds);
     const rec = this.record(row);
     if (!row || !rec || rec.name !== name) return;
-    const all = await this.zfs.snapshots();
-    const snaps = all.filter((s) => s.dataset === ds);
+    const snaps = (await this.zfs.snapshots()).filter((s) => s.dataset === ds);
     // Snapshots nothing needs: internal clone sources without clones, CSI-deleted ones without clones.
     const live = snaps.filter((s) => s.clones.length > 0 || this.snapRecord(s) !== undefined);
     for (const s of snaps) if (!live.includes(s)) await this.destroy(s.name);
@@ -280,12 +279,7 @@ export class ZfsPoolBackend implements Backend {
       await this.zfs.run(setCmd(ds, { [P.trash]: enc(new Date().toISOString()) }), `marking ${this.where(ds)} deleted`);
       await this.zfs.run(renameCmd(ds, trash), `moving the deleted volume ${this.where(ds)} aside (${live.length} snapshot(s) or clone(s) still depend on it)`);
     }
-    // Destroyed with all its snapshots: the listing above less them, and less it as a clone,
-    // is what collect() would read again. After a rename it is not (moved snapshots are renamed).
-    const after = live.length === 0
-      ? all.filter((s) => s.dataset !== ds).map((s) => ({ ...s, clones: s.clones.filter((c) => c !== ds) }))
-      : undefined;
-    await this.collect(row.origin, after);
+    await this.collect(row.origin);
   }
 
   private async destroy(target: string): Promise<void> {
@@ -301,9 +295,9 @@ export class ZfsPoolBackend implements Backend {
    * clone just destroyed (a clone source, or a CSI-deleted snapshot), and trash datasets with
    * no snapshot a CSI snapshot or clone still needs.
    */
-  private async collect(origin: string, listed?: SnapshotRow[]): Promise<void> {
+  private async collect(origin: string): Promise<void> {
     const needed = (s: SnapshotRow) => s.clones.length > 0 || this.snapRecord(s) !== undefined;
-    let snaps = listed ?? await this.zfs.snapshots();
+    let snaps = await this.zfs.snapshots();
     const o = snaps.find((s) => s.name === origin);
     if (o && !needed(o)) {
       await this.destroy(o.name);
