@@ -102,7 +102,7 @@ test('unexport of a volume never exported: two reads, and a save only when the s
   const findMissing = fixture('iscsi/configfs-refusals.txt').split('\n').filter((l) => l.startsWith('find:'))[0]!;
   const ref = { target: 'iqn.2003-01.org.example.lab:nope', backstore: 'san.nope', lun: 0, serial: 'x' };
   assert.deepEqual(savedMentionsCmd([ref.target, ref.backstore]),
-    { program: 'grep', args: ['-q', '-F', '-e', ref.target, '-e', ref.backstore, SAVED_CONFIG] });
+    { program: 'grep', args: ['-c', '-F', '-e', ref.target, '-e', ref.backstore, SAVED_CONFIG] });
   for (const [grepExit, saved] of [[1, false], [0, true], [2, true]] as const) {
     const ran: string[] = [];
     const runner: Runner = {
@@ -113,7 +113,8 @@ test('unexport of a volume never exported: two reads, and a save only when the s
         if (program === 'find') return { stdout: fixture('iscsi/configfs-core.txt'), stderr: '', exitCode: 0, durationMs: 1 };
         if (program === 'grep') {
           assert.ok(opts?.okCodes?.includes(grepExit));
-          return { stdout: '', stderr: '', exitCode: grepExit, durationMs: 1 };
+          // grep -c prints the count (none: "0", exit 1); a missing file prints nothing (exit 2).
+          return { stdout: grepExit === 2 ? '' : `${grepExit === 0 ? 3 : 0}\n`, stderr: '', exitCode: grepExit, durationMs: 1 };
         }
         return { stdout: '', stderr: '', exitCode: 0, durationMs: 1 };
       },

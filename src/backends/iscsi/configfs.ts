@@ -44,9 +44,10 @@ export const writeCmd = (file: string): Program => ({ program: 'dd', args: [`of=
 export const readCmd = (files: readonly string[]): Program => ({ program: 'grep', args: ['-H', '', ...files] });
 /** Where `targetctl save` writes and the target service restores from at boot. */
 export const SAVED_CONFIG = '/etc/rtslib-fb-target/saveconfig.json';
-/** Exit 0 when the saved configuration mentions one of `names` (1: it does not; 2: no file). */
+/** How many lines of the saved configuration mention one of `names` ("0", exit 1: none; no
+ * output, exit 2: no file). */
 export const savedMentionsCmd = (names: readonly string[]): Program =>
-  ({ program: 'grep', args: ['-q', '-F', ...names.flatMap((n) => ['-e', n]), SAVED_CONFIG] });
+  ({ program: 'grep', args: ['-c', '-F', ...names.flatMap((n) => ['-e', n]), SAVED_CONFIG] });
 export const saveCmd = (): Program => ({ program: 'flock', args: ['-w', String(LOCK_WAIT_SECONDS), LOCK_FILE, 'targetctl', 'save'] });
 
 export interface CoreView {

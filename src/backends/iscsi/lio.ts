@@ -126,12 +126,8 @@ export class Lio {
 
   /** Whether the saved configuration may name any of `names` (an unreadable file may). */
   private async savedMentions(names: string[]): Promise<boolean> {
-    const p = savedMentionsCmd(names);
-    try {
-      return (await this.runner.run(p.program, p.args, { timeoutMs: STEP_TIMEOUT_MS, okCodes: [0, 1, 2] })).exitCode !== 1;
-    } catch (e) {
-      throw new StorageError(e instanceof ExecError && e.reason !== 'exit' ? 'unavailable' : 'internal', `reading ${SAVED_CONFIG} on ${this.runner.host}: ${(e as Error).message}`, { cause: e });
-    }
+    const count = await this.step(savedMentionsCmd(names), `reading ${SAVED_CONFIG}`, { okCodes: [0, 1, 2] });
+    return count.trim() !== '0';
   }
 
   private write(file: string, value: string, doing: string): Promise<string> {
