@@ -1,6 +1,6 @@
 // The one way poolcsi runs a program: an argv array, a timeout, a structured error.
 // Never a shell, never a command string. Secrets go on stdin or in 0600 files, never in argv.
-import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { logger } from '../observe/log.js';
 import { execTotal } from '../observe/metrics.js';
 import { ExecError } from './errors.js';
@@ -53,6 +53,75 @@ export function programName(program: string): string {
   return program.slice(program.lastIndexOf('/') + 1);
 }
 
+/** Output kept per stream; a program printing more is cut off (its report would be useless anyway). */
+const MAX_OUTPUT = 64 * 1024 * 1024;
+/** After a timeout or an abort: SIGTERM first, SIGKILL when the program outlives this grace. */
+const KILL_GRACE_MS = 5_000;
+
+interface Outcome { exitCode: number | null; signal: NodeJS.Signals | null; error?: NodeJS.ErrnoException; timedOut: boolean; aborted: boolean; stdout: string; stderr: string }
+
+/**
+ * child_process.spawn itself (no shell): a small wrapper costs less memory than a process
+ * library, and every `serve` mode loads this module (issue 16's idle RSS).
+ */
+function spawnOnce(program: string, args: readonly string[], opts: RunOptions, timeout: number): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let outBytes = 0;
+    let errBytes = 0;
+    let timedOut = false;
+    let aborted = false;
+    let error: NodeJS.ErrnoException | undefined;
+    let killer: NodeJS.Timeout | undefined;
+    const child = spawn(program, [...args], {
+      shell: false,
+      cwd: opts.cwd,
+      env: opts.env ? { ...process.env, ...opts.env } : process.env,
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    const stop = () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      killer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+      killer.unref();
+    };
+    const timer = setTimeout(() => { timedOut = true; stop(); }, timeout);
+    const onAbort = () => { aborted = true; stop(); };
+    if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
+    child.stdout!.on('data', (b: Buffer) => { if (outBytes < MAX_OUTPUT) { out.push(b); outBytes += b.length; } });
+    child.stderr!.on('data', (b: Buffer) => { if (errBytes < MAX_OUTPUT) { err.push(b); errBytes += b.length; } });
+    child.on('error', (e) => { error = e; });
+    if (opts.input !== undefined) {
+      // A program that exits without reading its input closes the pipe: not our failure.
+      child.stdin!.on('error', () => undefined);
+      child.stdin!.end(opts.input);
+    }
+    let done = false;
+    const finish = (exitCode: number | null, signal: NodeJS.Signals | null) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (killer) clearTimeout(killer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      resolve({
+        exitCode, signal, timedOut, aborted, ...(error ? { error } : {}),
+        stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'),
+      });
+    };
+    // 'close' comes after the streams are drained (and after 'error' when the spawn failed).
+    child.on('close', finish);
+    // A killed program's children may hold its pipes open: its own end is the end.
+    child.on('exit', (exitCode, signal) => {
+      if (!timedOut && !aborted) return;
+      child.stdout!.destroy();
+      child.stderr!.destroy();
+      finish(exitCode, signal);
+    });
+  });
+}
+
 class LocalRunner implements Runner {
   readonly host = 'localhost';
 
@@ -60,32 +129,16 @@ class LocalRunner implements Runner {
     checkArgv(program, args);
     execTotal.inc({ program: programName(program), where: 'local' });
     const started = performance.now();
-    const timeout = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const r = await execa(program, [...args], {
-      reject: false,
-      shell: false,
-      timeout,
-      input: opts.input,
-      stdin: opts.input === undefined ? 'ignore' : 'pipe',
-      env: opts.env,
-      extendEnv: true,
-      cwd: opts.cwd,
-      stripFinalNewline: false,
-      maxBuffer: 64 * 1024 * 1024,
-      ...(opts.signal ? { cancelSignal: opts.signal } : {}),
-    });
+    const r = await spawnOnce(program, args, opts, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     const durationMs = Math.round(performance.now() - started);
-    const stdout = String(r.stdout ?? '');
-    const stderr = String(r.stderr ?? '');
-    const exitCode = typeof r.exitCode === 'number' ? r.exitCode : -1;
+    const { stdout, stderr } = r;
+    const exitCode = r.exitCode ?? -1;
     logger().debug({ program, args, exitCode, durationMs }, 'exec');
-    const code = (r as { code?: string }).code;
     if (r.timedOut) throw new ExecError(program, args, undefined, stderr, stdout, 'timeout');
-    if (r.isCanceled) throw new ExecError(program, args, undefined, stderr, stdout, 'signal');
-    if (code === 'ENOENT') throw new ExecError(program, args, undefined, stderr, stdout, 'not-found');
-    if (r.failed && r.exitCode === undefined) {
-      throw new ExecError(program, args, undefined, stderr || String(r.message ?? ''), stdout, r.signal ? 'signal' : 'spawn');
-    }
+    if (r.aborted) throw new ExecError(program, args, undefined, stderr, stdout, 'signal');
+    if (r.error?.code === 'ENOENT') throw new ExecError(program, args, undefined, stderr, stdout, 'not-found');
+    if (r.error) throw new ExecError(program, args, undefined, stderr || r.error.message, stdout, 'spawn');
+    if (r.exitCode === null) throw new ExecError(program, args, undefined, stderr, stdout, 'signal');
     if (!(opts.okCodes ?? [0]).includes(exitCode)) {
       throw new ExecError(program, args, exitCode, stderr, stdout, 'exit');
     }

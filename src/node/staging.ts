@@ -89,8 +89,9 @@ export class Staging {
       throw new StagingError('precondition', `device ${device} holds ${found}, not the requested ${r.fsType}; refusing to format it`);
     }
     await this.mounter.mount(device, target, fsType, options);
-    // A volume restored or cloned into a bigger size has a filesystem smaller than its device.
-    if (!r.readonly) await growFilesystem(this.runner, fsType, device, target).catch(() => undefined);
+    // A volume restored or cloned into a bigger size has a filesystem smaller than its device;
+    // one made just now fills it already (one program less on every first stage).
+    if (found && !r.readonly) await growFilesystem(this.runner, fsType, device, target).catch(() => undefined);
   }
 
   private async sameSource(m: { source: string; root: string; majorMinor: string }, a: Attachment): Promise<boolean> {

@@ -57,3 +57,35 @@ test('every program started is counted in poolcsi_exec_total by base name; a ref
   await assert.rejects(local.run('true', ['a\0b']), TypeError);
   assert.equal(await count(), before + 2);
 });
+
+test('an abort ends the program (a cancelled background job)', async () => {
+  const ac = new AbortController();
+  const t0 = Date.now();
+  const run = local.run('sleep', ['5'], { signal: ac.signal });
+  setTimeout(() => ac.abort(), 100);
+  await assert.rejects(run, (e: unknown) => e instanceof ExecError && e.reason === 'signal');
+  assert.ok(Date.now() - t0 < 3000);
+  const pre = new AbortController();
+  pre.abort();
+  await assert.rejects(local.run('sleep', ['5'], { signal: pre.signal }), (e: unknown) => e instanceof ExecError && e.reason === 'signal');
+});
+
+test('a program that ignores SIGTERM at its timeout is killed after the grace', async () => {
+  const t0 = Date.now();
+  await assert.rejects(local.run('sh', ['-c', 'trap "" TERM; sleep 30 & wait; sleep 30'], { timeoutMs: 100 }), (e: unknown) => e instanceof ExecError && e.reason === 'timeout');
+  const took = Date.now() - t0;
+  assert.ok(took >= 100 && took < 15_000, `took ${took} ms`);
+});
+
+test('environment is merged over this process\'s, cwd applies, a signal death is "signal"', async () => {
+  const r = await local.run('sh', ['-c', 'echo "$POOLCSI_T:$HOME"; pwd'], { env: { POOLCSI_T: 'x' }, cwd: '/tmp' });
+  assert.equal(r.stdout, `x:${process.env.HOME ?? ''}\n/tmp\n`);
+  await assert.rejects(local.run('sh', ['-c', 'kill -KILL $$']), (e: unknown) => e instanceof ExecError && e.reason === 'signal');
+});
+
+test('input to a program that does not read it is no failure; large output is whole', async () => {
+  const r = await local.run('true', [], { input: Buffer.alloc(1 << 20, 1) });
+  assert.equal(r.exitCode, 0);
+  const big = await local.run('head', ['-c', String(3 << 20), '/dev/zero']);
+  assert.equal(big.stdout.length, 3 << 20);
+});
