@@ -9,7 +9,7 @@
 // In CI (about 6 minutes on a quiet machine, one lab boot for both).
 import { after, before, test } from 'node:test';
 import { startLab, type Lab, type LabNode } from './harness/index.js';
-import { runLaneIn, sized } from './reliability-support.js';
+import { runLaneIn, runOutageIn, sized } from './reliability-support.js';
 
 let lab: Lab | undefined;
 let node: LabNode;
@@ -29,4 +29,12 @@ test('nfs: no leaked directory or state, no loss, no crash under SIGKILL and fuz
 
 test('iscsi: no leaked LV, target or session, no loss, no crash under SIGKILL and fuzz', { timeout: 40 * 60_000 }, async (t) => {
   await runLaneIn(node, t, 'iscsi', sized(20, 150, 1), 35 * 60_000);
+});
+
+test('nfs: the NFS server away at rest and mid-operation answers UNAVAILABLE in bounded time; the dir pool goes on; back without a restart', { timeout: 15 * 60_000 }, async (t) => {
+  // nfsd stopped (its port closed; mountd and rpcbind stay): the controller's soft mount of
+  // the export fails its operations within the pool's timeout.
+  await runOutageIn(node, t, 'nfs', {
+    down: ['rpc.nfsd', '0'], up: ['rpc.nfsd', '8'], ready: ['rpcinfo', '-t', '127.0.0.1', 'nfs', '4'],
+  });
 });

@@ -9,6 +9,7 @@ import { NODE_ENV, REPO_ROOT, type LabNode } from './harness/index.js';
 import { classify, KNOWN } from '../reliability/known.js';
 
 const RUN_JS = join(REPO_ROOT, 'dist', 'test', 'reliability', 'run.js');
+const OUTAGE_JS = join(REPO_ROOT, 'dist', 'test', 'reliability', 'outage.js');
 const SEED = Number(process.env.REL_SEED ?? 20261201);
 /** REL_LAB_SCALE=0.5 halves operations and fuzz requests (a loaded machine). */
 const SCALE = Number(process.env.REL_LAB_SCALE ?? 1);
@@ -37,3 +38,17 @@ export async function runLaneIn(node: LabNode, t: TestContext, type: string, arg
   assert.deepEqual(fresh, [], `problems in the ${type} lane (report ${json}; known: ${KNOWN.map((k) => k.id).join(', ')})`);
 }
 
+
+/** outage.ts in the node: `down`, `up` and `ready` are argv run there; problems not known fail. */
+export async function runOutageIn(node: LabNode, t: TestContext, type: string, cmds: { down: string[]; up: string[]; ready: string[] }, timeoutSeconds = 5): Promise<void> {
+  const json = join(node.runDir, `rel-outage-${type}.json`);
+  const r = await node.exec([process.execPath, OUTAGE_JS, '--type', type, '--timeout-seconds', String(timeoutSeconds), '--json', json,
+    '--down', JSON.stringify(cmds.down), '--up', JSON.stringify(cmds.up), '--ready', JSON.stringify(cmds.ready)], { env: NODE_ENV, timeoutMs: 12 * 60_000 });
+  for (const l of r.stderr.trim().split('\n')) t.diagnostic(l);
+  assert.ok(!r.timedOut, 'the outage run passed its deadline');
+  assert.ok(existsSync(json), `the ${type} outage run wrote no report (exit ${r.code}):\n${r.stderr.slice(-4000)}`);
+  const out = JSON.parse(readFileSync(json, 'utf8')) as { problems: string[]; worstMs: number };
+  const { known, fresh } = classify(out.problems.map((p) => `${type} outage: ${p}`));
+  for (const k of known) t.diagnostic(`known defect ${k.id}: ${k.problem}`);
+  assert.deepEqual(fresh, []);
+}

@@ -6,15 +6,11 @@
 // boots the node, starts each run and reads its JSON report. Sizes are CI-sized; larger runs:
 // npm run test:reliability -- --types lvm,lvmthin,rbd --ops N --seed S.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { NODE_ENV, REPO_ROOT, startLab, type Lab, type LabNode } from './harness/index.js';
+import { startLab, type Lab, type LabNode } from './harness/index.js';
 import { cephKey, startMgr, writeSecretDir } from './rbd-support.js';
-import { classify } from '../reliability/known.js';
-import { runLaneIn, sized } from './reliability-support.js';
+import { runLaneIn, runOutageIn, sized } from './reliability-support.js';
 
-const OUTAGE_JS = join(REPO_ROOT, 'dist', 'test', 'reliability', 'outage.js');
 const NODE = 'rel';
 /**
  * Lanes outside CI's time budget (docs/reliability.md has the figures of each): REL_UNVERIFIED=1
@@ -57,15 +53,7 @@ test('rbd: no leak, loss, stray or crash under SIGKILL and fuzz', { timeout: 40 
 
 test('rbd: monitors down at rest and mid-operation answer UNAVAILABLE in bounded time; other pools go on; back without a restart', { timeout: 15 * 60_000, skip: UNVERIFIED }, async (t) => {
   await readyCeph();
-  const json = join(node.runDir, 'rel-outage-rbd.json');
-  const r = await node.exec([process.execPath, OUTAGE_JS, '--type', 'rbd', '--timeout-seconds', '5', '--json', json,
-    '--down', JSON.stringify(['pkill', '-x', 'ceph-mon']),
-    '--up', JSON.stringify(['ceph-mon', '-i', 'a']),
-    '--ready', JSON.stringify(['ceph', 'health', '--connect-timeout', '5'])], { env: NODE_ENV, timeoutMs: 12 * 60_000 });
-  for (const l of r.stderr.trim().split('\n')) t.diagnostic(l);
-  assert.ok(!r.timedOut, 'the outage run passed its deadline');
-  const out = JSON.parse(readFileSync(json, 'utf8')) as { problems: string[]; worstMs: number };
-  const { known, fresh } = classify(out.problems.map((p) => `rbd outage: ${p}`));
-  for (const k of known) t.diagnostic(`known defect ${k.id}: ${k.problem}`);
-  assert.deepEqual(fresh, []);
+  await runOutageIn(node, t, 'rbd', {
+    down: ['pkill', '-x', 'ceph-mon'], up: ['ceph-mon', '-i', 'a'], ready: ['ceph', 'health', '--connect-timeout', '5'],
+  });
 });

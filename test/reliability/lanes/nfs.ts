@@ -12,9 +12,9 @@ export interface NfsSetup { lane: Lane; driver: DriverProcess; root: string; exp
 
 const POOL = 'nfs1';
 
-export async function nfsLane(o: { exportPath: string; nodeId: string; root?: string | undefined }): Promise<NfsSetup> {
+export async function nfsLane(o: { exportPath: string; nodeId: string; root?: string | undefined; timeoutSeconds?: number }): Promise<NfsSetup> {
   const { root, stage, poolsFile } = await scratch('nfs', o.root,
-    { id: POOL, type: 'nfs', server: '127.0.0.1', export: o.exportPath, options: ['vers=4.2'], timeoutSeconds: 10 });
+    { id: POOL, type: 'nfs', server: '127.0.0.1', export: o.exportPath, options: ['vers=4.2'], timeoutSeconds: o.timeoutSeconds ?? 10 });
   const driver = new DriverProcess({ socket: join(root, 'csi.sock'), poolsFile, nodeId: o.nodeId, logFile: join(root, 'driver.log'), args: ['--path-prefix', stage] });
   const lane: Lane = {
     type: 'nfs', pool: POOL, nodeId: o.nodeId,
