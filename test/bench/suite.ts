@@ -82,7 +82,7 @@ export async function runSuite(o: SuiteOptions, command: string, log: (line: str
         }
         // One pool type failing does not lose the others' results: it is reported and skipped.
         const r = await node.exec([process.execPath, OPS_JS, '--kind', kind, ...args, ...common], { env: { ...NODE_ENV }, timeoutMs: 60 * 60_000 });
-        if (r.code !== 0) { failed.push(`${kind}: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`); log(`${kind} FAILED: ${failed[failed.length - 1]}`); continue; }
+        if (r.code !== 0) { failed.push(`${kind}: ${r.stderr.trim().split('\n').filter((l) => !/^\s+at /.test(l)).slice(-4).join(' / ')}`); log(`${kind} FAILED: ${failed[failed.length - 1]}`); continue; }
         kinds.push(JSON.parse(r.stdout.trim().split('\n').pop()!) as KindResult);
         partial(kinds[kinds.length - 1]!);
       }
