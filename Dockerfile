@@ -7,7 +7,7 @@ COPY package.json package-lock.json tsconfig.json ./
 RUN npm ci --ignore-scripts
 COPY proto proto
 COPY src src
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev && chmod +x dist/src/cli/main.js
+RUN npx tsc -p tsconfig.json && npm prune --omit=dev && chmod +x dist/src/cli/main.cjs
 
 # Same Debian release as the build stage: its node binary runs here unchanged.
 FROM debian:bookworm-slim
@@ -36,7 +36,7 @@ COPY --from=build /src/package.json ./
 COPY --from=build /src/proto proto
 COPY --from=build /src/node_modules node_modules
 COPY --from=build /src/dist/src dist/src
-RUN ln -s /opt/poolcsi/dist/src/cli/main.js /usr/local/bin/poolcsi && poolcsi version
+RUN ln -s /opt/poolcsi/dist/src/cli/main.cjs /usr/local/bin/poolcsi && poolcsi version
 
 # The controller runs as this user; the node plugin's pod asks for root (mounts, devices).
 USER 65532:65532

@@ -13,7 +13,7 @@ import * as grpc from '@grpc/grpc-js';
 import { loadCsi } from '../../src/csi/proto.js';
 import { waitFor } from '../../src/exec/index.js';
 
-const DRIVER = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const DRIVER = fileURLToPath(new URL('../../src/cli/main.cjs', import.meta.url));
 
 export interface MemoryResult {
   mode: 'node' | 'controller';

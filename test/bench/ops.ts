@@ -21,7 +21,7 @@ import * as grpc from '@grpc/grpc-js';
 import { loadCsi } from '../../src/csi/proto.js';
 import { local, waitFor } from '../../src/exec/index.js';
 
-const DRIVER = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const DRIVER = fileURLToPath(new URL('../../src/cli/main.cjs', import.meta.url));
 const LVM_ENV = { LVM_SUPPRESS_FD_WARNINGS: '1' };
 export type Kind = 'dir' | 'lvm' | 'lvmthin' | 'rbd';
 export const OPS = ['CreateVolume', 'DeleteVolume', 'CreateSnapshot', 'clone', 'expand', 'NodeStage+NodePublish'] as const;

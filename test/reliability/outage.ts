@@ -38,8 +38,10 @@ const d = s.driver;
 await d.start();
 const c = d.client;
 const cap = s.lane.capability;
+/** The dir pool is node-local: one node's writer, whatever the lane's pool is asked for. */
+const LOCAL_CAP = { mount: { fs_type: '', mount_flags: [] }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
 const create = (pool: string, name: string) => c.call('Controller.CreateVolume', {
-  name, capacity_range: { required_bytes: String(8 * MiB) }, volume_capabilities: [cap], parameters: { pool },
+  name, capacity_range: { required_bytes: String(8 * MiB) }, volume_capabilities: [pool === 'local' ? LOCAL_CAP : cap], parameters: { pool },
 }, 120_000);
 
 interface Row { phase: string; rpc: string; code: string; ms: number }

@@ -10,7 +10,7 @@ export const CSI_SANITY = process.env.CSI_SANITY
   ?? [join(process.env.GOPATH ?? join(process.env.HOME ?? '/root', 'go'), 'bin', 'csi-sanity'), '/usr/local/bin/csi-sanity'].find(existsSync)
   ?? 'csi-sanity';
 
-export const MAIN = new URL('../../src/cli/main.js', import.meta.url).pathname;
+export const MAIN = new URL('../../src/cli/main.cjs', import.meta.url).pathname;
 
 export interface Driver { socket: string; dir: string; log: string; proc: ResultPromise; stop(): Promise<void> }
 

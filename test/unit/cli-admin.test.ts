@@ -12,7 +12,7 @@ import { poolStatus } from '../../src/cli/pools-status.js';
 import { local } from '../../src/exec/index.js';
 import { writeStash } from '../../src/node/stash.js';
 
-const MAIN = new URL('../../src/cli/main.js', import.meta.url).pathname;
+const MAIN = new URL('../../src/cli/main.cjs', import.meta.url).pathname;
 const NODE = 'n1';
 
 async function setup() {

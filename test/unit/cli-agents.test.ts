@@ -17,7 +17,7 @@ import { PoolRegistry } from '../../src/pools/registry.js';
 import { parsePools } from '../../src/pools/validate.js';
 import { makeAgentPki, type AgentPki } from '../helpers/certs.js';
 
-const MAIN = new URL('../../src/cli/main.js', import.meta.url).pathname;
+const MAIN = new URL('../../src/cli/main.cjs', import.meta.url).pathname;
 let dir: string;
 let pki: AgentPki;
 let server: Server;

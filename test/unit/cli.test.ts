@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 
-const MAIN = new URL('../../src/cli/main.js', import.meta.url).pathname;
+const MAIN = new URL('../../src/cli/main.cjs', import.meta.url).pathname;
 const poolcsi = (...args: string[]) => execa('node', [MAIN, ...args], { reject: false });
 
 test('pools validate: ok on a valid file, exit 1 with pool and field on an invalid one', async () => {

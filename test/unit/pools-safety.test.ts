@@ -14,7 +14,7 @@ import { POOL_TYPES, type PoolType } from '../../src/pools/schema.js';
 import { applyPools } from '../../src/pools/source.js';
 import { parsePools, PoolsError, TYPE_CAN } from '../../src/pools/validate.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../src/cli/main.cjs', import.meta.url));
 
 const problems = (yaml: string): string[] => {
   try { parsePools(yaml); } catch (e) { if (e instanceof PoolsError) return e.problems; throw e; }

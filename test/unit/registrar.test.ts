@@ -12,7 +12,7 @@ import { loadRegistration } from '../../src/csi/registration.js';
 import { waitFor } from '../../src/exec/wait.js';
 import { startPoolcsi, type Harness } from './helpers.js';
 
-const MAIN = new URL('../../src/cli/main.js', import.meta.url).pathname;
+const MAIN = new URL('../../src/cli/main.cjs', import.meta.url).pathname;
 let h: Harness;
 before(async () => { h = await startPoolcsi({ mode: 'node' }); });
 after(async () => { await h.stop(); });

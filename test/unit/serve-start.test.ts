@@ -14,7 +14,7 @@ import { loadCsi } from '../../src/csi/proto.js';
 import { caller, startPoolcsi } from './helpers.js';
 import { waitFor } from '../../src/exec/wait.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../src/cli/main.cjs', import.meta.url));
 
 /** Runs `poolcsi serve ...` and waits for it to exit (the deadline fails the test: it kept serving). */
 function serveExits(args: string[], timeoutMs = 15_000): Promise<{ code: number | null; stderr: string; stdout: string }> {

@@ -5,7 +5,7 @@ import { LabError, tailFile, type LabNode } from './node.js';
 import { NODE_ENV, REPO_ROOT } from './paths.js';
 import { pollUntil } from './poll.js';
 
-export const DRIVER_MAIN = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
+export const DRIVER_MAIN = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.cjs');
 export const CSI_CALL = join(REPO_ROOT, 'dist', 'test', 'lab', 'tools', 'csi-call.js');
 
 export interface DriverOptions {

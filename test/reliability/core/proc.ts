@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { waitFor } from '../../../src/exec/wait.js';
 import { CsiClient } from './csi.js';
 
-export const DRIVER_MAIN = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
+export const DRIVER_MAIN = fileURLToPath(new URL('../../../src/cli/main.cjs', import.meta.url));
 
 export interface ProcOptions {
   socket: string;
