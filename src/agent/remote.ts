@@ -17,6 +17,12 @@ const KINDS = new Set<StorageErrorKind>(['invalid', 'not-found', 'exists', 'out-
 const LONG_MS = 6 * 3600_000;
 const SHORT_MS = 120_000;
 const LONG_METHODS = new Set<AgentMethod>(['createVolume', 'deleteVolume', 'expandVolume', 'createSnapshot', 'deleteSnapshot']);
+/**
+ * How long a call waits for a connection to the agent. A node cut off the network answers
+ * nothing, and gRPC's own connect timeout (20 s) outlasts a CO's deadline (the provisioner's
+ * default is 10 s): the call would end DEADLINE_EXCEEDED at the CO with nothing said.
+ */
+export const CONNECT_MS = 6_000;
 
 type Client = grpc.Client & {
   Call(req: object, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: { result_json: string }) => void): void;
@@ -48,7 +54,25 @@ export class RemoteAgent implements Agent {
   backend(pool: Pool, opts: BackendOptions = {}): Backend { return new RemoteBackend(this, pool, opts.retired ?? false); }
 
   /** `retired`: the pool's definition, sent when the controller serves it as retired. */
-  call(pool: string, method: AgentMethod, args: unknown[], opts: CallOptions = {}, retired?: Pool): Promise<unknown> {
+  /**
+   * Resolves once the channel is connected, or when it failed outright (a refused connection:
+   * the call then fails at once with gRPC's own UNAVAILABLE); UNAVAILABLE when it is still
+   * connecting after `timeoutMs` (packets going nowhere).
+   */
+  async connected(timeoutMs = CONNECT_MS): Promise<void> {
+    const channel = this.client.getChannel();
+    const deadline = Date.now() + timeoutMs;
+    let state = channel.getConnectivityState(true);
+    while (state !== grpc.connectivityState.READY) {
+      if (state === grpc.connectivityState.TRANSIENT_FAILURE || state === grpc.connectivityState.SHUTDOWN) return;
+      const changed = await new Promise<boolean>((resolve) => channel.watchConnectivityState(state, deadline, (e) => resolve(!e)));
+      if (!changed) throw new StorageError('unavailable', `agent on node ${this.node} is unreachable: no connection to ${this.address} within ${timeoutMs / 1000} s`);
+      state = channel.getConnectivityState(true);
+    }
+  }
+
+  async call(pool: string, method: AgentMethod, args: unknown[], opts: CallOptions = {}, retired?: Pool): Promise<unknown> {
+    await this.connected();
     const deadline = new Date(Date.now() + (LONG_METHODS.has(method) ? LONG_MS : SHORT_MS));
     return new Promise((resolve, reject) => {
       const req = { pool, method, args_json: JSON.stringify(args), secrets: opts.secrets ?? {}, retired_pool_json: retired ? JSON.stringify(retired) : '' };

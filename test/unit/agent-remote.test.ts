@@ -134,3 +134,34 @@ test('--agents nodes:PORT: each Ready Kubernetes Node\'s InternalIP', async () =
   assert.equal((d.forNode('w2') as RemoteAgent).address, '10.0.0.2:9825');
   d.close();
 });
+
+test('an agent that does not answer (a silent peer) is UNAVAILABLE within the connect bound; a refused one at once', async () => {
+  const { createServer } = await import('node:net');
+  const { CONNECT_MS } = await import('../../src/agent/remote.js');
+  // Accepts TCP and never speaks TLS: the channel stays connecting, as with a node cut off.
+  const sockets: import('node:net').Socket[] = [];
+  const silent = createServer((s) => { sockets.push(s); });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+  const port = (silent.address() as { port: number }).port;
+  const tls = await readTlsDir(pki.controller);
+  const mute = new RemoteAgent('node7', `127.0.0.1:${port}`, tls);
+  try {
+    const t0 = Date.now();
+    await assert.rejects(mute.backend(pool()).capacity(), (e: unknown) => e instanceof StorageError && e.kind === 'unavailable' && /no connection .* within/.test(e.message));
+    const took = Date.now() - t0;
+    assert.ok(took >= CONNECT_MS - 200 && took < CONNECT_MS + 3000, `answered after ${took} ms`);
+  } finally {
+    mute.close();
+    for (const s of sockets) s.destroy();
+    silent.close();
+  }
+  // Nothing listens on the silent server's port any more: refused, answered without the wait.
+  const gone = new RemoteAgent('node7', `127.0.0.1:${port}`, tls);
+  try {
+    const t0 = Date.now();
+    await assert.rejects(gone.backend(pool()).capacity(), (e: unknown) => e instanceof StorageError && e.kind === 'unavailable');
+    assert.ok(Date.now() - t0 < CONNECT_MS, `refused, yet answered after ${Date.now() - t0} ms`);
+  } finally {
+    gone.close();
+  }
+});
