@@ -40,8 +40,9 @@ function check(t: { diagnostic(m: string): void }, r: SuiteResult): void {
 test('dir on this machine: no operation far off its bare command; memory reported', { timeout: 15 * 60_000 }, async (t) => {
   const r = await runSuite({ kinds: ['dir'], rounds: 5, batch: 50, restSeconds: 5, requests: 2000, sizeMiB: 64 }, 'node --test dist/test/lab/bench.test.js (dir)');
   check(t, r);
-  // Twice the issue's 64 MiB aim: a gross regression (a heavy module loaded at start) fails.
-  for (const m of r.memory) assert.ok(m.idleMiB < 128, `serve --mode ${m.mode}: idle RSS ${m.idleMiB} MiB`);
+  // Idle RSS is 65 to 67 MiB (docs/performance.md); a heavy module loaded at start, or V8's
+  // flags lost (73 to 74 MiB without them), passes 76 MiB and fails.
+  for (const m of r.memory) assert.ok(m.idleMiB < 76, `serve --mode ${m.mode}: idle RSS ${m.idleMiB} MiB`);
 });
 
 // Behind BENCH_LAB=1 until it has run green in CI (its ratios are known from `npm run bench`).
