@@ -62,11 +62,27 @@ test('lvm: a missing LV is NOT_FOUND (lvs exits 5, recorded stderr)', async () =
   await assert.rejects(new LvmTransport(r).attach({ vg: 'fixvg', lv: 'nope' }), { kind: 'not-found' });
 });
 
-test('lvm: condition reads the LV and its thin pool in one lvs', async () => {
+test('lvm: condition reads the LV and its thin pool from one lvs of the VG, shared by the volumes asked meanwhile', async () => {
   const r = new Recorder(() => lvmFixture('lvs-healthy.json'));
-  const c = await new LvmTransport(r).condition({ descriptor: { vg: 'fixvg', lv: 'pvc-thin1', thinpool: 'thin' }, stash: {}, path: '/dev/dm-4' });
+  const t = new LvmTransport(r);
+  const c = await t.condition({ descriptor: { vg: 'fixvg', lv: 'pvc-thin1', thinpool: 'thin' }, stash: {}, path: '/dev/dm-4' });
   assert.deepEqual(c, { abnormal: false, message: 'LV fixvg/pvc-thin1 active and healthy; thin pool thin 0.00% used' });
-  assert.deepEqual(r.runs[0]!.args.slice(-2), ['fixvg/pvc-thin1', 'fixvg/thin']);
+  assert.equal(r.runs[0]!.args.at(-1), 'fixvg');
+  // The kubelet's next volumes (all at once, or one after the other): no other lvs.
+  const [thick, raid, gone] = await Promise.all([
+    t.condition({ descriptor: { vg: 'fixvg', lv: 'pvc-thick1' }, stash: {}, path: '' }),
+    t.condition({ descriptor: { vg: 'fixvg', lv: 'pvc-raid' }, stash: {}, path: '' }),
+    t.condition({ descriptor: { vg: 'fixvg', lv: 'pvc-nope' }, stash: {}, path: '' }),
+  ]);
+  assert.equal(thick.abnormal, false, thick.message);
+  assert.equal(raid.abnormal, false, raid.message);
+  assert.deepEqual(gone, { abnormal: true, message: 'LV fixvg/pvc-nope is missing' });
+  assert.equal(r.runs.length, 1);
+  // A stage on this node drops the report: the next condition reads the VG again.
+  await t.attach({ vg: 'fixvg', lv: 'pvc-thick1' }).catch(() => undefined);
+  const before = r.runs.length;
+  await t.condition({ descriptor: { vg: 'fixvg', lv: 'pvc-thick1' }, stash: {}, path: '' });
+  assert.equal(r.runs.length, before + 1);
   const full = new Recorder(() => lvmFixture('lvs-thin-full.json'));
   const f = await new LvmTransport(full).condition({ descriptor: { vg: 'fixvg', lv: 'pvc-thin1', thinpool: 'thin' }, stash: {}, path: '' });
   assert.equal(f.abnormal, true);

@@ -20,6 +20,14 @@ export const NODE_LV_FIELDS = [
 
 export interface NodeLvRow extends LvHealth { dmPath: string; minor: number }
 
+/**
+ * How long one report of a whole VG answers VolumeCondition (NodeGetVolumeStats): the kubelet
+ * asks for every mounted volume's stats once a minute, so one `lvs` serves them all instead of
+ * one per volume (100 volumes: about 2 programs a minute, not 100). A condition is at most this
+ * old; an attach on this node drops its VG's report, so an activation shows at once.
+ */
+export const HEALTH_TTL_MS = 30_000;
+
 /** `lvs` of the named LVs, reporting only what the node needs. */
 export function nodeLvsArgs(vg: string, lvs: readonly string[]): string[] {
   return ['--reportformat', 'json', '--units', 'b', '--nosuffix', '-o', NODE_LV_FIELDS.join(','), ...lvs.map((l) => `${vg}/${l}`)];
@@ -50,6 +58,8 @@ export function parseNodeLvs(json: string): NodeLvRow[] {
 }
 
 export class LvmTransport implements Transport {
+  private readonly reports = new Map<string, { at: number; rows: Promise<NodeLvRow[]> }>();
+
   readonly kind = 'lvm';
 
   constructor(private readonly runner: Runner) {}
@@ -64,10 +74,12 @@ export class LvmTransport implements Transport {
     return out;
   }
 
-  /** The named LVs that exist (lvs exits 5 when one is missing, and still reports the others). */
+  /** The named LVs that exist (lvs exits 5 when one is missing, and still reports the others);
+   * no names: every LV of the VG. */
   private async lvs(vg: string, names: readonly string[]): Promise<NodeLvRow[]> {
+    const args = names.length ? nodeLvsArgs(vg, names) : [...nodeLvsArgs(vg, []), vg];
     try {
-      return parseNodeLvs((await this.runner.run('lvs', nodeLvsArgs(vg, names), { timeoutMs: TIMEOUT_MS, env: ENV })).stdout);
+      return parseNodeLvs((await this.runner.run('lvs', args, { timeoutMs: TIMEOUT_MS, env: ENV })).stdout);
     } catch (e) {
       if (e instanceof ExecError && e.reason === 'exit' && /failed to find logical volume|volume group "[^"]*" not found/i.test(e.stderr)) {
         try { return parseNodeLvs(e.stdout); } catch { return []; }
@@ -80,6 +92,7 @@ export class LvmTransport implements Transport {
     const d = this.parse(raw);
     const vg = d.vg!;
     const lv = d.lv!;
+    this.reports.delete(vg);
     let row = (await this.lvs(vg, [lv])).find((r) => r.name === lv);
     if (!row) throw new NodeError('not-found', `LV ${vg}/${lv} does not exist on this node`);
     if (!row.active || row.major < 0) {
@@ -98,12 +111,23 @@ export class LvmTransport implements Transport {
     }
   }
 
+  /** Every LV of the VG, one `lvs` shared for HEALTH_TTL_MS (and by the callers meanwhile). */
+  private report(vg: string): Promise<NodeLvRow[]> {
+    const c = this.reports.get(vg);
+    if (c && Date.now() - c.at < HEALTH_TTL_MS) return c.rows;
+    const rows = this.lvs(vg, []);
+    this.reports.set(vg, { at: Date.now(), rows });
+    // A failed report is not kept.
+    rows.catch(() => { if (this.reports.get(vg)?.rows === rows) this.reports.delete(vg); });
+    return rows;
+  }
+
   /** LVs stay active after unstage: deactivating buys nothing on a node that may stage them again. */
   async detach(): Promise<void> { /* nothing */ }
 
   async condition(s: Stashed): Promise<Condition> {
     const { vg, lv, thinpool } = s.descriptor;
-    const rows = await this.lvs(vg!, thinpool ? [lv!, thinpool] : [lv!]);
+    const rows = await this.report(vg!);
     return lvCondition(`${vg}/${lv}`, rows.find((r) => r.name === lv), thinpool ? rows.find((r) => r.name === thinpool) : undefined);
   }
 }
