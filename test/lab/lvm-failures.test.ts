@@ -11,6 +11,7 @@ import { after, before, test } from 'node:test';
 import { pollUntil, startLab, type Lab, type LabNode } from './harness/index.js';
 import { startDriver, type NodeDriver } from './harness/driver.js';
 import { attempt, blockCap, createReq, lvs, MiB, must, onNode, poolsYaml, sh, type LvInfo } from './lvm/setup.js';
+import { HEALTH_TTL_MS } from '../../src/node/transports/lvm.js';
 
 const NODE = 'lvm-failures';
 let lab: Lab;
@@ -114,8 +115,14 @@ test('raid1 volume: two legs on two PVs; a failed leg makes the condition abnorm
   await node.run(['dmsetup', 'resume', leg]);
   await node.exec(['dd', 'if=/dev/zero', `of=${dev}`, 'bs=1M', 'count=4', 'oflag=direct'], { timeoutMs: 60_000 });
   // As the kubelet calls it: with the staging path, where the stage stash names the transport.
-  const degraded = await must(driver, 'Node.NodeGetVolumeStats', { volume_id: v.volume.volume_id, volume_path: dev, staging_target_path: '/tmp/mirror-a.stage' });
-  t.diagnostic(`degraded: ${JSON.stringify(degraded.volume_condition)}`);
+  // The node answers conditions from one report of the VG for HEALTH_TTL_MS (10 s): the
+  // failure shows within that, as the kubelet polls.
+  const t0 = Date.now();
+  const degraded = await pollUntil(async () => {
+    const r = await must(driver, 'Node.NodeGetVolumeStats', { volume_id: v.volume.volume_id, volume_path: dev, staging_target_path: '/tmp/mirror-a.stage' });
+    return r.volume_condition.abnormal ? r : undefined;
+  }, { timeoutMs: HEALTH_TTL_MS + 20_000, what: 'the condition to turn abnormal', intervalMs: 2000 }).catch(async () => must(driver, 'Node.NodeGetVolumeStats', { volume_id: v.volume.volume_id, volume_path: dev, staging_target_path: '/tmp/mirror-a.stage' }));
+  t.diagnostic(`degraded after ${Date.now() - t0} ms: ${JSON.stringify(degraded.volume_condition)}`);
   assert.equal(degraded.volume_condition.abnormal, true);
   assert.match(degraded.volume_condition.message, /raid leg/);
 });

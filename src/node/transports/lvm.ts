@@ -22,11 +22,12 @@ export interface NodeLvRow extends LvHealth { dmPath: string; minor: number }
 
 /**
  * How long one report of a whole VG answers VolumeCondition (NodeGetVolumeStats): the kubelet
- * asks for every mounted volume's stats once a minute, so one `lvs` serves them all instead of
- * one per volume (100 volumes: about 2 programs a minute, not 100). A condition is at most this
- * old; an attach on this node drops its VG's report, so an activation shows at once.
+ * asks for every mounted volume's stats once a minute, so one `lvs` serves the volumes asked
+ * within this window instead of one per volume (100 volumes: at most 6 programs a minute, not
+ * 100). A condition is at most this old; an attach on this node drops its VG's report, so an
+ * activation shows at once.
  */
-export const HEALTH_TTL_MS = 30_000;
+export const HEALTH_TTL_MS = 10_000;
 
 /** `lvs` of the named LVs, reporting only what the node needs. */
 export function nodeLvsArgs(vg: string, lvs: readonly string[]): string[] {
