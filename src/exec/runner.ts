@@ -58,7 +58,7 @@ const MAX_OUTPUT = 64 * 1024 * 1024;
 /** After a timeout or an abort: SIGTERM first, SIGKILL when the program outlives this grace. */
 const KILL_GRACE_MS = 5_000;
 
-interface Outcome { exitCode: number | null; signal: NodeJS.Signals | null; error?: NodeJS.ErrnoException; timedOut: boolean; aborted: boolean; stdout: string; stderr: string }
+interface Outcome { exitCode: number | null; error?: NodeJS.ErrnoException; timedOut: boolean; aborted: boolean; stdout: string; stderr: string }
 
 /**
  * child_process.spawn itself (no shell): a small wrapper costs less memory than a process
@@ -99,25 +99,25 @@ function spawnOnce(program: string, args: readonly string[], opts: RunOptions, t
       child.stdin!.end(opts.input);
     }
     let done = false;
-    const finish = (exitCode: number | null, signal: NodeJS.Signals | null) => {
+    const finish = (exitCode: number | null) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       if (killer) clearTimeout(killer);
       opts.signal?.removeEventListener('abort', onAbort);
       resolve({
-        exitCode, signal, timedOut, aborted, ...(error ? { error } : {}),
+        exitCode, timedOut, aborted, ...(error ? { error } : {}),
         stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'),
       });
     };
     // 'close' comes after the streams are drained (and after 'error' when the spawn failed).
     child.on('close', finish);
     // A killed program's children may hold its pipes open: its own end is the end.
-    child.on('exit', (exitCode, signal) => {
+    child.on('exit', (exitCode) => {
       if (!timedOut && !aborted) return;
       child.stdout!.destroy();
       child.stderr!.destroy();
-      finish(exitCode, signal);
+      finish(exitCode);
     });
   });
 }
