@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
-  aclDir, freeHba, hbaDir, linkCmd, lunDir, mkdirCmd, npDir, onlyExisting, onlyMissing, onlyMissingOrSharedHba, parseCore,
+  aclDir, hbaDir, hbaFor, preferredHba, HBA_BASE, linkCmd, lunDir, mkdirCmd, npDir, onlyExisting, onlyMissing, onlyMissingOrSharedHba, parseCore,
   parseRead, parseTpg, saveCmd, savedMentionsCmd, tpgDir, unlinkAllCmd, writeCmd, SAVED_CONFIG,
 } from '../../src/backends/iscsi/configfs.js';
 import { HostGate, Lio, Saver } from '../../src/backends/iscsi/lio.js';
@@ -49,7 +49,17 @@ test('configfs listings recorded in a lab node: objects found by name whatever H
   assert.equal(core.objects.get('bs2'), '/sys/kernel/config/target/core/iblock_0/bs2');
   assert.equal(core.objects.get('t1'), '/sys/kernel/config/target/core/iblock_1/t1');
   assert.equal(core.objects.has('lu_gps'), false, 'ALUA groups are not storage objects');
-  assert.equal(freeHba(core), 2);
+  assert.deepEqual([...core.occupied].sort(), [0, 1]);
+  // A new object's HBA is its own, derived from its name, above rtslib's 0, 1, 2...: two
+  // volumes exported at once by two writers never share one (targetctl clear would fail).
+  const a = hbaFor(core, 'san.vol1');
+  assert.equal(a, preferredHba('san.vol1'));
+  assert.ok(a >= HBA_BASE && a < 2 ** 31, `${a} is a u32 the kernel and rtslib both read`);
+  assert.notEqual(hbaFor(core, 'san.vol2'), a);
+  assert.equal(preferredHba('san.vol1'), a, 'a retry asks for the same HBA');
+  const taken = parseCore(`${hbaDir(a)}/other\n`);
+  assert.equal(hbaFor(taken, 'san.vol1'), a + 1, 'an HBA holding another object is skipped');
+  assert.equal(hbaFor(parseCore(`${hbaDir(a)}\n`), 'san.vol1'), a, 'an empty one (an attempt that died) is reused');
   const t = 'iqn.2003-01.org.example.lab:t2';
   const tpg = parseTpg(t, fixture('iscsi/configfs-tpg.txt'));
   assert.deepEqual([...tpg.acls.keys()], ['iqn.2026-12.io.poolcsi:node.x']);

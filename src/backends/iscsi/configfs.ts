@@ -53,27 +53,47 @@ export const saveCmd = (): Program => ({ program: 'flock', args: ['-w', String(L
 export interface CoreView {
   /** HBA indexes in use. */
   hbas: Set<number>;
+  /** HBA indexes that hold a storage object. */
+  occupied: Set<number>;
   /** storage object name → its directory. */
   objects: Map<string, string>;
 }
 
 export function parseCore(out: string): CoreView {
-  const view: CoreView = { hbas: new Set(), objects: new Map() };
+  const view: CoreView = { hbas: new Set(), occupied: new Set(), objects: new Map() };
   const base = `${CONFIGFS}/core/`;
   for (const line of out.split('\n')) {
     if (!line.startsWith(base)) continue;
     const m = /^iblock_(\d+)(?:\/([^/]+))?$/.exec(line.slice(base.length));
     if (!m) continue;
     view.hbas.add(Number(m[1]));
-    if (m[2]) view.objects.set(m[2], line);
+    if (m[2]) {
+      view.objects.set(m[2], line);
+      view.occupied.add(Number(m[1]));
+    }
   }
   return view;
 }
 
-/** The lowest free HBA index, as rtslib picks them (a race with another writer only shares an HBA). */
-export function freeHba(view: CoreView): number {
-  let i = 0;
-  while (view.hbas.has(i)) i++;
+/** Where our HBA indexes start: rtslib (targetcli, a restore) numbers its own from 0 up. */
+export const HBA_BASE = 1 << 16;
+const HBA_SPAN = 2 ** 31 - HBA_BASE;
+
+/** The HBA index a storage object asks for first: derived from its name (FNV-1a), so two
+ * volumes exported at once by different writers pick different HBAs. An HBA shared by two
+ * objects breaks rtslib's `targetctl clear` (the target service's stop), which removes each
+ * object's HBA with it; and a retry finds its own HBA again. */
+export function preferredHba(name: string): number {
+  let h = 0x811c9dc5;
+  for (const c of Buffer.from(name, 'utf8')) h = Math.imul(h ^ c, 0x01000193) >>> 0;
+  return HBA_BASE + (h % HBA_SPAN);
+}
+
+/** The HBA for a new storage object: its preferred one unless another object holds it (an
+ * empty one is a crashed attempt's), else the next such index. */
+export function hbaFor(view: CoreView, name: string): number {
+  let i = preferredHba(name);
+  while (view.occupied.has(i)) i = i + 1 >= HBA_BASE + HBA_SPAN ? HBA_BASE : i + 1;
   return i;
 }
 

@@ -9,7 +9,7 @@ import type { Chap } from '../../node/transports/iscsi-chap.js';
 import { StorageError } from '../errors.js';
 import type { Program } from '../lvm/commands.js';
 import {
-  aclDir, freeHba, hbaDir, linkCmd, listCoreCmd, listLinksCmd, listTpgCmd, lunDir, mkdirCmd, npDir, onlyExisting,
+  aclDir, hbaDir, hbaFor, preferredHba, linkCmd, listCoreCmd, listLinksCmd, listTpgCmd, lunDir, mkdirCmd, npDir, onlyExisting,
   onlyMissing, onlyMissingOrSharedHba, parseCore, parseRead, parseTpg, readCmd, rmdirCmd, saveCmd, savedMentionsCmd, targetDir, tpgDir,
   unlinkAllCmd, writeCmd, LOCK_WAIT_SECONDS, SAVED_CONFIG,
 } from './configfs.js';
@@ -150,7 +150,7 @@ export class Lio {
 
   private async exportSteps(ref: LunRef, device: string): Promise<void> {
     const core = parseCore(await this.step(listCoreCmd(), 'listing LIO storage objects'));
-    const so = core.objects.get(ref.backstore) ?? `${hbaDir(freeHba(core))}/${ref.backstore}`;
+    const so = core.objects.get(ref.backstore) ?? `${hbaDir(hbaFor(core, ref.backstore))}/${ref.backstore}`;
     const tpg = tpgDir(ref.target);
     const lun = lunDir(ref.target, ref.lun);
     await this.step(mkdirCmd([so, lun, ...this.ports.map((p) => npDir(ref.target, p))]), `creating LIO objects of ${ref.target}`);
@@ -186,14 +186,17 @@ export class Lio {
       const tpg = parseTpg(ref.target, await this.step(listTpgCmd(ref.target), `listing ${ref.target}`, { tolerate: (e) => (noTarget = onlyMissing(e)) }));
       const core = parseCore(await this.step(listCoreCmd(), 'listing LIO storage objects'));
       const so = core.objects.get(ref.backstore);
+      // An empty HBA at the object's own index: an export that died between the two mkdirs.
+      const hba = preferredHba(ref.backstore);
+      const leftover = core.hbas.has(hba) && !core.occupied.has(hba) ? [hbaDir(hba)] : [];
       // Never exported, or a retry after an unexport: nothing to remove; a save only when the
       // saved file still holds the target (a crash came between the removal and its save).
-      if (noTarget && !so) return (await this.savedMentions([ref.target, ref.backstore]));
+      if (noTarget && !so && leftover.length === 0) return (await this.savedMentions([ref.target, ref.backstore]));
       await this.step(unlinkAllCmd(targetDir(ref.target)), `unmapping the LUNs of ${ref.target}`, { tolerate: onlyMissing });
       const dirs = [
         ...[...tpg.acls.values()].flat(), ...[...tpg.acls.keys()].map((a) => aclDir(ref.target, a)),
         ...tpg.luns, ...tpg.portals, tpgDir(ref.target), targetDir(ref.target),
-        ...(so ? [so, so.slice(0, so.lastIndexOf('/'))] : []),
+        ...(so ? [so, so.slice(0, so.lastIndexOf('/'))] : []), ...leftover,
       ];
       await this.step(rmdirCmd(dirs), `removing ${ref.target} and ${ref.backstore}`, { tolerate: onlyMissingOrSharedHba });
       return true;

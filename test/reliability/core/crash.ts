@@ -228,7 +228,8 @@ export async function runCrash(lane: Lane, driver: DriverProcess, o: CrashOption
 
   // A last kill with nothing in flight, so the check reads what a fresh process reads.
   await driver.restart();
-  await compare(lane, driver, rep, new Set([...vols.values()].map((v) => v.name)), new Set([...snaps.values()].map((s) => s.key)));
+  await compare(lane, driver, rep, new Set([...vols.values()].map((v) => v.name)), new Set([...snaps.values()].map((s) => s.key)),
+    new Set([...vols.values()].filter((v) => v.published).map((v) => v.name)));
 
   if (lane.features.stage && (o.stageRounds ?? 0) > 0) await stageRounds(lane, driver, rep, rng.fork(2), o.stageRounds!, send, createReq, log);
 
@@ -246,7 +247,7 @@ export async function runCrash(lane: Lane, driver: DriverProcess, o: CrashOption
     }
   }
   const left = await lane.truth.read();
-  rep.afterDrain = [...left.volumes.map((v) => `volume ${v}`), ...left.snapshots.map((s) => `snapshot ${s}`), ...left.strays];
+  rep.afterDrain = [...left.volumes.map((v) => `volume ${v}`), ...left.snapshots.map((s) => `snapshot ${s}`), ...left.strays, ...(left.access ?? []).map((v) => `access to ${v}`)];
   rep.kills = driver.kills - kills0;
   rep.crashes = [...driver.crashes];
   rep.wallMs = Date.now() - t0;
@@ -271,13 +272,20 @@ async function listAll(driver: DriverProcess, method: string, key: 'volume' | 's
   return `${method}: more than 1000 pages`;
 }
 
-async function compare(lane: Lane, driver: DriverProcess, rep: CrashReport, vols: Set<string>, snaps: Set<string>): Promise<void> {
+async function compare(lane: Lane, driver: DriverProcess, rep: CrashReport, vols: Set<string>, snaps: Set<string>, published: Set<string>): Promise<void> {
   const truth = await lane.truth.read();
   const tv = new Set(truth.volumes);
   const ts = new Set(truth.snapshots);
   rep.leaks.push(...truth.volumes.filter((v) => !vols.has(v)).map((v) => `volume ${v}`), ...truth.snapshots.filter((s) => !snaps.has(s)).map((s) => `snapshot ${s}`));
   rep.losses.push(...[...vols].filter((v) => !tv.has(v)).map((v) => `volume ${v}`), ...[...snaps].filter((s) => !ts.has(s)).map((s) => `snapshot ${s}`));
   rep.strays.push(...truth.strays);
+  if (truth.access) {
+    // A node the CO unpublished that can still reach the volume is a leak of access; a publish
+    // answered OK that the backend does not hold is a loss.
+    const reach = new Set(truth.access);
+    rep.leaks.push(...truth.access.filter((v) => !published.has(v)).map((v) => `access to ${v}`));
+    rep.losses.push(...[...published].filter((v) => !reach.has(v)).map((v) => `access to ${v}`));
+  }
   const inPool = (id: string) => id.startsWith(`${lane.pool}:`);
   const lv = await listAll(driver, 'Controller.ListVolumes', 'volume');
   const ls = lane.features.snapshots ? await listAll(driver, 'Controller.ListSnapshots', 'snapshot') : [];

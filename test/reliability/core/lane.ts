@@ -10,6 +10,9 @@ export interface TruthView {
   snapshots: string[];
   /** Anything else the driver made: temporary files, half-made or unnamed objects. */
   strays: string[];
+  /** Volumes the lane's node may reach on the backend (iscsi: an ACL for its initiator), where
+   * the type grants access in ControllerPublishVolume; compared with the CO's publishes. */
+  access?: string[];
 }
 
 export interface Truth {

@@ -24,7 +24,7 @@ export async function iscsiLane(o: { vg: string; thinpool: string; nodeId: strin
     features: { snapshots: true, clones: true, expand: true, stage: true, publish: true, stagePublish: true },
     killWindowMs: 3000,
     callTimeoutMs: 120_000,
-    truth: await new IscsiTruth(o.vg, POOL).init(),
+    truth: await new IscsiTruth(o.vg, POOL, o.nodeId).init(),
     stagingRoot: stage,
   };
   return { lane, driver, root, vg: o.vg };

@@ -2,10 +2,12 @@
 // LIO's configfs tree, read directly. A target or storage object of this pool whose volume is
 // not live is a leaked export; a live volume with one and not the other is a half-made export
 // (the CO's retry of the publish must have finished it). A live volume with neither was never
-// published (the first publish exports).
+// published (the first publish exports). An ACL of the lane's node is its access, which the
+// checker compares with the CO's publishes.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lunRef } from '../../../src/backends/iscsi/names.js';
+import { initiatorIqnFor } from '../../../src/node/transports/iscsi-names.js';
 import type { IscsiPool } from '../../../src/pools/schema.js';
 import type { Truth, TruthView } from '../core/lane.js';
 import { LvmTruth } from './lvm.js';
@@ -18,9 +20,13 @@ const dirs = (d: string): string[] => (existsSync(d) ? readdirSync(d, { withFile
 export class IscsiTruth implements Truth {
   private readonly lvm: LvmTruth;
 
-  /** `pool`: what names the pool's objects (id and iqnPrefix are all lunRef reads). */
-  constructor(readonly vg: string, readonly pool: Pick<IscsiPool, 'id' | 'iqnPrefix'>) {
+  private readonly initiator: string;
+
+  /** `pool`: what names the pool's objects (id and iqnPrefix are all lunRef reads); `nodeId`:
+   * the node whose ACLs count as access. */
+  constructor(readonly vg: string, readonly pool: Pick<IscsiPool, 'id' | 'iqnPrefix'>, nodeId: string) {
     this.lvm = new LvmTruth(vg, pool.id);
+    this.initiator = initiatorIqnFor(nodeId);
   }
 
   async init(): Promise<this> {
@@ -41,6 +47,9 @@ export class IscsiTruth implements Truth {
     const wanted = { targets: new Set([...live.values()].map((r) => r.target)), objects: new Set([...live.values()].map((r) => r.backstore)) };
     for (const t of targets) if (!wanted.targets.has(t)) view.strays.push(`target ${t} without a live volume`);
     for (const o of objects) if (!wanted.objects.has(o)) view.strays.push(`storage object ${o} without a live volume`);
+    // The node's access: an ACL for its initiator on the volume's target (with a mapped LUN or
+    // without: either lets it log in and see the target).
+    view.access = [...live].filter(([, r]) => targets.has(r.target) && existsSync(join(CONFIGFS, 'iscsi', r.target, 'tpgt_1', 'acls', this.initiator))).map(([v]) => v);
     for (const [v, r] of live) {
       if (targets.has(r.target) && !objects.has(r.backstore)) view.strays.push(`volume ${v}: target ${r.target} without its storage object`);
       if (!targets.has(r.target) && objects.has(r.backstore)) view.strays.push(`volume ${v}: storage object ${r.backstore} without its target`);
