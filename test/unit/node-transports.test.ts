@@ -12,6 +12,7 @@ import { NodeError } from '../../src/node/errors.js';
 import { BindTransport } from '../../src/node/transports/bind.js';
 import { LvmTransport, parseNodeLvs } from '../../src/node/transports/lvm.js';
 import { RbdTransport } from '../../src/node/transports/rbd.js';
+import { recordedRbdSysfs } from './rbd-helpers.js';
 
 const lvmFixture = (n: string) => readFileSync(new URL(`../../../test/fixtures/lvm/${n}`, import.meta.url), 'utf8');
 const rbdFixture = (n: string) => readFileSync(new URL(`../../../test/fixtures/rbd/${n}`, import.meta.url), 'utf8');
@@ -93,7 +94,7 @@ test('rbd: no node-stage secrets → INVALID_ARGUMENT naming the StorageClass ke
   const t = new RbdTransport(r, { sysfs: '/nonexistent' });
   const d = { monhost: '10.0.0.1', pool: 'kube', image: 'pvc-1', udev: 'off' };
   await assert.rejects(t.attach(d, { publishContext: {}, readonly: false }), (e: unknown) => e instanceof NodeError && e.kind === 'invalid' && /node-stage-secret-name/.test(e.message));
-  assert.deepEqual(r.runs.map((x) => x.args), [['--conf', '/dev/null', 'device', 'list', '--format', 'json']]);
+  assert.deepEqual(r.runs, [], 'the mappings come from sysfs: no program ran');
 });
 
 test('rbd: map with the node-stage key in a 0600 file, features fitted to the kernel, --read-only for readers', async () => {
@@ -101,46 +102,54 @@ test('rbd: map with the node-stage key in a 0600 file, features fitted to the ke
   try {
     await mkdir(join(sys, 'bus/rbd'), { recursive: true });
     await writeFile(join(sys, 'bus/rbd/supported_features'), `0x${(0x1bf & ~0x8 & ~0x10).toString(16)}\n`); // no object-map, fast-diff
-    const r = new Recorder((_p, a) => (a.includes('list') ? '[]' : a.includes('info') ? rbdFixture('info-plain.json') : a.includes('map') ? '/dev/rbd7\n' : ''));
+    const r = new Recorder((_p, a) => (a.includes('info') ? rbdFixture('info-plain.json') : a.includes('map') ? '/dev/rbd7\n' : ''));
     const t = new RbdTransport(r, { sysfs: sys, deviceWaitMs: 10 });
     const d = { monhost: '10.0.0.1,10.0.0.2:6789', pool: 'kube', image: 'pvc-1', mapOptions: 'ms_mode=prefer-crc', udev: 'off' };
     // No /dev/rbd7 on the test host: the wait for the device node fails, after the map.
     await assert.rejects(t.attach(d, { secrets: { userID: 'client.csi-node', userKey: KEY }, publishContext: {}, readonly: true }), /block device \/dev\/rbd7/);
     const conn = (k: string) => ['--conf', '/dev/null', '-m', '10.0.0.1,10.0.0.2:6789', '--id', 'csi-node', '--keyfile', k, '--client-mount-timeout', '20', '--rados-mon-op-timeout', '60'];
     const runs = r.runs.map((x) => x.args);
-    const k = runs[1]![runs[1]!.indexOf('--keyfile') + 1]!;
+    const k = runs[0]![runs[0]!.indexOf('--keyfile') + 1]!;
     assert.deepEqual(runs, [
-      ['--conf', '/dev/null', 'device', 'list', '--format', 'json'],
       [...conn(k), 'info', 'kube/pvc-1', '--format', 'json'],
       [...conn(k), 'feature', 'disable', 'kube/pvc-1', 'fast-diff', 'object-map'],
       [...conn(k), 'map', 'kube/pvc-1', '--read-only', '-o', 'noudev,ms_mode=prefer-crc'],
     ]);
-    for (const x of r.runs.slice(1)) assert.deepEqual(x.keyfile, { content: KEY, mode: 0o600 });
+    for (const x of r.runs) assert.deepEqual(x.keyfile, { content: KEY, mode: 0o600 });
   } finally {
     await rm(sys, { recursive: true, force: true });
   }
 });
 
-test('rbd: detach unmaps every mapping of the image from `rbd device list` alone (no credentials), EBUSY is FAILED_PRECONDITION', async () => {
-  const r = new Recorder((_p, a) => (a.includes('list') ? rbdFixture('device-list.json') : ''));
-  const t = new RbdTransport(r);
-  await t.detach({ descriptor: { monhost: 'm', pool: 'rbd', image: 'b', udev: 'off' }, stash: { device: '/dev/rbd0' }, path: '/dev/rbd0' });
-  assert.deepEqual(r.runs.map((x) => x.args), [
-    ['--conf', '/dev/null', 'device', 'list', '--format', 'json'],
-    ['--conf', '/dev/null', 'unmap', '-o', 'noudev', '/dev/rbd0'],
-    ['--conf', '/dev/null', 'unmap', '-o', 'noudev', '/dev/rbd1'],
-  ]);
-  const busy = new Recorder((_p, a) => (a.includes('list') ? rbdFixture('device-list.json') : new ExecError('rbd', a, 16, 'rbd: sysfs write failed\nrbd: unmap failed: (16) Device or resource busy\n', '', 'exit')));
-  await assert.rejects(new RbdTransport(busy).detach({ descriptor: { pool: 'rbd', image: 'b', udev: 'on' }, stash: {}, path: '' }), { kind: 'precondition', message: /still in use/ });
-  const none = new Recorder(() => '[]');
-  await new RbdTransport(none).detach({ descriptor: { pool: 'rbd', image: 'gone', udev: 'on' }, stash: {}, path: '' });
-  assert.equal(none.runs.length, 1, 'nothing mapped: nothing to unmap');
+test('rbd: detach unmaps every mapping of the image, found in sysfs (no credentials), EBUSY is FAILED_PRECONDITION', async () => {
+  const sys = await recordedRbdSysfs(await mkdtemp(join(tmpdir(), 'poolcsi-sys-')));
+  try {
+    const r = new Recorder(() => '');
+    await new RbdTransport(r, { sysfs: sys }).detach({ descriptor: { monhost: 'm', pool: 'rbd', image: 'b', udev: 'off' }, stash: { device: '/dev/rbd0' }, path: '/dev/rbd0' });
+    assert.deepEqual(r.runs.map((x) => x.args), [
+      ['--conf', '/dev/null', 'unmap', '-o', 'noudev', '/dev/rbd0'],
+      ['--conf', '/dev/null', 'unmap', '-o', 'noudev', '/dev/rbd1'],
+    ]);
+    const busy = new Recorder((_p, a) => new ExecError('rbd', a, 16, 'rbd: sysfs write failed\nrbd: unmap failed: (16) Device or resource busy\n', '', 'exit'));
+    await assert.rejects(new RbdTransport(busy, { sysfs: sys }).detach({ descriptor: { pool: 'rbd', image: 'b', udev: 'on' }, stash: {}, path: '' }), { kind: 'precondition', message: /still in use/ });
+    const none = new Recorder(() => '');
+    await new RbdTransport(none, { sysfs: sys }).detach({ descriptor: { pool: 'rbd', image: 'gone', udev: 'on' }, stash: {}, path: '' });
+    assert.equal(none.runs.length, 0, 'nothing mapped: nothing to unmap');
+  } finally {
+    await rm(sys, { recursive: true, force: true });
+  }
 });
 
-test('rbd: condition is "still mapped"', async () => {
-  const r = new Recorder(() => rbdFixture('device-list.json'));
-  assert.deepEqual(await new RbdTransport(r).condition({ descriptor: { pool: 'rbd', image: 'b' }, stash: {}, path: '' }), { abnormal: false, message: 'mapped at /dev/rbd0' });
-  assert.equal((await new RbdTransport(r).condition({ descriptor: { pool: 'rbd', image: 'c' }, stash: {}, path: '' })).abnormal, true);
+test('rbd: condition is "still mapped", with no program run (the kubelet asks once a minute per volume)', async () => {
+  const sys = await recordedRbdSysfs(await mkdtemp(join(tmpdir(), 'poolcsi-sys-')));
+  try {
+    const r = new Recorder(() => new Error('no program should run'));
+    assert.deepEqual(await new RbdTransport(r, { sysfs: sys }).condition({ descriptor: { pool: 'rbd', image: 'b' }, stash: {}, path: '' }), { abnormal: false, message: 'mapped at /dev/rbd0' });
+    assert.equal((await new RbdTransport(r, { sysfs: sys }).condition({ descriptor: { pool: 'rbd', image: 'c' }, stash: {}, path: '' })).abnormal, true, 'only its snapshot is mapped');
+    assert.equal(r.runs.length, 0);
+  } finally {
+    await rm(sys, { recursive: true, force: true });
+  }
 });
 
 test('bind: the data directory must exist with no symbolic link anywhere in its path', async () => {

@@ -3,6 +3,8 @@
 // also checks every run the way the lab cannot: the key is never in argv, the key file holds
 // it with mode 0600 while the program runs.
 import { readFileSync, statSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { ExecError } from '../../src/exec/errors.js';
 import type { Runner, RunOptions, RunResult } from '../../src/exec/index.js';
 import type { RbdPool } from '../../src/pools/schema.js';
@@ -13,6 +15,21 @@ setLogger(createLogger({ level: 'silent' }));
 
 export const FIXTURES = new URL('../../../test/fixtures/rbd/', import.meta.url);
 export const fixture = (name: string): string => readFileSync(new URL(name, FIXTURES), 'utf8');
+
+/** A sysfs root under `dir` holding the rbd devices of `sysfs-devices.txt` (`grep -H '' ...`
+ * of their attributes, recorded in a lab node with three mappings) and `extra` files. */
+export async function recordedRbdSysfs(dir: string, extra: Record<string, string> = {}): Promise<string> {
+  const files: Record<string, string> = { ...extra };
+  for (const line of fixture('sysfs-devices.txt').split('\n').filter(Boolean)) {
+    const i = line.indexOf(':');
+    files[line.slice('/sys/'.length, i)] = `${line.slice(i + 1)}\n`;
+  }
+  for (const [path, value] of Object.entries(files)) {
+    await mkdir(dirname(join(dir, path)), { recursive: true });
+    await writeFile(join(dir, path), value);
+  }
+  return dir;
+}
 
 export const KEY = 'AQApNgFrG+oRKBAAy/Gj/uYgdmmXKhnCvYmOkw==';
 export const CALL = { secrets: { userID: 'admin', userKey: KEY } };
@@ -167,7 +184,6 @@ export class FakeRbd implements Runner {
         ...i.snaps.filter((s) => s.ns === 'user').map((s) => ({ image: i.name, id: i.id, snapshot: s.name, snapshot_id: s.id, size: s.size, format: 2 })),
       ]));
     }
-    if (cmd === 'device' && sub === 'list') return '[]';
     throw new Error(`FakeRbd: unhandled rbd ${a.join(' ')}`);
   }
 

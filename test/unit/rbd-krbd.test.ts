@@ -5,8 +5,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { featurePlan, kernelFeatures } from '../../src/node/transports/rbd-features.js';
-import { findMapping, mapOptionArgs as mapOptions, parseDeviceList, udevRuns } from '../../src/node/transports/rbd.js';
-import { fixture } from './rbd-helpers.js';
+import { findMapping, mapOptionArgs as mapOptions, readMappings, udevRuns, type MappedDevice } from '../../src/node/transports/rbd.js';
+import { fixture, recordedRbdSysfs } from './rbd-helpers.js';
 
 const DEFAULTS = ['layering', 'exclusive-lock', 'object-map', 'fast-diff', 'deep-flatten'];
 /** /sys/bus/rbd/supported_features of the UML 6.1 kernel (read in the lab). */
@@ -54,13 +54,24 @@ test('noudev where udev does not run; pool map options appended', async () => {
   }
 });
 
-test('a mapped image is found by pool and name, snapshots and namespaces excluded', () => {
-  const devs = parseDeviceList(fixture('device-list.json'));
-  assert.deepEqual(devs[0], { pool: 'rbd', namespace: '', name: 'b', snap: '-', device: '/dev/rbd0' }, 'rbd device list, recorded in a UML node');
-  assert.deepEqual(parseDeviceList(''), []);
-  assert.deepEqual(parseDeviceList('[{"pool":"rbd","name":"x","device":"/dev/sda"}]'), [], 'only /dev/rbdN devices');
-  assert.deepEqual(findMapping(devs, 'rbd', 'b').map((d) => d.device), ['/dev/rbd0', '/dev/rbd1']);
-  assert.deepEqual(findMapping(devs, 'other', 'b'), []);
-  assert.deepEqual(findMapping([{ ...devs[0]!, snap: 's1' }], 'rbd', 'b'), []);
-  assert.deepEqual(findMapping([{ ...devs[0]!, namespace: 'ns' }], 'rbd', 'b'), []);
+test('mappings read from sysfs are what `rbd device list` printed at the same moment (both recorded in a UML node)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'poolcsi-sys-'));
+  try {
+    const devs = await readMappings(await recordedRbdSysfs(dir));
+    const listed = (JSON.parse(fixture('device-list.json')) as Array<Record<string, string>>)
+      .map((d): MappedDevice => ({ pool: d.pool!, namespace: d.namespace!, name: d.name!, snap: d.snap!, device: d.device! }));
+    assert.equal(listed.length, 3);
+    assert.deepEqual(devs, listed);
+    // A device unmapped mid-read, a kernel without namespaces, and no rbd module at all.
+    await rm(join(dir, 'bus/rbd/devices/1/name'));
+    await rm(join(dir, 'bus/rbd/devices/2/pool_ns'));
+    assert.deepEqual((await readMappings(dir)).map((d) => [d.device, d.namespace]), [['/dev/rbd0', ''], ['/dev/rbd2', '']]);
+    assert.deepEqual(await readMappings(join(dir, 'nothing')), []);
+    assert.deepEqual(findMapping(devs, 'rbd', 'b').map((d) => d.device), ['/dev/rbd0', '/dev/rbd1']);
+    assert.deepEqual(findMapping(devs, 'rbd', 'c'), [], 'a mapped snapshot is not the image');
+    assert.deepEqual(findMapping(devs, 'other', 'b'), []);
+    assert.deepEqual(findMapping([{ ...devs[0]!, namespace: 'ns' }], 'rbd', 'b'), []);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -79,9 +79,3 @@ export class CephCli {
     });
   }
 }
-
-/** `rbd` with no cluster connection (device list, unmap: sysfs only). */
-export async function rbdLocal(runner: Runner, args: string[], timeoutMs = 60_000): Promise<string> {
-  const r = await runner.run('rbd', ['--conf', '/dev/null', ...args], { timeoutMs, env: CEPH_ENV });
-  return r.stdout;
-}

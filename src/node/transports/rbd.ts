@@ -5,9 +5,9 @@
 //   rbd.mapOptions  extra krbd map options, comma-separated (optional)
 //   rbd.udev        auto | on | off: whether udev runs here (off maps with noudev)
 // Mapping uses the CO's node-stage secrets (userID, userKey), never the pool's admin key.
-// Unmapping and the condition read sysfs (`rbd device list`): no cluster, no credentials.
+// Unmapping and the condition read the mappings from sysfs: no process, no cluster, no credentials.
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { ExecError, waitFor, type Runner } from '../../exec/index.js';
 import { NodeError } from '../errors.js';
 import { checkCephx, USER_ID, USER_KEY, withKeyfile } from './cephx.js';
@@ -25,15 +25,23 @@ const ENOENT = 2; const EPERM = 1; const EACCES = 13; const EBUSY = 16; const EI
 
 export interface MappedDevice { pool: string; namespace: string; name: string; snap: string; device: string }
 
-/** `rbd device list --format json` (sysfs only). */
-export function parseDeviceList(text: string): MappedDevice[] {
-  let doc: unknown;
-  try { doc = JSON.parse(text || '[]'); } catch (e) { throw new NodeError('internal', `rbd device list printed no JSON: ${(e as Error).message}`); }
-  if (!Array.isArray(doc)) throw new NodeError('internal', 'rbd device list is not a list');
-  return doc.map((d: Record<string, unknown>) => ({
-    pool: String(d.pool ?? ''), namespace: String(d.namespace ?? ''), name: String(d.name ?? ''),
-    snap: String(d.snap ?? '-'), device: String(d.device ?? ''),
-  })).filter((d) => /^\/dev\/rbd[0-9]+$/.test(d.device));
+/** The kernel's mappings, read from `<sysfs>/bus/rbd/devices/<id>/` as `rbd device list` reads
+ * them (pool, pool_ns, name, current_snap; the device is /dev/rbd<id>), without its process. A
+ * device unmapped while it is read is left out. */
+export async function readMappings(sysfs: string): Promise<MappedDevice[]> {
+  const root = `${sysfs}/bus/rbd/devices`;
+  const ids = (await readdir(root).catch(() => [] as string[])).filter((id) => /^[0-9]+$/.test(id)).sort((a, b) => Number(a) - Number(b));
+  const read = (id: string, attr: string) => readFile(`${root}/${id}/${attr}`, 'utf8').then((v) => v.trim());
+  const found = await Promise.all(ids.map(async (id): Promise<MappedDevice | undefined> => {
+    try {
+      // pool_ns came with namespaces (Linux 4.19); older kernels have none.
+      const [pool, namespace, name, snap] = await Promise.all([read(id, 'pool'), read(id, 'pool_ns').catch(() => ''), read(id, 'name'), read(id, 'current_snap')]);
+      return { pool, namespace, name, snap, device: `/dev/rbd${id}` };
+    } catch {
+      return undefined;
+    }
+  }));
+  return found.filter((d): d is MappedDevice => d !== undefined);
 }
 
 /** The mappings of image pool/image (no snapshot, no namespace). */
@@ -78,7 +86,6 @@ export function unmapArgs(device: string, udev: boolean): string[] {
   return ['--conf', '/dev/null', 'unmap', ...mapOptionArgs(udev), device];
 }
 
-const LIST_ARGS = ['--conf', '/dev/null', 'device', 'list', '--format', 'json'];
 
 export class RbdTransport implements Transport {
   readonly kind = 'rbd';
@@ -102,12 +109,7 @@ export class RbdTransport implements Transport {
   }
 
   private async mapped(pool: string, image: string): Promise<MappedDevice[]> {
-    try {
-      const r = await this.runner.run('rbd', LIST_ARGS, { timeoutMs: 30_000, env: CEPH_ENV });
-      return findMapping(parseDeviceList(r.stdout), pool, image);
-    } catch (e) {
-      throw rbdFailure(e, 'rbd device list');
-    }
+    return findMapping(await readMappings(this.sysfs), pool, image);
   }
 
   /** Whether the kernel maps `device` read-only (/sys/block/rbdN/ro). */
