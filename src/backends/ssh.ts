@@ -21,7 +21,7 @@ async function secretValue(ref: { name: string; namespace: string; key: string }
 /** The shared runner for `target`; `what` names the pool in errors. */
 export async function sshRunnerFor(target: SshTarget, what: string, source: SecretSource = secretSource()): Promise<SshRunner> {
   const hostKey = typeof target.hostKey === 'string' ? target.hostKey : await secretValue(target.hostKey.secretRef, `${what}: host key`, source);
-  const id = JSON.stringify([target.host, target.port, target.user, target.privateKey, hostKey.trim(), target.maxSessions]);
+  const id = JSON.stringify([target.host, target.port, target.user, target.privateKey, hostKey.trim(), target.maxSessions, target.timeoutSeconds]);
   const existing = runners.get(id);
   if (existing) return existing;
   const pk = target.privateKey;
@@ -31,6 +31,7 @@ export async function sshRunnerFor(target: SshTarget, what: string, source: Secr
     user: target.user,
     hostKey,
     maxSessions: target.maxSessions,
+    silenceMs: target.timeoutSeconds * 1000,
     privateKey: 'file' in pk
       ? async () => {
         try { return await readFile(pk.file); } catch (e) {

@@ -45,12 +45,16 @@ export interface SshOptions {
   hostKey: string;
   /** Commands at once on the connection; default 4. */
   maxSessions?: number;
-  /** Deadline for connecting and authenticating; default 20 s (a call still gives up at its own). */
-  connectTimeoutMs?: number;
+  /** How long the host may stay silent before calls fail as spawn errors (UNAVAILABLE): the
+   * deadline for connecting and authenticating, and for keepalives on an open connection (one
+   * every quarter of it; three unanswered end the connection and the commands on it). After
+   * such a silence, calls fail at once for as long again instead of each waiting it out.
+   * Default 20 s; a call still gives up at its own deadline. */
+  silenceMs?: number;
 }
 
 export const DEFAULT_MAX_SESSIONS = 4;
-const CONNECT_TIMEOUT_MS = 20_000;
+const SILENCE_MS = 20_000;
 const MAX_OUTPUT = 64 * 1024 * 1024;
 /** Seconds the host's `timeout` waits past the call's deadline. */
 const REMOTE_GRACE_S = 1;
@@ -126,7 +130,12 @@ const HOST_KEY_ALGORITHMS: Record<string, string[]> = {
   'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
 };
 
-interface Connection { client: SshClient; closed: boolean }
+interface Connection {
+  client: SshClient;
+  closed: boolean;
+  /** Ended because the host stopped answering (keepalives), not by a close. */
+  silent?: boolean;
+}
 
 export class SshRunner implements Runner {
   readonly host: string;
@@ -137,6 +146,9 @@ export class SshRunner implements Runner {
   private readonly waiting: Array<() => void> = [];
   private connects = 0;
   private closing = false;
+  private readonly silenceMs: number;
+  /** Until when new connections are not tried: the host just went silent for silenceMs. */
+  private silentUntil = 0;
 
   constructor(private readonly o: SshOptions) {
     if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.:-]+)$/.test(o.host)) throw new TypeError(`not a host name or address: ${JSON.stringify(o.host)}`);
@@ -144,6 +156,8 @@ export class SshRunner implements Runner {
     this.pinned = parseHostKey(o.hostKey);
     this.maxSessions = o.maxSessions ?? DEFAULT_MAX_SESSIONS;
     if (!Number.isInteger(this.maxSessions) || this.maxSessions < 1) throw new TypeError('maxSessions must be a whole number of at least 1');
+    this.silenceMs = o.silenceMs ?? SILENCE_MS;
+    if (!Number.isInteger(this.silenceMs) || this.silenceMs < 1000) throw new TypeError('silenceMs must be a whole number of milliseconds, at least 1000');
   }
 
   /** Connections opened so far, commands running, calls waiting for a session slot. */
@@ -235,16 +249,23 @@ export class SshRunner implements Runner {
   private connection(signal: AbortSignal): Promise<Connection> {
     const existing = this.conn;
     if (existing) return raceAbort(existing, signal);
+    const left = this.silentUntil - Date.now();
+    if (left > 0) {
+      return Promise.reject(new Error(`${this.where()} did not answer for ${this.silenceMs / 1000} s; the next connection is tried in ${Math.ceil(left / 1000)} s`));
+    }
     // The connection is shared: its own deadline, not this call's (a short call that gives up
     // waiting must not fail the connection the next calls wait for).
-    const p = this.open(this.o.connectTimeoutMs ?? CONNECT_TIMEOUT_MS);
+    const p = this.open(this.silenceMs);
     this.conn = p;
     p.then((conn) => {
       conn.client.on('close', () => {
         conn.closed = true;
         if (this.conn === p) this.conn = undefined;
       });
-    }, () => { if (this.conn === p) this.conn = undefined; });
+    }, (e: unknown) => {
+      if (this.conn === p) this.conn = undefined;
+      if ((e as { silent?: boolean }).silent) this.silentUntil = Date.now() + this.silenceMs;
+    });
     return raceAbort(p, signal);
   }
 
@@ -259,13 +280,18 @@ export class SshRunner implements Runner {
       const conn: Connection = { client, closed: false };
       client.once('ready', () => resolve(conn));
       // Kept for the connection's life: an 'error' without a listener would end the process.
-      client.on('error', (e: Error) => {
+      client.on('error', (e: Error & { level?: string }) => {
         conn.closed = true;
+        // ssh2's level for a ready timeout and for unanswered keepalives: the host is silent.
+        if (e.level === 'client-timeout') {
+          conn.silent = true;
+          this.silentUntil = Date.now() + this.silenceMs;
+        }
         client.end();
         if (seen !== undefined && seen !== this.pinned.fingerprint) {
           reject(new Error(`host key mismatch for ${this.where()}: expected ${this.pinned.fingerprint}, the server presented ${seen}`));
         } else {
-          reject(new Error(`cannot connect to ${this.where()}: ${e.message}`));
+          reject(Object.assign(new Error(`cannot connect to ${this.where()}: ${e.message}`), { silent: conn.silent === true }));
         }
       });
       client.once('close', () => reject(new Error(`connection to ${this.where()} closed before it was ready`)));
@@ -275,7 +301,7 @@ export class SshRunner implements Runner {
         username: this.o.user ?? 'root',
         privateKey,
         readyTimeout,
-        keepaliveInterval: 15_000,
+        keepaliveInterval: Math.max(250, Math.floor(readyTimeout / 4)),
         keepaliveCountMax: 3,
         hostVerifier: (key: Buffer) => {
           seen = fingerprint(key);
@@ -308,8 +334,9 @@ export class SshRunner implements Runner {
         channel = await openChannel(conn.client, command, signal);
       } catch (e) {
         if (signal.aborted) throw fail(signal.reason === 'timeout' ? 'timeout' : 'signal');
-        // Nothing ran: a connection that died unnoticed is opened again, once.
-        if ((conn.closed || /not connected|no response/i.test((e as Error).message)) && attempt === 0) {
+        // Nothing ran: a connection that died unnoticed is opened again, once (not one that
+        // died of the host's silence: that would wait it out a second time).
+        if ((conn.closed || /not connected|no response/i.test((e as Error).message)) && attempt === 0 && !conn.silent) {
           if (this.conn) void this.close();
           continue;
         }

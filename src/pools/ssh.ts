@@ -35,6 +35,8 @@ export const SshTargetSchema = z.strictObject({
     z.strictObject({ secretRef: secretKeyRef('ssh-hostkey') }),
   ]).describe('the pinned host key: an OpenSSH public key line ("ssh-ed25519 AAAA...") or "SHA256:..." fingerprint, inline or from a Secret; never learned on first use'),
   maxSessions: z.number().int().min(1).max(10).default(4).describe('commands at once over the one connection (sshd allows 10 by default)'),
+  timeoutSeconds: z.number().int().min(2).max(300).default(20)
+    .describe('how long the host may stay silent (connecting, or not answering keepalives, sent every quarter of it) before calls fail with UNAVAILABLE'),
 }).describe('an SSH connection to a storage host');
 
 export type SshTarget = z.infer<typeof SshTargetSchema>;

@@ -5,7 +5,8 @@
 //   NodeStage/NodeUnstage (logins); afterwards no LV, target, storage object or session is left
 //   that the CO does not believe in, and none it believes in is missing.
 // - nfs: directories on the node's own NFSv4.2 export, read on the server side.
-// Then the fuzz, with every program the driver ran checked against the argv grammar.
+// Then the fuzz, with every program the driver ran checked against the argv grammar. Then the
+// outages: the NFS server's nfsd stopped, and the iscsi storage host reached over SSH gone silent.
 // In CI (about 6 minutes on a quiet machine, one lab boot for both).
 import { after, before, test } from 'node:test';
 import { startLab, type Lab, type LabNode } from './harness/index.js';
@@ -15,7 +16,7 @@ let lab: Lab | undefined;
 let node: LabNode;
 
 before(async () => {
-  lab = await startLab({ name: 'reliability-shared', nodes: [{ name: 'rel-shared', services: ['lvm', 'nfs', 'iscsi-target', 'iscsi-initiator'], memMiB: 1536 }] });
+  lab = await startLab({ name: 'reliability-shared', nodes: [{ name: 'rel-shared', services: ['lvm', 'nfs', 'iscsi-target', 'iscsi-initiator', 'sshd'], memMiB: 1536 }] });
   node = lab.node('rel-shared');
 });
 
@@ -37,4 +38,14 @@ test('nfs: the NFS server away at rest and mid-operation answers UNAVAILABLE in 
   await runOutageIn(node, t, 'nfs', {
     down: ['rpc.nfsd', '0'], up: ['rpc.nfsd', '8'], ready: ['rpcinfo', '-t', '127.0.0.1', 'nfs', '4'],
   });
+});
+
+test('iscsi over SSH: the storage host silent (sshd frozen) at rest and mid-operation answers UNAVAILABLE within the pool\'s ssh.timeoutSeconds; the dir pool goes on; back without a restart', { timeout: 15 * 60_000 }, async (t) => {
+  // SIGSTOP on every sshd (the listener and the session of the driver's connection): TCP stays
+  // open and nothing answers, as with a partitioned network or a hung host. Only the runner's
+  // keepalives and connect deadline can tell.
+  const hostKey = (await node.run(['cat', '/run/lab/sshd/ssh_host_ed25519_key.pub'])).stdout.trim();
+  await runOutageIn(node, t, 'iscsi-ssh', {
+    down: ['pkill', '-STOP', '-x', 'sshd'], up: ['pkill', '-CONT', '-x', 'sshd'], ready: ['nc', '-z', '127.0.0.1', '22'],
+  }, 5, ['--ssh-key', lab!.sshKey, '--ssh-host-key', hostKey]);
 });

@@ -3,7 +3,10 @@
 //     --ready '["ceph","health","--connect-timeout","5"]' --timeout-seconds 5 --json FILE
 //   node dist/test/reliability/outage.js --type nfs --down '["rpc.nfsd","0"]' --up '["rpc.nfsd","8"]'
 //     --ready '["rpcinfo","-t","127.0.0.1","nfs","4"]' --timeout-seconds 5 --json FILE
-// (rbd: the Ceph monitors; nfs: the NFS server's nfsd, the node being its own server.)
+//   node dist/test/reliability/outage.js --type iscsi-ssh --ssh-key FILE --ssh-host-key 'ssh-ed25519 AAAA...'
+//     --down '["pkill","-STOP","-x","sshd"]' --up '["pkill","-CONT","-x","sshd"]' --ready '["true"]' ...
+// (rbd: the Ceph monitors; nfs: the NFS server's nfsd, the node being its own server; iscsi-ssh:
+// the storage host reached over SSH, here this node through 127.0.0.1, its sshd frozen.)
 // At rest (dependency down, nothing in flight) and mid-operation (taken down while calls run):
 // every call must answer UNAVAILABLE or DEADLINE_EXCEEDED within the pool's timeout; a dir pool
 // served by the same driver must keep answering meanwhile; once the dependency is back, calls
@@ -15,12 +18,15 @@ import { waitFor } from '../../src/exec/wait.js';
 import { MiB } from './core/lane.js';
 import { nfsLane } from './lanes/nfs.js';
 import { rbdLane } from './lanes/rbd.js';
+import { iscsiLane } from './lanes/iscsi.js';
 import type { Outcome } from './core/csi.js';
 
 const { values: a } = parseArgs({ options: {
   type: { type: 'string', default: 'rbd' }, down: { type: 'string' }, up: { type: 'string' }, ready: { type: 'string' },
   'timeout-seconds': { type: 'string', default: '5' }, json: { type: 'string' }, monhost: { type: 'string', default: '127.0.0.1:6789' },
   export: { type: 'string', default: '/srv/nfs' },
+  vg: { type: 'string', default: 'labvg' }, thinpool: { type: 'string', default: 'thin' },
+  'ssh-key': { type: 'string' }, 'ssh-host-key': { type: 'string' },
 } });
 const argv = (s: string | undefined) => JSON.parse(s ?? '[]') as string[];
 const run = (cmd: string[]) => execFileSync(cmd[0]!, cmd.slice(1), { stdio: 'ignore', timeout: 60_000 });
@@ -29,11 +35,15 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 
 const s = a.type === 'rbd' ? await rbdLane({ pool: 'rbd', monhost: a.monhost!, nodeId: 'rel-node', timeoutSeconds: timeoutS })
   : a.type === 'nfs' ? await nfsLane({ exportPath: a.export!, nodeId: 'rel-node', timeoutSeconds: timeoutS })
+  : a.type === 'iscsi-ssh' ? await iscsiLane({
+    vg: a.vg!, thinpool: a.thinpool!, nodeId: 'rel-node',
+    ssh: { keyFile: a['ssh-key']!, hostKey: a['ssh-host-key']!, timeoutSeconds: timeoutS },
+  })
   : undefined;
 if (!s) throw new Error(`no outage lane for ${a.type} yet`);
 /** The pool whose dependency goes away; 'local' (a dir pool) is the other pool of the same driver. */
 const POOL = s.lane.pool;
-const what = a.type === 'rbd' ? 'rbd monitors down' : 'nfs server down';
+const what = a.type === 'rbd' ? 'rbd monitors down' : a.type === 'nfs' ? 'nfs server down' : 'storage host silent (ssh)';
 const d = s.driver;
 await d.start();
 const c = d.client;

@@ -15,7 +15,7 @@ import { toStatus } from '../../src/csi/errors.js';
 import { ExecError, waitFor } from '../../src/exec/index.js';
 import { parseHostKey, SshRunner, type SshOptions } from '../../src/exec/ssh.js';
 import { SshTargetSchema } from '../../src/pools/ssh.js';
-import { keyPair, TestSshServer } from './ssh-server.js';
+import { keyPair, SilentRelay, TestSshServer } from './ssh-server.js';
 
 let server: TestSshServer;
 const runners: SshRunner[] = [];
@@ -163,6 +163,45 @@ test('a connection lost mid-command fails that call as spawn (UNAVAILABLE), not 
   await assert.rejects(p, (e: unknown) => e instanceof ExecError && e.reason === 'spawn' && /connection/.test(e.stderr));
 });
 
+test('a host gone silent mid-command fails the call within silenceMs (keepalives), later calls at once, and it is used again when it answers', async () => {
+  const relay = await new SilentRelay(server.port).start();
+  try {
+    const r = runner({ port: relay.port, silenceMs: 2000 });
+    assert.equal((await r.run('echo', ['up'])).stdout, 'up\n');
+    const p = r.run('sleep', ['30'], { timeoutMs: 60_000 });
+    await waitFor(() => server.running > 0, { timeoutMs: 5000, what: 'the command to start' });
+    relay.frozen = true;
+    const t0 = Date.now();
+    await assert.rejects(p, (e: unknown) => e instanceof ExecError && e.reason === 'spawn');
+    const took = Date.now() - t0;
+    assert.ok(took >= 1000 && took < 3500, `the silent host was noticed after ${took} ms (silenceMs 2000)`);
+    const t1 = Date.now();
+    await assert.rejects(r.run('true', []), (e: unknown) => e instanceof ExecError && e.reason === 'spawn' && /did not answer for 2 s/.test(e.stderr));
+    assert.ok(Date.now() - t1 < 500, 'a call right after the silence fails at once instead of waiting it out again');
+    relay.frozen = false;
+    const back = Date.now();
+    await waitFor(async () => { try { return (await r.run('echo', ['again'])).stdout === 'again\n'; } catch { return false; } }, { timeoutMs: 10_000, what: 'a call after the host answers again' });
+    assert.ok(Date.now() - back < 4000, `used again ${Date.now() - back} ms after it answered`);
+  } finally {
+    await relay.stop();
+  }
+});
+
+test('a silent host at the first connection: the call fails within silenceMs (UNAVAILABLE), not at its own deadline', async () => {
+  const relay = await new SilentRelay(server.port).start();
+  try {
+    relay.frozen = true;
+    const r = runner({ port: relay.port, silenceMs: 1500 });
+    const t0 = Date.now();
+    const e = await r.run('true', [], { timeoutMs: 60_000 }).then(() => undefined, (x: unknown) => x);
+    assert.ok(e instanceof ExecError && e.reason === 'spawn', String(e));
+    assert.ok(Date.now() - t0 < 3000, `answered after ${Date.now() - t0} ms`);
+    assert.equal(toStatus(lvmError(e, 'reading the VG')).code, status.UNAVAILABLE);
+  } finally {
+    await relay.stop();
+  }
+});
+
 test('a host key other than the pinned one is refused before authentication, naming both fingerprints', async () => {
   const other = keyPair();
   const authBefore = server.authentications;
@@ -186,7 +225,7 @@ test('a host key other than the pinned one is refused before authentication, nam
 });
 
 test('connection failures are spawn errors that LVM and the CSI layer report as UNAVAILABLE', async () => {
-  const r = runner({ port: 1, connectTimeoutMs: 3000 });
+  const r = runner({ port: 1, silenceMs: 3000 });
   const e = await r.run('lvs', []).then(() => undefined, (x: unknown) => x);
   assert.ok(e instanceof ExecError && e.reason === 'spawn', String(e));
   assert.match(e.message, /lvs on 127\.0\.0\.1 could not be started: cannot connect to tester@127\.0\.0\.1:1/);

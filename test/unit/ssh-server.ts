@@ -6,7 +6,7 @@
 // The lab test (test/lab/ssh-runner.test.ts) runs the same runner against the real sshd.
 import { spawn } from 'node:child_process';
 import { timingSafeEqual } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { Connection, ParsedKey, Server } from 'ssh2';
 
@@ -119,6 +119,41 @@ export class TestSshServer {
 
   async stop(): Promise<void> {
     this.dropClients();
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+  }
+}
+
+/**
+ * A TCP relay in front of the server that can go silent, as a partitioned network or a hung host
+ * does: while frozen it accepts connections and keeps every socket open but passes no byte either
+ * way (what it receives is dropped). Nothing is closed, so only the client's own deadlines and
+ * keepalives can tell.
+ */
+export class SilentRelay {
+  port = 0;
+  frozen = false;
+  private server?: NetServer;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(private readonly target: number) {}
+
+  async start(): Promise<this> {
+    this.server = createServer((client) => {
+      const upstream = connect(this.target, '127.0.0.1');
+      for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+        this.sockets.add(from);
+        from.on('error', () => { /* a side that goes away */ });
+        from.on('data', (d) => { if (!this.frozen) to.write(d); });
+        from.on('close', () => { this.sockets.delete(from); to.destroy(); });
+      }
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', () => resolve()));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
   }
 }

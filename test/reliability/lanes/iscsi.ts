@@ -1,5 +1,6 @@
 // The iscsi lane, run inside a lab node that is its own storage host (services lvm, iscsi-target,
-// iscsi-initiator): an iscsi pool with `local: true` on thin LVs of the lab's VG, exported by LIO
+// iscsi-initiator): an iscsi pool with `local: true` (or over SSH to 127.0.0.1, for the storage
+// host's outage, with service sshd) on thin LVs of the lab's VG, exported by LIO
 // through configfs, the driver with --mode all logging in through its own iscsiadm interface.
 // ControllerPublish (the LUN's ACL) is part of the crash run; a stage round publishes first.
 import { join } from 'node:path';
@@ -13,9 +14,15 @@ export interface IscsiSetup { lane: Lane; driver: DriverProcess; root: string; v
 
 const POOL = { id: 'isc', iqnPrefix: 'iqn.2003-01.org.example.rel' };
 
-export async function iscsiLane(o: { vg: string; thinpool: string; nodeId: string; root?: string | undefined }): Promise<IscsiSetup> {
+/** `ssh`: reach the storage host (this node) over SSH to 127.0.0.1 instead of `local: true`. */
+export interface LaneSsh { keyFile: string; hostKey: string; timeoutSeconds: number }
+
+export async function iscsiLane(o: { vg: string; thinpool: string; nodeId: string; root?: string | undefined; ssh?: LaneSsh }): Promise<IscsiSetup> {
+  const host = o.ssh
+    ? { ssh: { host: '127.0.0.1', privateKey: { file: o.ssh.keyFile }, hostKey: o.ssh.hostKey, timeoutSeconds: o.ssh.timeoutSeconds } }
+    : { local: true };
   const { root, stage, poolsFile } = await scratch('iscsi', o.root,
-    { ...POOL, type: 'iscsi', portals: ['127.0.0.1:3260'], local: true, backing: { type: 'lvmthin', vgname: o.vg, thinpool: o.thinpool, overprovision: 20 } });
+    { ...POOL, type: 'iscsi', portals: ['127.0.0.1:3260'], ...host, backing: { type: 'lvmthin', vgname: o.vg, thinpool: o.thinpool, overprovision: 20 } });
   const driver = new DriverProcess({ socket: join(root, 'csi.sock'), poolsFile, nodeId: o.nodeId, logFile: join(root, 'driver.log'), args: ['--path-prefix', stage] });
   const lane: Lane = {
     type: 'iscsi', pool: POOL.id, nodeId: o.nodeId,
