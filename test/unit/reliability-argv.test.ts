@@ -1,6 +1,7 @@
 // The reliability harness's argv grammar (test/reliability/core/argv.ts): what the fuzz counts as
-// an unchecked value reaching a program. The one structured exception: the JSON object rbd keeps
-// as an image's state (`rbd image-meta set SPEC KEY VALUE`), in that place only.
+// an unchecked value reaching a program. The structured exceptions: the JSON object rbd keeps
+// as an image's state (`rbd image-meta set SPEC KEY VALUE`), in that place only, and a zfspool's
+// state as the JSON values of its ZFS user properties.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { checkArgv } from '../reliability/core/argv.js';
@@ -18,4 +19,12 @@ test('argv grammar: tokens, flags, paths under the roots; a state JSON only as i
   assert.deepEqual(checkArgv(line('mount', ['/tmp/rel/a', '/dev/sda']), rules), []);
   assert.equal(checkArgv(line('mount', ['/etc/passwd']), rules).length, 1);
   assert.equal(checkArgv(line('mount', ['$(id)']), rules).length, 1);
+});
+
+test('argv grammar: a zfspool\'s state as zfs user properties, a JSON value after poolcsi.io:KEY=, for zfs only', () => {
+  const z = { programs: ['zfs', 'mount'], roots: ['/tmp/rel', '/tank/k8s'] };
+  assert.deepEqual(checkArgv(line('zfs', ['create', '-o', 'poolcsi.io:params={"sparse":"true"}', '-o', 'poolcsi.io:volume="pvc-1"', 'tank/k8s/pvc-1']), z), []);
+  assert.equal(checkArgv(line('zfs', ['set', 'poolcsi.io:params={"a":', 'tank/k8s/x']), z).length, 1, 'a value that is not JSON');
+  assert.equal(checkArgv(line('zfs', ['set', 'other:params={"a":1}', 'tank/k8s/x']), z).length, 1, 'only the driver\'s own properties');
+  assert.equal(checkArgv(line('mount', ['poolcsi.io:params={"a":1}']), z).length, 1, 'only for zfs');
 });

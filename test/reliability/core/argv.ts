@@ -48,6 +48,22 @@ function isMetadataJson(e: ExecLine, i: number): boolean {
   }
 }
 
+/**
+ * `zfs create|set|snapshot ... poolcsi.io:KEY=VALUE`: a zfspool keeps its state in ZFS user
+ * properties, each a JSON value (JSON.stringify of checked fields) that zfs takes only as an
+ * argument. Its value must be JSON; the key is held to the grammar.
+ */
+function isZfsUserProperty(e: ExecLine, i: number): boolean {
+  const m = /^poolcsi\.io:[a-z]+=(.*)$/s.exec(e.args[i]!);
+  if (posix.basename(e.program) !== 'zfs' || !m) return false;
+  try {
+    JSON.parse(m[1]!);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Why this argv breaks the grammar, or [] when it does not. */
 export function checkArgv(e: ExecLine, rules: ArgvRules): string[] {
   const bad: string[] = [];
@@ -71,7 +87,7 @@ export function checkArgv(e: ExecLine, rules: ArgvRules): string[] {
       else if (!rules.roots.some((r) => a === r || a.startsWith(r.endsWith('/') ? r : `${r}/`))) bad.push(`path ${show} outside the pools and prefixes`);
       continue;
     }
-    if (!TOKEN.test(a) && !isMetadataJson(e, i)) bad.push(`${show} outside the token grammar`);
+    if (!TOKEN.test(a) && !isMetadataJson(e, i) && !isZfsUserProperty(e, i)) bad.push(`${show} outside the token grammar`);
   }
   return bad;
 }
