@@ -2,8 +2,9 @@
 // lookups, publish records, the node context (transport `lvm`) and the device for saferemove.
 // thick.ts and thin.ts add how volumes and snapshots are made.
 import { randomBytes } from 'node:crypto';
-import type { Runner } from '../../exec/index.js';
+import { local, type Runner } from '../../exec/index.js';
 import { devicePath } from '../../sys/device.js';
+import { activeLv } from '../../sys/dm.js';
 import { SysError } from '../../sys/errors.js';
 import type { LvmPool, LvmThinPool } from '../../pools/schema.js';
 import { checkCompatible, recordPublish } from '../compat.js';
@@ -322,6 +323,13 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
 
   /** The device node of an LV (for saferemove), activating it first when needed. */
   protected async device(lvName: string): Promise<string> {
+    // On this machine an active LV's device is in sysfs: no LVM run (a clone reads two).
+    if (this.runner === local) {
+      const here = await activeLv(this.vg, lvName);
+      if (here) {
+        try { return await devicePath(here.major, here.minor, `/dev/mapper/${here.name}`); } catch { /* LVM's answer below */ }
+      }
+    }
     const row = await this.activeRow(lvName);
     try {
       return await devicePath(row.major, row.minor, row.dmPath, '/sys', this.runner);

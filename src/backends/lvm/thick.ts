@@ -91,17 +91,17 @@ export class LvmThickBackend extends LvmBackendBase<LvmPool> {
     if (!existing) {
       await this.lvm.change(createThickCmd(this.vg, lvName, size, layout, [...tags, tag(K.incomplete)]), `creating LV ${this.where(lvName)}`);
     }
-    await this.copyInto(lvName, from);
+    await this.copyInto(lvName, from, view.get(cloneSourceLvName(lvName)) !== undefined);
     await this.lvm.change(tagCmd(this.vg, lvName, [], [tag(K.incomplete)]), `marking ${this.where(lvName)} complete`);
     return this.createdRecord(spec, existing?.sizeBytes ?? size, params);
   }
 
   /** Copies a snapshot, or a volume through a temporary snapshot, into the target LV. */
-  private async copyInto(target: string, from: { lv: string; bytes: number; snapshot: boolean }): Promise<void> {
+  private async copyInto(target: string, from: { lv: string; bytes: number; snapshot: boolean }, leftover: boolean): Promise<void> {
     let source = from.lv;
     const temp = cloneSourceLvName(target);
     if (!from.snapshot) {
-      await this.removeLv(temp); // left by an interrupted copy
+      if (leftover) await this.removeLv(temp); // left by an interrupted copy
       await this.lvm.change(createCowSnapshotCmd(this.vg, from.lv, temp, this.pool.snapshotSize, [tag(K.pool, this.pool.id), tag(K.temp)]),
         `taking a temporary snapshot ${this.where(temp)} to copy ${from.lv}`);
       source = temp;

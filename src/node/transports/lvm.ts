@@ -2,10 +2,12 @@
 //   lvm.vg        the volume group
 //   lvm.lv        the LV
 //   lvm.thinpool  (lvmthin) the thin pool, whose fill level counts for the volume's condition
-// The LV is activated when needed (lvchange -ay -K) and its device found from the kernel
+// An LV that is active already is found in sysfs by its device-mapper name (sys/dm.ts), without
+// running LVM; otherwise it is activated (lvchange -ay -K) and its device found from the kernel
 // numbers LVM reports (device.ts): no udev symlink is needed.
 import { ExecError, type Runner } from '../../exec/index.js';
 import { devicePath } from '../../sys/device.js';
+import { activeLv } from '../../sys/dm.js';
 import { NodeError } from '../errors.js';
 import { SysError } from '../../sys/errors.js';
 import { checkKeys, checkValue, isValidLvName, isValidVgName } from './grammar.js';
@@ -63,7 +65,7 @@ export class LvmTransport implements Transport {
 
   readonly kind = 'lvm';
 
-  constructor(private readonly runner: Runner) {}
+  constructor(private readonly runner: Runner, private readonly sysfs = '/sys') {}
 
   parse(d: Descriptor): Descriptor {
     checkKeys(d, this.kind, ['vg', 'lv', 'thinpool']);
@@ -94,6 +96,13 @@ export class LvmTransport implements Transport {
     const vg = d.vg!;
     const lv = d.lv!;
     this.reports.delete(vg);
+    // Active already (a create activates it): its device from sysfs, no LVM run.
+    const here = await activeLv(vg, lv, this.sysfs);
+    if (here) {
+      try {
+        return { kind: 'device', path: await devicePath(here.major, here.minor, `/dev/mapper/${here.name}`, this.sysfs), stash: {} };
+      } catch { /* no device node: LVM's own answer below */ }
+    }
     let row = (await this.lvs(vg, [lv])).find((r) => r.name === lv);
     if (!row) throw new NodeError('not-found', `LV ${vg}/${lv} does not exist on this node`);
     if (!row.active || row.major < 0) {
