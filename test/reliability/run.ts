@@ -1,5 +1,5 @@
 // The reliability harness from the command line, for one lane on this machine (the host for dir;
-// inside a lab node for lvm, lvmthin, rbd, iscsi and nfs, in the ZFS guest for zfspool, where
+// inside a lab node for lvm, lvmthin, rbd, iscsi and nfs, in the ZFS guest for zfspool and zfs-iscsi, where
 // soak.ts or a lab test starts it):
 //   node dist/test/reliability/run.js --type dir --ops 200 --seed 7 --fuzz 10000 [--stage-rounds 6] [--json FILE]
 // Prints progress, then every problem found (one line each) and a summary; exit 1 on problems.
@@ -11,7 +11,7 @@ import { lvmLane, lvmFuzzSetup } from './lanes/lvm.js';
 import { rbdLane, rbdFuzzSetup } from './lanes/rbd.js';
 import { iscsiLane, iscsiFuzzSetup } from './lanes/iscsi.js';
 import { nfsLane, nfsFuzzSetup } from './lanes/nfs.js';
-import { zfsLane, zfsFuzzSetup } from './lanes/zfs.js';
+import { zfsIscsiFuzzSetup, zfsIscsiLane, zfsLane, zfsFuzzSetup } from './lanes/zfs.js';
 import { unmountUnder } from './core/cleanup.js';
 
 const { values: a } = parseArgs({
@@ -43,6 +43,7 @@ const setup = a.type === 'dir' ? await dirLane(a.root)
   : a.type === 'iscsi' ? await iscsiLane({ vg: a.vg!, thinpool: a.thinpool!, nodeId: a['node-id'] ?? 'rel-node', root: a.root })
   : a.type === 'nfs' ? await nfsLane({ exportPath: a.export!, nodeId: a['node-id'] ?? 'rel-node', root: a.root })
   : a.type === 'zfspool' ? await zfsLane({ parent: a.parent!, nodeId: a['node-id'] ?? 'rel-node', root: a.root })
+  : a.type === 'zfs-iscsi' ? await zfsIscsiLane({ parent: a.parent!, nodeId: a['node-id'] ?? 'rel-node', root: a.root })
   : undefined;
 if (!setup) throw new Error(`no lane for type ${a.type}`);
 const fuzzSetup = a.type === 'dir' ? await dirFuzzSetup(setup as Awaited<ReturnType<typeof dirLane>>)
@@ -50,6 +51,7 @@ const fuzzSetup = a.type === 'dir' ? await dirFuzzSetup(setup as Awaited<ReturnT
   : a.type === 'iscsi' ? await iscsiFuzzSetup(setup as Awaited<ReturnType<typeof iscsiLane>>)
   : a.type === 'nfs' ? await nfsFuzzSetup(setup as Awaited<ReturnType<typeof nfsLane>>)
   : a.type === 'zfspool' ? await zfsFuzzSetup(setup as Awaited<ReturnType<typeof zfsLane>>)
+  : a.type === 'zfs-iscsi' ? await zfsIscsiFuzzSetup(setup as Awaited<ReturnType<typeof zfsIscsiLane>>)
   : await lvmFuzzSetup(setup as Awaited<ReturnType<typeof lvmLane>>);
 let report: LaneReport;
 try {

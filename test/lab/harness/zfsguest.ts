@@ -13,6 +13,7 @@ import { execa } from 'execa';
 import { startLab, type GuestKind, type Lab } from './lab.js';
 import { LabError, tailText, writableHostDirs, type KernelCommand, type LabNode, type NodeBootPlan } from './node.js';
 import { REPO_ROOT } from './paths.js';
+import type { ServiceName } from './services.js';
 import { req } from './requirements.js';
 import { CSI_SANITY } from './sanity.js';
 
@@ -62,6 +63,8 @@ export interface ZfsGuestSpec extends ZfsGuestKindSpec {
   /** zpool created on the data disk, with `dataset` in it. Default tank, tank/k8s. */
   zpool?: string;
   dataset?: string;
+  /** Lab services started in the guest (e.g. iscsi-target). */
+  services?: ServiceName[];
 }
 
 export interface ZfsLab {
@@ -165,7 +168,7 @@ export async function createZpool(lab: Lab, guest: LabNode, zpool = 'tank', data
 export async function startZfsGuest(spec: ZfsGuestSpec): Promise<ZfsLab> {
   if (!/^[a-z][a-z0-9-]{0,30}$/.test(spec.name)) throw new LabError(`bad guest name ${spec.name}`);
   const kind = zfsGuest(spec);
-  const lab = await startLab({ name: spec.name, nodes: [{ name: spec.name, memMiB: spec.memMiB ?? 2048, guest: kind }] });
+  const lab = await startLab({ name: spec.name, nodes: [{ name: spec.name, memMiB: spec.memMiB ?? 2048, guest: kind, ...(spec.services ? { services: spec.services } : {}) }] });
   try {
     const guest = lab.node(spec.name);
     const zpool = spec.zpool ?? 'tank';

@@ -9,6 +9,7 @@ import type { Lane } from '../core/lane.js';
 import type { FuzzSetup } from '../core/suite.js';
 import { baitedFuzzSetup, scratch } from '../core/setup.js';
 import { IscsiTruth } from '../truth/iscsi.js';
+import { LvmTruth } from '../truth/lvm.js';
 
 export interface IscsiSetup { lane: Lane; driver: DriverProcess; root: string; vg: string }
 
@@ -31,7 +32,7 @@ export async function iscsiLane(o: { vg: string; thinpool: string; nodeId: strin
     features: { snapshots: true, clones: true, expand: true, stage: true, publish: true, stagePublish: true },
     killWindowMs: 3000,
     callTimeoutMs: 120_000,
-    truth: await new IscsiTruth(o.vg, POOL, o.nodeId).init(),
+    truth: await new IscsiTruth(new LvmTruth(o.vg, POOL.id), POOL, o.nodeId).init(),
     stagingRoot: stage,
   };
   return { lane, driver, root, vg: o.vg };

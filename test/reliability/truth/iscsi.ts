@@ -1,36 +1,37 @@
-// Truth for iscsi pools whose storage host is this node: the LVs (lvm truth, by their tags) and
-// LIO's configfs tree, read directly. A target or storage object of this pool whose volume is
-// not live is a leaked export; a live volume with one and not the other is a half-made export
-// (the CO's retry of the publish must have finished it). A live volume with neither was never
-// published (the first publish exports). An ACL of the lane's node is its access, which the
-// checker compares with the CO's publishes.
+// Truth for iscsi and zfs-iscsi pools whose storage host is this node: the volumes (the lvm
+// truth by LV tags, or the zfs truth by user properties) and LIO's configfs tree, read directly.
+// A target or storage object of this pool whose volume is not live is a leaked export; a live
+// volume with one and not the other is a half-made export (the CO's retry of the publish must
+// have finished it). A live volume with neither was never published (the first publish
+// exports). An ACL of the lane's node is its access, which the checker compares with the CO's
+// publishes.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lunRef } from '../../../src/backends/iscsi/names.js';
 import { initiatorIqnFor } from '../../../src/node/transports/iscsi-names.js';
 import type { IscsiPool } from '../../../src/pools/schema.js';
 import type { Truth, TruthView } from '../core/lane.js';
-import { LvmTruth } from './lvm.js';
 
 const CONFIGFS = '/sys/kernel/config/target';
 const SESSIONS = '/sys/class/iscsi_session';
 
 const dirs = (d: string): string[] => (existsSync(d) ? readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name) : []);
 
+/** The store's own truth: LVs by tag, or a zfspool's datasets. */
+export type StoreTruth = Truth & { init(): Promise<unknown> };
+
 export class IscsiTruth implements Truth {
-  private readonly lvm: LvmTruth;
 
   private readonly initiator: string;
 
-  /** `pool`: what names the pool's objects (id and iqnPrefix are all lunRef reads); `nodeId`:
-   * the node whose ACLs count as access. */
-  constructor(readonly vg: string, readonly pool: Pick<IscsiPool, 'id' | 'iqnPrefix'>, nodeId: string) {
-    this.lvm = new LvmTruth(vg, pool.id);
+  /** `store`: the volumes' own truth (LvmTruth, ZfsTruth); `pool`: what names the pool's
+   * objects (id and iqnPrefix are all lunRef reads); `nodeId`: the node whose ACLs count as access. */
+  constructor(private readonly store: StoreTruth, readonly pool: Pick<IscsiPool, 'id' | 'iqnPrefix'>, nodeId: string) {
     this.initiator = initiatorIqnFor(nodeId);
   }
 
   async init(): Promise<this> {
-    await this.lvm.init();
+    await this.store.init();
     return this;
   }
 
@@ -39,7 +40,7 @@ export class IscsiTruth implements Truth {
   }
 
   async read(): Promise<TruthView> {
-    const view = await this.lvm.read();
+    const view = await this.store.read();
     const live = new Map(view.volumes.map((v) => [v, this.ref(v)]));
     const targets = new Set(dirs(join(CONFIGFS, 'iscsi')).filter((t) => t.startsWith(`${this.pool.iqnPrefix}:`)));
     const objects = new Set(dirs(join(CONFIGFS, 'core')).filter((h) => /^iblock_\d+$/.test(h))
