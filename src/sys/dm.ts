@@ -3,6 +3,7 @@
 // "-" inside a name doubled, and gives it the uuid "LVM-<vg uuid><lv uuid>"; its sub-devices
 // (-real, -cow, -tpool, -tdata, -tmeta) and a thin pool's own device (-pool) carry a suffix.
 import { readdir, readFile } from 'node:fs/promises';
+import { devicePath } from './device.js';
 
 /** LVM's device-mapper name of vg/lv. */
 export function lvmDmName(vg: string, lv: string): string {
@@ -26,4 +27,12 @@ export async function activeLv(vg: string, lv: string, sysfs = '/sys'): Promise<
     return LV_UUID.test(uuid) && m ? { major: Number(m[1]), minor: Number(m[2]), name } : undefined;
   }
   return undefined;
+}
+
+/** The device node of vg/lv when the LV is active here and its node exists, else undefined (the
+ * caller asks LVM then). */
+export async function activeLvDevice(vg: string, lv: string, sysfs = '/sys'): Promise<string | undefined> {
+  const here = await activeLv(vg, lv, sysfs);
+  if (!here) return undefined;
+  return devicePath(here.major, here.minor, `/dev/mapper/${here.name}`, sysfs).catch(() => undefined);
 }

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { local, type Runner } from '../../exec/index.js';
 import { devicePath } from '../../sys/device.js';
-import { activeLv } from '../../sys/dm.js';
+import { activeLvDevice } from '../../sys/dm.js';
 import { SysError } from '../../sys/errors.js';
 import type { LvmPool, LvmThinPool } from '../../pools/schema.js';
 import { checkCompatible, recordPublish } from '../compat.js';
@@ -325,10 +325,8 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
   protected async device(lvName: string): Promise<string> {
     // On this machine an active LV's device is in sysfs: no LVM run (a clone reads two).
     if (this.runner === local) {
-      const here = await activeLv(this.vg, lvName);
-      if (here) {
-        try { return await devicePath(here.major, here.minor, `/dev/mapper/${here.name}`); } catch { /* LVM's answer below */ }
-      }
+      const here = await activeLvDevice(this.vg, lvName);
+      if (here) return here;
     }
     const row = await this.activeRow(lvName);
     try {

@@ -7,7 +7,7 @@
 // numbers LVM reports (device.ts): no udev symlink is needed.
 import { ExecError, type Runner } from '../../exec/index.js';
 import { devicePath } from '../../sys/device.js';
-import { activeLv } from '../../sys/dm.js';
+import { activeLvDevice } from '../../sys/dm.js';
 import { NodeError } from '../errors.js';
 import { SysError } from '../../sys/errors.js';
 import { checkKeys, checkValue, isValidLvName, isValidVgName } from './grammar.js';
@@ -97,12 +97,8 @@ export class LvmTransport implements Transport {
     const lv = d.lv!;
     this.reports.delete(vg);
     // Active already (a create activates it): its device from sysfs, no LVM run.
-    const here = await activeLv(vg, lv, this.sysfs);
-    if (here) {
-      try {
-        return { kind: 'device', path: await devicePath(here.major, here.minor, `/dev/mapper/${here.name}`, this.sysfs), stash: {} };
-      } catch { /* no device node: LVM's own answer below */ }
-    }
+    const here = await activeLvDevice(vg, lv, this.sysfs);
+    if (here) return { kind: 'device', path: here, stash: {} };
     let row = (await this.lvs(vg, [lv])).find((r) => r.name === lv);
     if (!row) throw new NodeError('not-found', `LV ${vg}/${lv} does not exist on this node`);
     if (!row.active || row.major < 0) {
