@@ -262,10 +262,7 @@ export class SshRunner implements Runner {
         conn.closed = true;
         if (this.conn === p) this.conn = undefined;
       });
-    }, (e: unknown) => {
-      if (this.conn === p) this.conn = undefined;
-      if ((e as { silent?: boolean }).silent) this.silentUntil = Date.now() + this.silenceMs;
-    });
+    }, () => { if (this.conn === p) this.conn = undefined; });
     return raceAbort(p, signal);
   }
 
@@ -291,7 +288,7 @@ export class SshRunner implements Runner {
         if (seen !== undefined && seen !== this.pinned.fingerprint) {
           reject(new Error(`host key mismatch for ${this.where()}: expected ${this.pinned.fingerprint}, the server presented ${seen}`));
         } else {
-          reject(Object.assign(new Error(`cannot connect to ${this.where()}: ${e.message}`), { silent: conn.silent === true }));
+          reject(new Error(`cannot connect to ${this.where()}: ${e.message}`));
         }
       });
       client.once('close', () => reject(new Error(`connection to ${this.where()} closed before it was ready`)));

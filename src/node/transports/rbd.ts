@@ -86,7 +86,6 @@ export function unmapArgs(device: string, udev: boolean): string[] {
   return ['--conf', '/dev/null', 'unmap', ...mapOptionArgs(udev), device];
 }
 
-
 export class RbdTransport implements Transport {
   readonly kind = 'rbd';
 
