@@ -1,7 +1,7 @@
 // The krbd transport without a kernel: feature planning, map options, udev detection, device lookup.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { featurePlan, kernelFeatures } from '../../src/node/transports/rbd-features.js';
@@ -67,6 +67,11 @@ test('mappings read from sysfs are what `rbd device list` printed at the same mo
     await rm(join(dir, 'bus/rbd/devices/2/pool_ns'));
     assert.deepEqual((await readMappings(dir)).map((d) => [d.device, d.namespace]), [['/dev/rbd0', ''], ['/dev/rbd2', '']]);
     assert.deepEqual(await readMappings(join(dir, 'nothing')), []);
+    // A tree that cannot be read is not "nothing mapped": an unstage must not answer OK on it.
+    await writeFile(join(dir, 'bus/rbd/devices/0/pool'), 'rbd\n');
+    await rm(join(dir, 'bus/rbd/devices/0/name'));
+    await mkdir(join(dir, 'bus/rbd/devices/0/name'));
+    await assert.rejects(readMappings(dir), { kind: 'unavailable' });
     assert.deepEqual(findMapping(devs, 'rbd', 'b').map((d) => d.device), ['/dev/rbd0', '/dev/rbd1']);
     assert.deepEqual(findMapping(devs, 'rbd', 'c'), [], 'a mapped snapshot is not the image');
     assert.deepEqual(findMapping(devs, 'other', 'b'), []);

@@ -27,18 +27,24 @@ export interface MappedDevice { pool: string; namespace: string; name: string; s
 
 /** The kernel's mappings, read from `<sysfs>/bus/rbd/devices/<id>/` as `rbd device list` reads
  * them (pool, pool_ns, name, current_snap; the device is /dev/rbd<id>), without its process. A
- * device unmapped while it is read is left out. */
+ * device unmapped while it is read is left out; any other failure to read is UNAVAILABLE. */
 export async function readMappings(sysfs: string): Promise<MappedDevice[]> {
   const root = `${sysfs}/bus/rbd/devices`;
-  const ids = (await readdir(root).catch(() => [] as string[])).filter((id) => /^[0-9]+$/.test(id)).sort((a, b) => Number(a) - Number(b));
+  // Only "not there" means "nothing mapped": any other failure must not let an unstage answer
+  // OK while a device may still be mapped.
+  const gone = (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT';
+  const failed = (e: unknown): never => { throw new NodeError('unavailable', `reading the rbd mappings in ${root}: ${(e as Error).message}`); };
+  const ids = (await readdir(root).catch((e: unknown) => (gone(e) ? [] as string[] : failed(e))))
+    .filter((id) => /^[0-9]+$/.test(id)).sort((a, b) => Number(a) - Number(b));
   const read = (id: string, attr: string) => readFile(`${root}/${id}/${attr}`, 'utf8').then((v) => v.trim());
   const found = await Promise.all(ids.map(async (id): Promise<MappedDevice | undefined> => {
     try {
       // pool_ns came with namespaces (Linux 4.19); older kernels have none.
-      const [pool, namespace, name, snap] = await Promise.all([read(id, 'pool'), read(id, 'pool_ns').catch(() => ''), read(id, 'name'), read(id, 'current_snap')]);
+      const [pool, namespace, name, snap] = await Promise.all([read(id, 'pool'), read(id, 'pool_ns').catch((e: unknown) => (gone(e) ? '' : failed(e))), read(id, 'name'), read(id, 'current_snap')]);
       return { pool, namespace, name, snap, device: `/dev/rbd${id}` };
-    } catch {
-      return undefined;
+    } catch (e) {
+      if (gone(e)) return undefined; // unmapped while it was read
+      throw e instanceof NodeError ? e : failed(e);
     }
   }));
   return found.filter((d): d is MappedDevice => d !== undefined);
