@@ -104,6 +104,10 @@ export const RbdPoolSchema = z.strictObject({
   .refine((p) => !p.imageFeatures.includes('fast-diff') || p.imageFeatures.includes('object-map'), { message: 'fast-diff needs object-map', path: ['imageFeatures'] })
   .describe('Ceph RBD: an image per volume, layering clones, krbd on the node (shared)');
 
+const grammar = (check: (v: string) => unknown) => (v: string, ctx: z.RefinementCtx) => {
+  try { check(v); } catch (e) { ctx.addIssue({ code: 'custom', message: (e as Error).message }); }
+};
+
 // An iSCSI portal: host (DNS name, IPv4, [IPv6]) with an optional port (default 3260).
 const PORTAL = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)(:[0-9]{1,5})?$/;
 // iqn.yyyy-mm.reversed-domain[:more], lowercase (RFC 3720); the volume's name is appended.
@@ -141,13 +145,18 @@ export const IscsiPoolSchema = z.strictObject({
         .describe('copy-on-write space of a snapshot, in percent of its volume; a snapshot whose changes outgrow it becomes invalid'),
       saferemove,
     }).describe('thick LVs: snapshots are copy-on-write snapshots, clones full copies'),
+    z.strictObject({
+      type: z.literal('file'),
+      // LIO's control file splits on ",": a path is printable, without spaces, "," or ":".
+      path: z.string().superRefine(grammar((p) => checkExportPath(p, 'backing path')))
+        .describe('directory on the storage host that holds a sparse image file per volume (XFS or btrfs for reflink)'),
+      snapshots: z.enum(['reflink', 'copy']).default('reflink')
+        .describe('reflink: snapshots and clones are cp --reflink=always (instant, point in time); copy: full copies, refused while the source is published (a copy of a disk in use is torn)'),
+    }).describe('image files in a directory, exported by LIO fileio: snapshots and clones are reflinks or copies'),
   ]).describe('what holds the volumes on the storage host'),
 }).refine(sshOrLocal, SSH_OR_LOCAL)
-  .describe('iSCSI: an LV per volume on a Linux LIO storage host, a target per volume, ACLs per published node (shared; RWX block)');
+  .describe('iSCSI: an LV or image file per volume on a Linux LIO storage host, a target per volume, ACLs per published node (shared; RWX block)');
 
-const grammar = (check: (v: string) => unknown) => (v: string, ctx: z.RefinementCtx) => {
-  try { check(v); } catch (e) { ctx.addIssue({ code: 'custom', message: (e as Error).message }); }
-};
 
 export const NfsPoolSchema = z.strictObject({
   ...common,

@@ -4,12 +4,14 @@
 //   creates, clones, snapshots, expands, deletes, ControllerPublish/Unpublish (ACLs) and
 //   NodeStage/NodeUnstage (logins); afterwards no LV, target, storage object or session is left
 //   that the CO does not believe in, and none it believes in is missing.
+// - iscsi-file: the same with a file backing (image files on an XFS of the node, LIO fileio):
+//   no image, state file or LIO object left that the CO does not believe in.
 // - nfs: directories on the node's own NFSv4.2 export, read on the server side.
 // Then the fuzz, with every program the driver ran checked against the argv grammar. Then the
 // outages: the NFS server's nfsd stopped, and the iscsi storage host reached over SSH gone silent.
 // In CI (about 6 minutes on a quiet machine, one lab boot for both).
 import { after, before, test } from 'node:test';
-import { startLab, type Lab, type LabNode } from './harness/index.js';
+import { NODE_ENV, startLab, type Lab, type LabNode } from './harness/index.js';
 import { runLaneIn, runOutageIn, sized } from './reliability-support.js';
 
 let lab: Lab | undefined;
@@ -30,6 +32,15 @@ test('nfs: no leaked directory or state, no loss, no crash under SIGKILL and fuz
 
 test('iscsi: no leaked LV, target or session, no loss, no crash under SIGKILL and fuzz', { timeout: 40 * 60_000 }, async (t) => {
   await runLaneIn(node, t, 'iscsi', sized(20, 150, 1), 35 * 60_000);
+});
+
+test('iscsi-file: no leaked image, state file, target or session, no loss, no crash under SIGKILL and fuzz', { timeout: 40 * 60_000 }, async (t) => {
+  // The backing's filesystem (XFS: reflinked snapshots) on an LV of the node's VG.
+  await node.run(['lvcreate', '-q', '-L', '512M', '-n', 'relfiles', 'labvg'], { env: NODE_ENV });
+  await node.run(['mkfs.xfs', '-q', '/dev/mapper/labvg-relfiles']);
+  await node.run(['mkdir', '-p', '/srv/rel-files']);
+  await node.run(['mount', '/dev/mapper/labvg-relfiles', '/srv/rel-files']);
+  await runLaneIn(node, t, 'iscsi-file', sized(20, 150, 1), 35 * 60_000);
 });
 
 test('nfs: the NFS server away at rest and mid-operation answers UNAVAILABLE in bounded time; the dir pool goes on; back without a restart', { timeout: 15 * 60_000 }, async (t) => {

@@ -1,5 +1,5 @@
 // The reliability harness from the command line, for one lane on this machine (the host for dir;
-// inside a lab node for lvm, lvmthin, rbd, iscsi and nfs, in the ZFS guest for zfspool and zfs-iscsi, where
+// inside a lab node for lvm, lvmthin, rbd, iscsi (LVs or files) and nfs, in the ZFS guest for zfspool and zfs-iscsi, where
 // soak.ts or a lab test starts it):
 //   node dist/test/reliability/run.js --type dir --ops 200 --seed 7 --fuzz 10000 [--stage-rounds 6] [--json FILE]
 // Prints progress, then every problem found (one line each) and a summary; exit 1 on problems.
@@ -28,7 +28,8 @@ const { values: a } = parseArgs({
     thinpool: { type: 'string', default: 'thin' }, // the lab's (test/lab/node/services/lvm.sh)
     'rbd-pool': { type: 'string', default: 'rbd' },
     monhost: { type: 'string', default: '127.0.0.1:6789' },
-    export: { type: 'string', default: '/srv/nfs' }, // the lab's (test/lab/node/services/nfs.sh)
+    export: { type: 'string', default: '/srv/nfs' },
+    files: { type: 'string', default: '/srv/rel-files' }, // iscsi-file: an existing directory (XFS for reflinks) // the lab's (test/lab/node/services/nfs.sh)
     parent: { type: 'string', default: 'tank/k8s' }, // the ZFS guest's (harness/zfsguest.ts createZpool)
     'node-id': { type: 'string' },
     root: { type: 'string' },
@@ -40,7 +41,7 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 const setup = a.type === 'dir' ? await dirLane(a.root)
   : a.type === 'lvm' || a.type === 'lvmthin' ? await lvmLane({ type: a.type, vg: a.vg!, thinpool: a.thinpool!, nodeId: a['node-id'] ?? 'rel-node', root: a.root })
   : a.type === 'rbd' ? await rbdLane({ pool: a['rbd-pool']!, monhost: a.monhost!, nodeId: a['node-id'] ?? 'rel-node', root: a.root })
-  : a.type === 'iscsi' ? await iscsiLane({ vg: a.vg!, thinpool: a.thinpool!, nodeId: a['node-id'] ?? 'rel-node', root: a.root })
+  : a.type === 'iscsi' || a.type === 'iscsi-file' ? await iscsiLane({ vg: a.vg!, thinpool: a.thinpool!, nodeId: a['node-id'] ?? 'rel-node', root: a.root, files: a.type === 'iscsi-file' ? a.files : undefined })
   : a.type === 'nfs' ? await nfsLane({ exportPath: a.export!, nodeId: a['node-id'] ?? 'rel-node', root: a.root })
   : a.type === 'zfspool' ? await zfsLane({ parent: a.parent!, nodeId: a['node-id'] ?? 'rel-node', root: a.root })
   : a.type === 'zfs-iscsi' ? await zfsIscsiLane({ parent: a.parent!, nodeId: a['node-id'] ?? 'rel-node', root: a.root })
@@ -48,7 +49,7 @@ const setup = a.type === 'dir' ? await dirLane(a.root)
 if (!setup) throw new Error(`no lane for type ${a.type}`);
 const fuzzSetup = a.type === 'dir' ? await dirFuzzSetup(setup as Awaited<ReturnType<typeof dirLane>>)
   : a.type === 'rbd' ? await rbdFuzzSetup(setup as Awaited<ReturnType<typeof rbdLane>>)
-  : a.type === 'iscsi' ? await iscsiFuzzSetup(setup as Awaited<ReturnType<typeof iscsiLane>>)
+  : a.type === 'iscsi' || a.type === 'iscsi-file' ? await iscsiFuzzSetup(setup as Awaited<ReturnType<typeof iscsiLane>>)
   : a.type === 'nfs' ? await nfsFuzzSetup(setup as Awaited<ReturnType<typeof nfsLane>>)
   : a.type === 'zfspool' ? await zfsFuzzSetup(setup as Awaited<ReturnType<typeof zfsLane>>)
   : a.type === 'zfs-iscsi' ? await zfsIscsiFuzzSetup(setup as Awaited<ReturnType<typeof zfsIscsiLane>>)

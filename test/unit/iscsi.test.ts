@@ -18,6 +18,7 @@ import { LOGIN_RETRIES, rewriteRecords } from '../../src/node/transports/iscsi-r
 import { initiatorIqnFor, isValidIqn } from '../../src/node/transports/iscsi-names.js';
 import { iscsiSessions } from '../../src/node/transports/iscsi-sysfs.js';
 import { backingStore } from '../../src/backends/iscsi/store.js';
+import { FileStore } from '../../src/backends/files/store.js';
 import { LvmThickBackend } from '../../src/backends/lvm/thick.js';
 import { LvmThinBackend } from '../../src/backends/lvm/thin.js';
 import { formatIscsiScan, parseKeyValues } from '../../src/cli/scan-iscsi.js';
@@ -45,11 +46,11 @@ test('configfs argv: coreutils and findutils only, values on stdin, the save und
 
 test('configfs listings recorded in a lab node: objects found by name whatever HBA a restore gave them', () => {
   const core = parseCore(fixture('iscsi/configfs-core.txt'));
-  assert.deepEqual([...core.hbas].sort(), [0, 1]);
+  assert.deepEqual([...core.hbas].sort(), ['iblock_0', 'iblock_1']);
   assert.equal(core.objects.get('bs2'), '/sys/kernel/config/target/core/iblock_0/bs2');
   assert.equal(core.objects.get('t1'), '/sys/kernel/config/target/core/iblock_1/t1');
   assert.equal(core.objects.has('lu_gps'), false, 'ALUA groups are not storage objects');
-  assert.deepEqual([...core.occupied].sort(), [0, 1]);
+  assert.deepEqual([...core.occupied].sort(), ['iblock_0', 'iblock_1']);
   // A new object's HBA is its own, derived from its name, above rtslib's 0, 1, 2...: two
   // volumes exported at once by two writers never share one (targetctl clear would fail).
   const a = hbaFor(core, 'san.vol1');
@@ -60,6 +61,11 @@ test('configfs listings recorded in a lab node: objects found by name whatever H
   const taken = parseCore(`${hbaDir(a)}/other\n`);
   assert.equal(hbaFor(taken, 'san.vol1'), a + 1, 'an HBA holding another object is skipped');
   assert.equal(hbaFor(parseCore(`${hbaDir(a)}\n`), 'san.vol1'), a, 'an empty one (an attempt that died) is reused');
+  // fileio HBAs are numbered apart from iblock ones (configfs names them by plugin).
+  const both = parseCore(`${hbaDir(a, 'fileio')}/other\n${hbaDir(a, 'fileio')}\n`);
+  assert.equal(both.objects.get('other'), `${hbaDir(a, 'fileio')}/other`);
+  assert.equal(hbaFor(both, 'san.vol1'), a, 'an iblock object does not step aside for a fileio one');
+  assert.equal(hbaFor(both, 'san.vol1', 'fileio'), a + 1);
   const t = 'iqn.2003-01.org.example.lab:t2';
   const tpg = parseTpg(t, fixture('iscsi/configfs-tpg.txt'));
   assert.deepEqual([...tpg.acls.keys()], ['iqn.2026-12.io.poolcsi:node.x']);
@@ -158,16 +164,21 @@ test('schema: exactly one of ssh and local; one portal; lowercase IQN prefix; lv
   const thick = PoolSchema.parse({ ...base, local: true, backing: { type: 'lvm', vgname: 'vg' } }) as IscsiPool;
   assert.deepEqual(thick.backing, { type: 'lvm', vgname: 'vg', snapshotSize: 25, saferemove: 'off' });
   assert.equal(PoolSchema.safeParse({ ...base, local: true, backing: { type: 'lvm', vgname: 'vg', thinpool: 'tp' } }).success, false, 'a thick backing has no thin pool');
-  assert.equal(PoolSchema.safeParse({ ...base, local: true, backing: { type: 'file', path: '/srv' } }).success, false, 'no file backing yet');
+  const file = PoolSchema.parse({ ...base, local: true, backing: { type: 'file', path: '/srv/luns' } }) as IscsiPool;
+  assert.deepEqual(file.backing, { type: 'file', path: '/srv/luns', snapshots: 'reflink' });
+  for (const path of ['srv', '/srv/a,b', '/srv/../etc', '/srv/a b', '/srv/']) {
+    assert.equal(PoolSchema.safeParse({ ...base, local: true, backing: { type: 'file', path } }).success, false, `backing path ${path}`);
+  }
 });
 
-test('the backing store: thin or thick LVs under the iscsi pool\'s id, records without a node (any node may log in)', () => {
-  const thin = backingStore(POOL, local);
+test('the backing store: thin or thick LVs under the iscsi pool\'s id, records without a node (any node may log in); or image files', () => {
+  const thin = backingStore(POOL, local).store;
   assert.ok(thin instanceof LvmThinBackend);
   assert.equal(thin.pool.id, 'san');
-  const thick = backingStore(PoolSchema.parse({ ...POOL, backing: { type: 'lvm', vgname: 'labvg' } }) as IscsiPool, local);
+  const thick = backingStore(PoolSchema.parse({ ...POOL, backing: { type: 'lvm', vgname: 'labvg' } }) as IscsiPool, local).store;
   assert.ok(thick instanceof LvmThickBackend);
   assert.equal((thick.pool as { snapshotSize?: number }).snapshotSize, 25);
+  assert.ok(backingStore(PoolSchema.parse({ ...POOL, backing: { type: 'file', path: '/srv' } }) as IscsiPool, local).store instanceof FileStore);
 });
 
 test('scan: SendTargets discovery (recorded in a lab node) grouped by target; CHAP files parsed without quoting a value; the table', () => {

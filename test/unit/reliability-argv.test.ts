@@ -1,7 +1,7 @@
 // The reliability harness's argv grammar (test/reliability/core/argv.ts): what the fuzz counts as
 // an unchecked value reaching a program. The structured exceptions: the JSON object rbd keeps
 // as an image's state (`rbd image-meta set SPEC KEY VALUE`), in that place only, and a zfspool's
-// state as the JSON values of its ZFS user properties.
+// state as the JSON values of its ZFS user properties, and truncate's ">N" size (grow only).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { checkArgv } from '../reliability/core/argv.js';
@@ -27,4 +27,12 @@ test('argv grammar: a zfspool\'s state as zfs user properties, a JSON value afte
   assert.equal(checkArgv(line('zfs', ['set', 'poolcsi.io:params={"a":', 'tank/k8s/x']), z).length, 1, 'a value that is not JSON');
   assert.equal(checkArgv(line('zfs', ['set', 'other:params={"a":1}', 'tank/k8s/x']), z).length, 1, 'only the driver\'s own properties');
   assert.equal(checkArgv(line('mount', ['poolcsi.io:params={"a":1}']), z).length, 1, 'only for zfs');
+});
+
+test('argv grammar: `truncate -s >N` (grow to at least N bytes, the iscsi file store), a number only, for truncate only', () => {
+  const f = { programs: ['truncate', 'mount'], roots: ['/srv/files'] };
+  assert.deepEqual(checkArgv(line('truncate', ['-s', '>67108864', '--', '/srv/files/p/volumes/v/disk.img']), f), []);
+  assert.equal(checkArgv(line('truncate', ['-s', '>1;id', '--', '/srv/files/x']), f).length, 1, 'a number only');
+  assert.equal(checkArgv(line('truncate', ['>5', '/srv/files/x']), f).length, 1, 'only as the size');
+  assert.equal(checkArgv(line('mount', ['-s', '>5']), f).length, 1, 'only for truncate');
 });

@@ -4,6 +4,7 @@
 // C tools. Persistence is rtslib's own: `targetctl save` writes the file `targetctl restore`
 // (the target service) reads at boot, under a host-wide lock so that two saves never interleave.
 //   core/iblock_N/<backstore>         block storage object (control, udev_path, wwn, enable)
+//   core/fileio_N/<backstore>         file storage object (an `iscsi` pool's file backing)
 //   iscsi/<iqn>/tpgt_1/lun/lun_0/     LUN, a symlink to the storage object
 //   iscsi/<iqn>/tpgt_1/np/0.0.0.0:P   network portal (shared by every target on the port)
 //   iscsi/<iqn>/tpgt_1/acls/<init>/lun_0/  mapped LUN, a symlink to the LUN; write_protect
@@ -20,9 +21,12 @@ export const tpgDir = (target: string) => `${targetDir(target)}/tpgt_1`;
 export const lunDir = (target: string, lun: number) => `${tpgDir(target)}/lun/lun_${lun}`;
 export const aclDir = (target: string, initiator: string) => `${tpgDir(target)}/acls/${initiator}`;
 export const npDir = (target: string, port: number) => `${tpgDir(target)}/np/0.0.0.0:${port}`;
-export const hbaDir = (index: number) => `${CONFIGFS}/core/iblock_${index}`;
+/** The backstore plugins poolcsi makes storage objects with: a device, or an image file. */
+export type Plugin = 'iblock' | 'fileio';
+export const PLUGINS: readonly Plugin[] = ['iblock', 'fileio'];
+export const hbaDir = (index: number, plugin: Plugin = 'iblock') => `${CONFIGFS}/core/${plugin}_${index}`;
 
-/** Every iblock HBA and storage object (rtslib renumbers HBAs on restore: find objects by name). */
+/** Every HBA and storage object (rtslib renumbers HBAs on restore: find objects by name). */
 export const listCoreCmd = (): Program => ({ program: 'find', args: [`${CONFIGFS}/core`, '-mindepth', '1', '-maxdepth', '2', '-type', 'd'] });
 /** ACLs with their mapped LUNs, portals and LUNs of a target (exit 1 when it is not there). */
 export const listTpgCmd = (target: string): Program => {
@@ -51,10 +55,10 @@ export const savedMentionsCmd = (names: readonly string[]): Program =>
 export const saveCmd = (): Program => ({ program: 'flock', args: ['-w', String(LOCK_WAIT_SECONDS), LOCK_FILE, 'targetctl', 'save'] });
 
 export interface CoreView {
-  /** HBA indexes in use. */
-  hbas: Set<number>;
-  /** HBA indexes that hold a storage object. */
-  occupied: Set<number>;
+  /** HBAs in use, as `<plugin>_<index>`. */
+  hbas: Set<string>;
+  /** HBAs that hold a storage object. */
+  occupied: Set<string>;
   /** storage object name → its directory. */
   objects: Map<string, string>;
 }
@@ -64,12 +68,12 @@ export function parseCore(out: string): CoreView {
   const base = `${CONFIGFS}/core/`;
   for (const line of out.split('\n')) {
     if (!line.startsWith(base)) continue;
-    const m = /^iblock_(\d+)(?:\/([^/]+))?$/.exec(line.slice(base.length));
+    const m = /^((?:iblock|fileio)_\d+)(?:\/([^/]+))?$/.exec(line.slice(base.length));
     if (!m) continue;
-    view.hbas.add(Number(m[1]));
+    view.hbas.add(m[1]!);
     if (m[2]) {
       view.objects.set(m[2], line);
-      view.occupied.add(Number(m[1]));
+      view.occupied.add(m[1]!);
     }
   }
   return view;
@@ -91,9 +95,9 @@ export function preferredHba(name: string): number {
 
 /** The HBA for a new storage object: its preferred one unless another object holds it (an
  * empty one is a crashed attempt's), else the next such index. */
-export function hbaFor(view: CoreView, name: string): number {
+export function hbaFor(view: CoreView, name: string, plugin: Plugin = 'iblock'): number {
   let i = preferredHba(name);
-  while (view.occupied.has(i)) i = i + 1 >= HBA_BASE + HBA_SPAN ? HBA_BASE : i + 1;
+  while (view.occupied.has(`${plugin}_${i}`)) i = i + 1 >= HBA_BASE + HBA_SPAN ? HBA_BASE : i + 1;
   return i;
 }
 
@@ -145,5 +149,5 @@ export function onlyExisting(stderr: string): boolean {
 /** Every refusal is a missing object or an HBA that still holds another storage object. */
 export function onlyMissingOrSharedHba(stderr: string): boolean {
   const l = lines(stderr);
-  return l.length > 0 && l.every((x) => /No such file or directory$/.test(x) || /\/core\/iblock_\d+': Directory not empty$/.test(x));
+  return l.length > 0 && l.every((x) => /No such file or directory$/.test(x) || /\/core\/(iblock|fileio)_\d+': Directory not empty$/.test(x));
 }

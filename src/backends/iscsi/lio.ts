@@ -1,5 +1,5 @@
-// LIO objects of one volume on the storage host: a block storage object on the LV's device, a
-// target of its own with the LV as LUN 0, and an ACL per node it is published to. A target per
+// LIO objects of one volume on the storage host: a storage object on the volume's device (iblock)
+// or image file (fileio), a target of its own with it as LUN 0, and an ACL per node it is published to. A target per
 // volume keeps access control per volume (an ACL maps every LUN of its TPG) and lets a node's
 // session end with the volume's unstage. Every step is idempotent (an object already there, or
 // already gone, is what a retry after a crash expects); configfs is changed directly
@@ -9,7 +9,7 @@ import type { Chap } from '../../node/transports/iscsi-chap.js';
 import { StorageError } from '../errors.js';
 import type { Program } from '../lvm/commands.js';
 import {
-  aclDir, hbaDir, hbaFor, preferredHba, linkCmd, listCoreCmd, listLinksCmd, listTpgCmd, lunDir, mkdirCmd, npDir, onlyExisting,
+  aclDir, hbaDir, hbaFor, preferredHba, linkCmd, PLUGINS, listCoreCmd, listLinksCmd, listTpgCmd, lunDir, mkdirCmd, npDir, onlyExisting,
   onlyMissing, onlyMissingOrSharedHba, parseCore, parseRead, parseTpg, readCmd, rmdirCmd, saveCmd, savedMentionsCmd, targetDir, tpgDir,
   unlinkAllCmd, writeCmd, LOCK_WAIT_SECONDS, SAVED_CONFIG,
 } from './configfs.js';
@@ -18,6 +18,10 @@ const STEP_TIMEOUT_MS = 60_000;
 const SAVE_TIMEOUT_MS = (LOCK_WAIT_SECONDS + 120) * 1000;
 
 export interface LunRef { target: string; backstore: string; lun: number; serial: string }
+
+/** What a LUN's storage object is made on: a block device (LV, zvol) or an image file, whose
+ * size fileio takes from what it is told (it reads only a block device's size itself). */
+export type Backing = { plugin: 'iblock'; device: string } | { plugin: 'fileio'; file: string; sizeBytes: number };
 
 interface Step { okCodes?: number[]; input?: string; tolerate?: (stderr: string) => boolean; timeoutMs?: number }
 
@@ -141,16 +145,17 @@ export class Lio {
 
   /** A first publish: the storage object, target, LUN and portals (each kept when already
    * there) and the node's ACL, in one change, so one save. */
-  async exportAndAllow(ref: LunRef, device: string, initiator: string, readonly: boolean, chap?: Chap): Promise<void> {
+  async exportAndAllow(ref: LunRef, backing: Backing, initiator: string, readonly: boolean, chap?: Chap): Promise<void> {
     await this.changed(async () => {
-      await this.exportSteps(ref, device);
+      await this.exportSteps(ref, backing);
       await this.allowSteps(ref, initiator, readonly, chap);
     });
   }
 
-  private async exportSteps(ref: LunRef, device: string): Promise<void> {
+  private async exportSteps(ref: LunRef, backing: Backing): Promise<void> {
     const core = parseCore(await this.step(listCoreCmd(), 'listing LIO storage objects'));
-    const so = core.objects.get(ref.backstore) ?? `${hbaDir(hbaFor(core, ref.backstore))}/${ref.backstore}`;
+    const so = core.objects.get(ref.backstore) ?? `${hbaDir(hbaFor(core, ref.backstore, backing.plugin), backing.plugin)}/${ref.backstore}`;
+    const path = backing.plugin === 'iblock' ? backing.device : backing.file;
     const tpg = tpgDir(ref.target);
     const lun = lunDir(ref.target, ref.lun);
     await this.step(mkdirCmd([so, lun, ...this.ports.map((p) => npDir(ref.target, p))]), `creating LIO objects of ${ref.target}`);
@@ -158,8 +163,11 @@ export class Lio {
     if (state.get(`${so}/enable`) !== '1') {
       // The serial (a SCSI id that multipath and /dev/disk/by-id rely on) can only be set
       // before the object is enabled; it is derived from the volume, so it survives a restore.
-      await this.write(`${so}/control`, `udev_path=${device}`, `pointing ${ref.backstore} at ${device}`);
-      await this.write(`${so}/udev_path`, device, `recording ${device} for ${ref.backstore}`);
+      // fileio: buffered, which makes LIO announce a write cache and honour the initiator's
+      // flushes (targetcli's default); the path has no "," (the pool schema), LIO's separator.
+      const control = backing.plugin === 'iblock' ? `udev_path=${path}` : `fd_dev_name=${path},fd_dev_size=${backing.sizeBytes},fd_buffered_io=1`;
+      await this.write(`${so}/control`, control, `pointing ${ref.backstore} at ${path}`);
+      await this.write(`${so}/udev_path`, path, `recording ${path} for ${ref.backstore}`);
       await this.write(`${so}/wwn/vpd_unit_serial`, ref.serial, `setting the unit serial of ${ref.backstore}`);
       await this.write(`${so}/enable`, '1', `enabling ${ref.backstore}`);
     }
@@ -177,6 +185,18 @@ export class Lio {
     return links.trim() !== '' && (await this.read([`${tpg}/enable`])).get(`${tpg}/enable`) === '1';
   }
 
+  /** Tells a fileio object its file's new size (a block device's size LIO reads itself): the
+   * initiators see it at their next rescan, and the save keeps it for a restore. Nothing to do
+   * when the volume is not exported. */
+  async resize(ref: LunRef, sizeBytes: number): Promise<void> {
+    await this.changed(async (): Promise<boolean> => {
+      const so = parseCore(await this.step(listCoreCmd(), 'listing LIO storage objects')).objects.get(ref.backstore);
+      if (!so || !/\/fileio_\d+\//.test(so)) return false;
+      await this.write(`${so}/control`, `fd_dev_size=${sizeBytes}`, `growing ${ref.backstore} to ${sizeBytes} bytes`);
+      return true;
+    });
+  }
+
   /** The target (with its LUN, portals and ACLs) and the storage object; nothing there is fine. */
   async unexport(ref: LunRef): Promise<void> {
     await this.changed(async (): Promise<boolean> => {
@@ -188,7 +208,7 @@ export class Lio {
       const so = core.objects.get(ref.backstore);
       // An empty HBA at the object's own index: an export that died between the two mkdirs.
       const hba = preferredHba(ref.backstore);
-      const leftover = core.hbas.has(hba) && !core.occupied.has(hba) ? [hbaDir(hba)] : [];
+      const leftover = PLUGINS.filter((p) => core.hbas.has(`${p}_${hba}`) && !core.occupied.has(`${p}_${hba}`)).map((p) => hbaDir(hba, p));
       // Never exported, or a retry after an unexport: nothing to remove; a save only when the
       // saved file still holds the target (a crash came between the removal and its save).
       if (noTarget && !so && leftover.length === 0) return (await this.savedMentions([ref.target, ref.backstore]));

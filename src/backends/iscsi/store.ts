@@ -1,5 +1,5 @@
-// `iscsi` and `zfs-iscsi` pools: a volume is an LV (the lvm or lvmthin store) or a zvol (the
-// zfspool store) on a storage host, each store unchanged and run over the host's Runner (SSH,
+// `iscsi` and `zfs-iscsi` pools: a volume is an LV (the lvm or lvmthin store), an image file
+// (the file store) or a zvol (the zfspool store) on a storage host, each store unchanged and run over the host's Runner (SSH,
 // or this machine with `local: true`), exported by LIO as LUN 0 of a target of its own
 // (lio.ts). The store is the durable record (LV tags or ZFS user properties: volume, snapshots,
 // publications); LIO is made to match it: the first publish exports (a volume never published
@@ -7,6 +7,7 @@
 // in the store and then adds the node's ACL, an unpublish removes both, a delete unexports
 // (when there is anything to remove) before the volume goes.
 import type { Runner } from '../../exec/index.js';
+import { FileStore } from '../files/store.js';
 import { initiatorIqnFor } from '../../node/transports/iscsi-names.js';
 import { portalOf } from '../../node/transports/iscsi.js';
 import type { IscsiExportPool, IscsiPool, LvmPool, LvmThinPool, ZfsIscsiPool } from '../../pools/schema.js';
@@ -21,7 +22,7 @@ import { ZfsPoolBackend } from '../zfspool/backend.js';
 import { ZFS_PARAMS } from '../zfspool/props.js';
 import { resolveChap } from './chap.js';
 import { iscsiNodeContext } from './context.js';
-import { Lio } from './lio.js';
+import { Lio, type Backing } from './lio.js';
 import { lunRef } from './names.js';
 
 export const iscsiTraits: TypeTraits = {
@@ -42,21 +43,42 @@ export const iscsiTraits: TypeTraits = {
 export const zfsIscsiTraits: TypeTraits = { ...iscsiTraits, params: ZFS_PARAMS.filter((p) => p !== 'recordsize') };
 
 /** What the exporter needs of a store: the calls it passes on, any volume's record (complete or
- * not: a delete must find either), the device path on the storage host, and the publication
- * records. The lvm, lvmthin and zfspool backends are such stores. */
+ * not: a delete must find either), and the publication records. The lvm, lvmthin, zfspool and
+ * file stores are such stores; what LIO exports of a volume is the exporter's `backingOf`. */
 export type ExportedStore = Pick<Backend,
   'createVolume' | 'deleteVolume' | 'getVolume' | 'listVolumes' | 'createSnapshot' | 'deleteSnapshot' | 'getSnapshot' | 'listSnapshots' | 'capacity'> & {
   expandVolume(name: string, sizeBytes: number, limitBytes: number): Promise<VolumeRecord | undefined>;
   volumeAny(name: string): Promise<VolumeRecord | undefined>;
-  stablePath(name: string): Promise<string>;
   publish(name: string, node: string, opts: PublishOptions): Promise<unknown>;
   unpublish(name: string, node?: string): Promise<void>;
 };
 
-/** The LVM store of the backing (same id as the iscsi pool: the LV tags name it). */
-export function backingStore(p: IscsiPool, runner: Runner): LvmBackendBase<LvmPool | LvmThinPool> {
-  const where = `storage host ${runner.host}`;
+type StoreAndBacking = { store: ExportedStore; backingOf: (name: string) => Promise<Backing> };
+
+/** A block store's LUN is its volume's device. */
+const onDevice = (store: ExportedStore & { stablePath(name: string): Promise<string> }): StoreAndBacking =>
+  ({ store, backingOf: async (name) => ({ plugin: 'iblock', device: await store.stablePath(name) }) });
+
+/** The store of an iscsi pool's backing (same id as the pool: LV tags and state files name it). */
+export function backingStore(p: IscsiPool, runner: Runner): StoreAndBacking {
   const b = p.backing;
+  if (b.type === 'file') {
+    const store = new FileStore({ id: p.id, path: b.path, snapshots: b.snapshots }, runner);
+    return {
+      store,
+      backingOf: async (name) => {
+        const rec = await store.getVolume(name);
+        if (!rec) throw notFound(`volume ${name} does not exist in pool "${p.id}"`);
+        return { plugin: 'fileio', file: store.imageOf(name), sizeBytes: rec.sizeBytes };
+      },
+    };
+  }
+  return onDevice(lvmStore(p, b, runner));
+}
+
+/** The LVM store of an LV backing. */
+function lvmStore(p: IscsiPool, b: Exclude<IscsiPool['backing'], { type: 'file' }>, runner: Runner): LvmBackendBase<LvmPool | LvmThinPool> {
+  const where = `storage host ${runner.host}`;
   if (b.type === 'lvm') {
     const pool: LvmPool = { id: p.id, type: 'lvm', disable: p.disable, vgname: b.vgname, snapshotSize: b.snapshotSize, saferemove: b.saferemove };
     return new LvmThickBackend(pool, runner, where, true);
@@ -77,11 +99,12 @@ export function zvolStore(p: ZfsIscsiPool, runner: Runner): ZfsPoolBackend {
 export class IscsiBackend implements Backend {
   readonly traits: TypeTraits;
   private readonly store: ExportedStore;
+  private readonly backingOf: (name: string) => Promise<Backing>;
   private readonly lio: Lio;
 
   constructor(readonly pool: IscsiExportPool, runner: Runner) {
     this.traits = pool.type === 'zfs-iscsi' ? zfsIscsiTraits : iscsiTraits;
-    this.store = pool.type === 'zfs-iscsi' ? zvolStore(pool, runner) : backingStore(pool, runner);
+    ({ store: this.store, backingOf: this.backingOf } = pool.type === 'zfs-iscsi' ? onDevice(zvolStore(pool, runner)) : backingStore(pool, runner));
     this.lio = new Lio(runner, [...new Set(pool.portals.map((p) => portalOf(p).port))], !!pool.chap);
   }
 
@@ -99,10 +122,11 @@ export class IscsiBackend implements Backend {
   listVolumes(): Promise<VolumeRecord[]> { return this.store.listVolumes(); }
 
   async expandVolume(name: string, sizeBytes: number, limitBytes: number): Promise<VolumeRecord> {
-    // LIO's block backstore reads the size from the device: growing the LV or zvol is enough here;
-    // the nodes rescan (NodeExpandVolume).
+    // LIO's block backstore reads the size from the device: growing the LV or zvol is enough;
+    // a fileio object is told its file's size. The nodes rescan (NodeExpandVolume).
     const rec = await this.store.expandVolume(name, sizeBytes, limitBytes);
     if (!rec) throw notFound(`volume ${name} does not exist in pool "${this.pool.id}"`);
+    if (this.pool.type === 'iscsi' && this.pool.backing.type === 'file') await this.lio.resize(lunRef(this.pool, name), rec.sizeBytes);
     return rec;
   }
 
@@ -120,7 +144,7 @@ export class IscsiBackend implements Backend {
     // The first publish exports, with the ACL in the same save; a later one finds the target
     // complete (export is idempotent, so a publish a crash cut short finishes the export).
     if (await this.lio.exported(ref)) await this.lio.allow(ref, initiator, opts.readonly, chap);
-    else await this.lio.exportAndAllow(ref, await this.store.stablePath(name), initiator, opts.readonly, chap);
+    else await this.lio.exportAndAllow(ref, await this.backingOf(name), initiator, opts.readonly, chap);
     return { target: ref.target, lun: String(ref.lun), portals: this.pool.portals.join(','), initiator };
   }
 

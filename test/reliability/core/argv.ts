@@ -64,6 +64,11 @@ function isZfsUserProperty(e: ExecLine, i: number): boolean {
   }
 }
 
+/** `truncate -s >N`: grow a file to at least N bytes (the iscsi file store never shrinks one). */
+function isTruncateAtLeast(e: ExecLine, i: number): boolean {
+  return posix.basename(e.program) === 'truncate' && e.args[i - 1] === '-s' && /^>[0-9]{1,20}$/.test(e.args[i]!);
+}
+
 /** Why this argv breaks the grammar, or [] when it does not. */
 export function checkArgv(e: ExecLine, rules: ArgvRules): string[] {
   const bad: string[] = [];
@@ -87,7 +92,7 @@ export function checkArgv(e: ExecLine, rules: ArgvRules): string[] {
       else if (!rules.roots.some((r) => a === r || a.startsWith(r.endsWith('/') ? r : `${r}/`))) bad.push(`path ${show} outside the pools and prefixes`);
       continue;
     }
-    if (!TOKEN.test(a) && !isMetadataJson(e, i) && !isZfsUserProperty(e, i)) bad.push(`${show} outside the token grammar`);
+    if (!TOKEN.test(a) && !isMetadataJson(e, i) && !isZfsUserProperty(e, i) && !isTruncateAtLeast(e, i)) bad.push(`${show} outside the token grammar`);
   }
   return bad;
 }

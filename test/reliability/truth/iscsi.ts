@@ -1,5 +1,6 @@
 // Truth for iscsi and zfs-iscsi pools whose storage host is this node: the volumes (the lvm
-// truth by LV tags, or the zfs truth by user properties) and LIO's configfs tree, read directly.
+// truth by LV tags, the file truth by state files, or the zfs truth by user properties) and
+// LIO's configfs tree, read directly.
 // A target or storage object of this pool whose volume is not live is a leaked export; a live
 // volume with one and not the other is a half-made export (the CO's retry of the publish must
 // have finished it). A live volume with neither was never published (the first publish
@@ -17,14 +18,14 @@ const SESSIONS = '/sys/class/iscsi_session';
 
 const dirs = (d: string): string[] => (existsSync(d) ? readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name) : []);
 
-/** The store's own truth: LVs by tag, or a zfspool's datasets. */
+/** The store's own truth: LVs by tag, image files, or a zfspool's datasets. */
 export type StoreTruth = Truth & { init(): Promise<unknown> };
 
 export class IscsiTruth implements Truth {
 
   private readonly initiator: string;
 
-  /** `store`: the volumes' own truth (LvmTruth, ZfsTruth); `pool`: what names the pool's
+  /** `store`: the volumes' own truth (LvmTruth, FileTruth, ZfsTruth); `pool`: what names the pool's
    * objects (id and iqnPrefix are all lunRef reads); `nodeId`: the node whose ACLs count as access. */
   constructor(private readonly store: StoreTruth, readonly pool: Pick<IscsiPool, 'id' | 'iqnPrefix'>, nodeId: string) {
     this.initiator = initiatorIqnFor(nodeId);
@@ -43,7 +44,7 @@ export class IscsiTruth implements Truth {
     const view = await this.store.read();
     const live = new Map(view.volumes.map((v) => [v, this.ref(v)]));
     const targets = new Set(dirs(join(CONFIGFS, 'iscsi')).filter((t) => t.startsWith(`${this.pool.iqnPrefix}:`)));
-    const objects = new Set(dirs(join(CONFIGFS, 'core')).filter((h) => /^iblock_\d+$/.test(h))
+    const objects = new Set(dirs(join(CONFIGFS, 'core')).filter((h) => /^(iblock|fileio)_\d+$/.test(h))
       .flatMap((h) => dirs(join(CONFIGFS, 'core', h))).filter((o) => o.startsWith(`${this.pool.id}.`)));
     const wanted = { targets: new Set([...live.values()].map((r) => r.target)), objects: new Set([...live.values()].map((r) => r.backstore)) };
     for (const t of targets) if (!wanted.targets.has(t)) view.strays.push(`target ${t} without a live volume`);
@@ -56,6 +57,10 @@ export class IscsiTruth implements Truth {
       if (!targets.has(r.target) && objects.has(r.backstore)) view.strays.push(`volume ${v}: storage object ${r.backstore} without its target`);
     }
     return view;
+  }
+
+  async fill(volume: string, r: number): Promise<void> {
+    await this.store.fill?.(volume, r);
   }
 
   /** The node's iSCSI sessions to the volume's target (they end with its last unstage). */
