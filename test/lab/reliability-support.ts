@@ -21,6 +21,8 @@ export async function runLaneIn(node: LabNode, t: TestContext, type: string, arg
   const json = join(node.runDir, `rel-${type}.json`);
   const r = await node.exec([process.execPath, RUN_JS, '--type', type, '--seed', String(SEED), '--node-id', node.name, '--root', `/tmp/rel-${type}`,
     '--json', json, ...args], { env: NODE_ENV, timeoutMs });
+  // The driver's log (every call and program) kept with the lab's artifacts, for a failure's reader.
+  await node.exec(['cp', `/tmp/rel-${type}/driver.log`, join(node.logDir, `rel-${type}-driver.log`)]);
   for (const l of r.stderr.trim().split('\n').filter((x) => !x.startsWith('CRASH ')).slice(-3)) t.diagnostic(l);
   const crashLine = r.stderr.split('\n').find((x) => x.startsWith('CRASH '));
   if (crashLine) {

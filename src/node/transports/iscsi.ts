@@ -20,6 +20,13 @@ import { iscsiSessions, type IscsiLun, type IscsiSession } from './iscsi-sysfs.j
 import type { Attached, AttachOptions, Condition, Descriptor, Stashed, Transport } from './types.js';
 
 const TIMEOUT_MS = 120_000;
+/** iscsiadm's record-database lock (open-iscsi's idbm_lock: a hard link made and removed around
+ * each record change, held for milliseconds). An iscsiadm killed while holding it (the node
+ * plugin killed mid-call: its container's processes die with it, or the pipe iscsiadm writes to
+ * closes) leaves it, and the next iscsiadm waits 60 s for it before going ahead anyway. */
+export const ISCSI_LOCK = '/run/lock/iscsi/lock.write';
+/** How long the lock may stay unchanged before it counts as a dead iscsiadm's. */
+const STALE_LOCK_MS = 5_000;
 /** iscsiadm exit codes (iscsi_err.h). */
 export const ISCSI_ERR = { IDBM: 6, SESS_EXISTS: 15, NO_OBJS_FOUND: 21, LOGIN_AUTH_FAILED: 24 } as const;
 
@@ -73,6 +80,7 @@ export class IscsiTransport implements Transport {
   private readonly sysfs: string;
   private readonly deviceWaitMs: number;
   private readonly nodesDir: string;
+  private lockSwept?: Promise<void>;
 
   constructor(private readonly runner: Runner, opts: IscsiTransportOptions = {}) {
     this.sysfs = opts.sysfs ?? '/sys';
@@ -92,10 +100,34 @@ export class IscsiTransport implements Transport {
 
   private async iscsiadm(args: string[], doing: string, okCodes: number[] = [0]): Promise<void> {
     try {
-      await this.runner.run('iscsiadm', args, { timeoutMs: TIMEOUT_MS, okCodes });
+      await this.run(args, okCodes);
     } catch (e) {
       throw failure(e, doing);
     }
+  }
+
+  private async run(args: string[], okCodes: number[] = [0]) {
+    await this.sweepLock();
+    return this.runner.run('iscsiadm', args, { timeoutMs: TIMEOUT_MS, okCodes });
+  }
+
+  /**
+   * Once per process, before its first iscsiadm: a lock a killed predecessor left (the usual
+   * reason this process is new) is removed, instead of stalling this stage for a minute. A live
+   * holder changes it within milliseconds; one unchanged (same ctime, to the nanosecond) for
+   * STALE_LOCK_MS is no one's, and no one can take the lock while it stands. Best effort: run
+   * where iscsiadm runs (the host's /run with `node.iscsiadm: host`).
+   */
+  private sweepLock(): Promise<void> {
+    this.lockSwept ??= (async () => {
+      const ctime = async () => (await this.runner.run('stat', ['-c', '%z', '--', ISCSI_LOCK], { okCodes: [0, 1] })).stdout.trim();
+      const first = await ctime();
+      if (!first) return;
+      const moved = await waitFor(async () => ((await ctime()) !== first ? true : undefined), { timeoutMs: STALE_LOCK_MS, what: 'iscsiadm\'s lock to move' })
+        .catch(() => false);
+      if (!moved) await this.runner.run('rm', ['-f', '--', ISCSI_LOCK]);
+    })().catch(() => undefined);
+    return this.lockSwept;
   }
 
   /** Our session to target at portal, if logged in (or logging in). */
@@ -153,7 +185,7 @@ export class IscsiTransport implements Transport {
   private async ensureIface(initiator: string): Promise<void> {
     let shown: string;
     try {
-      const r = await this.runner.run('iscsiadm', ifaceShowArgs(), { timeoutMs: TIMEOUT_MS, okCodes: [0, ISCSI_ERR.IDBM] });
+      const r = await this.run(ifaceShowArgs(), [0, ISCSI_ERR.IDBM]);
       shown = r.exitCode === 0 ? r.stdout : '';
     } catch (e) {
       throw failure(e, `reading iscsiadm interface ${IFACE}`);
@@ -190,7 +222,7 @@ export class IscsiTransport implements Transport {
   async discover(portal: string): Promise<DiscoveredTarget[]> {
     const p = portalOf(portal);
     try {
-      return parseDiscovery((await this.runner.run('iscsiadm', discoveryArgs(p.arg), { timeoutMs: TIMEOUT_MS })).stdout);
+      return parseDiscovery((await this.run(discoveryArgs(p.arg))).stdout);
     } catch (e) {
       throw failure(e, `discovering targets at ${p.arg}`);
     }

@@ -50,8 +50,10 @@ export function iscsiFuzzSetup(s: IscsiSetup): Promise<FuzzSetup> {
       // LIO through configfs, saved by rtslib under a lock; the initiator.
       'find', 'mkdir', 'rmdir', 'ln', 'dd', 'grep', 'flock', 'iscsiadm', 'udevadm', 'test',
       'mount', 'umount', 'blkid', 'mkfs.ext4', 'mkfs.xfs', 'mkfs', 'resize2fs', 'xfs_growfs', 'e2fsck', 'fsck', 'blockdev', 'wipefs', 'cp',
+      // iscsiadm's lock a killed iscsiadm left (node/transports/iscsi.ts)
+      'stat', 'rm',
       // the file store
-      ...(s.files ? ['cat', 'mv', 'truncate', 'rm', 'df'] : [])],
+      ...(s.files ? ['cat', 'mv', 'truncate', 'df'] : [])],
     // LIO's lock, rtslib's saved configuration (read before a save is skipped) and
     // iscsiadm's records live under /run, /etc/rtslib-fb-target and /etc/iscsi.
     roots: ['/dev', '/proc', '/sys', '/run', '/etc/rtslib-fb-target', '/etc/iscsi', ...(s.files ? [s.files] : [])],
