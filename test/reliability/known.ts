@@ -3,14 +3,7 @@
 // seeds named here); an entry that no longer matches anything is reported as a diagnostic.
 export interface Known { id: string; match: RegExp; what: string; found: string }
 
-export const KNOWN: Known[] = [
-  {
-    id: 'rbd-outage-first-wave',
-    match: /^rbd outage: at-rest (.+: answered after \d+ ms, the pool's timeout is \d+ s|ListVolumes after \d+ ms)$/,
-    what: 'the calls already in flight when the monitors are found away answer after the tools\' connect timeout plus their process starts (six at once on the lab node\'s one CPU: 7.7 s for a 5 s timeout); later calls answer in under 0.5 s',
-    found: 'REL_UNVERIFIED=1 node --test --test-name-pattern="monitors down" dist/test/lab/reliability.test.js (2026-12-02)',
-  },
-];
+export const KNOWN: Known[] = [];
 
 /** Splits problems into known ones (with their entry) and new ones. */
 export function classify(problems: string[]): { known: Array<{ problem: string; id: string }>; fresh: string[]; unused: string[] } {
