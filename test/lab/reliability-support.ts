@@ -45,7 +45,8 @@ export async function runLaneIn(node: LabNode, t: TestContext, type: string, arg
 export async function runOutageIn(node: LabNode, t: TestContext, type: string, cmds: { down: string[]; up: string[]; ready: string[] }, timeoutSeconds = 5, extra: string[] = []): Promise<void> {
   const json = join(node.runDir, `rel-outage-${type}.json`);
   const r = await node.exec([process.execPath, OUTAGE_JS, '--type', type, '--timeout-seconds', String(timeoutSeconds), '--json', json,
-    '--down', JSON.stringify(cmds.down), '--up', JSON.stringify(cmds.up), '--ready', JSON.stringify(cmds.ready), ...extra], { env: NODE_ENV, timeoutMs: 12 * 60_000 });
+    '--down', JSON.stringify(cmds.down), '--up', JSON.stringify(cmds.up), '--ready', JSON.stringify(cmds.ready),
+    '--driver-log', join(node.logDir, `driver-outage-${type}.log`), ...extra], { env: NODE_ENV, timeoutMs: 12 * 60_000 });
   for (const l of r.stderr.trim().split('\n')) t.diagnostic(l);
   assert.ok(!r.timedOut, 'the outage run passed its deadline');
   assert.ok(existsSync(json), `the ${type} outage run wrote no report (exit ${r.code}):\n${r.stderr.slice(-4000)}`);

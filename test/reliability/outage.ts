@@ -12,7 +12,7 @@
 // served by the same driver must keep answering meanwhile; once the dependency is back, calls
 // succeed again with no driver restart.
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { waitFor } from '../../src/exec/wait.js';
 import { MiB } from './core/lane.js';
@@ -27,6 +27,8 @@ const { values: a } = parseArgs({ options: {
   export: { type: 'string', default: '/srv/nfs' },
   vg: { type: 'string', default: 'labvg' }, thinpool: { type: 'string', default: 'thin' },
   'ssh-key': { type: 'string' }, 'ssh-host-key': { type: 'string' },
+  /** Where the driver's log is copied at the end (a lab node's logs folder, kept after teardown). */
+  'driver-log': { type: 'string' },
 } });
 const argv = (s: string | undefined) => JSON.parse(s ?? '[]') as string[];
 const run = (cmd: string[]) => execFileSync(cmd[0]!, cmd.slice(1), { stdio: 'ignore', timeout: 60_000 });
@@ -137,6 +139,7 @@ const ids = new Set<string>([vid, ...((listed.response?.entries ?? []) as Array<
 if (vid?.endsWith('rel-out-a')) for (const n of ['at-rest', 'mid', 'mid-down', 'back1', 'back2']) ids.add(vid.replace(/rel-out-a$/, `rel-out-${n}`));
 for (const id of ids) if (id.includes('rel-out-')) await c.call('Controller.DeleteVolume', { volume_id: id }, 120_000);
 await d.stop();
+if (a['driver-log']) copyFileSync(d.o.logFile, a['driver-log']);
 const worst = Math.max(0, ...rows.filter((r) => r.phase !== 'before' && r.phase !== 'back' && !r.rpc.includes('dir pool')).map((r) => r.ms));
 if (a.json) writeFileSync(a.json, `${JSON.stringify({ rows, problems, worstMs: worst, timeoutSeconds: timeoutS }, null, 1)}\n`);
 for (const p of problems) log(`PROBLEM ${p}`);

@@ -1,11 +1,14 @@
 // Running `rbd` and `ceph` against one pool with one set of credentials. Every run gets the
 // monitors (-m), the user (--id) and a key file (--keyfile), no ceph.conf (--conf /dev/null:
 // the pool definition is the whole configuration) and bounded waits, so that an unreachable
-// cluster fails in timeoutSeconds instead of hanging.
-import { change, memoRead, type Runner } from '../../exec/index.js';
+// cluster fails in timeoutSeconds instead of hanging. Only a few run at once per cluster
+// (slots.ts); the others wait for a slot within their own deadline.
+import { change, ExecError, memoRead, type Runner } from '../../exec/index.js';
+import type { Release } from '../../exec/slots.js';
 import type { RbdPool } from '../../pools/schema.js';
 import { cephError, type Target } from './errors.js';
 import { reachabilityOf } from './reachability.js';
+import { MAX_CLUSTER_COMMANDS, NotStarted, slotsOf } from './slots.js';
 
 export interface Connection {
   monhost: string[];
@@ -61,21 +64,46 @@ export class CephCli {
     return this.exec('ceph', ['--connect-timeout', String(this.conn.timeoutSeconds), ...args], opts);
   }
 
-  private exec(program: string, args: string[], opts: RunOpts): Promise<string> {
+  /** How long a command holds its slot (slots.ts): by then it has connected or failed to, so it
+   * no longer costs a start nor tells about the monitors; holding it longer would queue quick
+   * reads behind an hours-long rm or flatten. */
+  get holdMs(): number { return 2 * this.conn.timeoutSeconds * 1000; }
+
+  private async exec(program: string, args: string[], opts: RunOpts): Promise<string> {
     const argv = [...connectionArgs(this.conn), ...args];
-    return reachabilityOf(this.conn.monhost).run(async (unreachable) => {
-      const signal = opts.signal ? AbortSignal.any([opts.signal, unreachable]) : unreachable;
-      try {
-        const r = await this.runner.run(program, argv, {
-          timeoutMs: opts.timeoutMs ?? this.quickMs,
-          env: CEPH_ENV,
-          signal,
-          ...(opts.input !== undefined ? { input: opts.input } : {}),
-        });
-        return r.stdout;
-      } catch (e) {
-        throw cephError(e, `${program} ${args.filter((a) => !a.startsWith('--format') && a !== 'json').slice(0, 3).join(' ')}`, this.target);
-      }
-    });
+    const what = `${program} ${args.filter((a) => !a.startsWith('--format') && a !== 'json').slice(0, 3).join(' ')}`;
+    const timeoutMs = opts.timeoutMs ?? this.quickMs;
+    const started = Date.now();
+    const slot: { release?: Release } = {};
+    try {
+      return await reachabilityOf(this.conn.monhost).run(async (unreachable) => {
+        const signal = opts.signal ? AbortSignal.any([opts.signal, unreachable]) : unreachable;
+        slot.release = await slotsOf(this.conn.monhost).take(timeoutMs, signal);
+        if (!slot.release) {
+          // Stopped while queued (the cluster found away, or the caller's signal): as if killed.
+          if (signal.aborted) throw cephError(new ExecError(program, argv, undefined, '', '', 'signal'), what, this.target);
+          throw new NotStarted(`${what}: not started within ${Math.round(timeoutMs / 1000)} s: ${MAX_CLUSTER_COMMANDS} rbd/ceph commands against Ceph monitors ${this.conn.monhost.join(',')} were running (pool "${this.pool.id}")`);
+        }
+        const hold = setTimeout(slot.release, this.holdMs);
+        try {
+          const r = await this.runner.run(program, argv, {
+            // The wait for the slot counts against the command's deadline.
+            timeoutMs: Math.max(1, timeoutMs - (Date.now() - started)),
+            env: CEPH_ENV,
+            signal,
+            ...(opts.input !== undefined ? { input: opts.input } : {}),
+          });
+          return r.stdout;
+        } catch (e) {
+          throw cephError(e, what, this.target);
+        } finally {
+          clearTimeout(hold);
+        }
+      });
+    } finally {
+      // Only once reachability.ts has judged this command's failure: when it found the monitors
+      // away, it has stopped the queued commands, so the slot does not start one of them.
+      slot.release?.();
+    }
   }
 }

@@ -1,7 +1,7 @@
 // Whether a Ceph cluster's monitors answer, as this process last saw it. Without it, every call
 // while the monitors are away starts its own `rbd`/`ceph` process and waits out the connect
 // timeout; six calls at once then also share one CPU with six process starts, and answer long
-// after the pool's timeoutSeconds. With it:
+// after the pool's timeoutSeconds (slots.ts bounds the processes that start at once). With it:
 // - the first command that finds the cluster unreachable answers for the others in flight
 //   (they are stopped and get the same UNAVAILABLE);
 // - while it is unreachable, one call at a time tries the cluster again, the others get
@@ -9,8 +9,10 @@
 //   cluster (success or a failure of its own, e.g. "no such image") ends the outage.
 // No timer: a cluster nobody calls is not probed.
 import { StorageError } from '../errors.js';
+import { NotStarted } from './slots.js';
 
-const isUnreachable = (e: unknown) => e instanceof StorageError && e.kind === 'unavailable';
+/** A command that never started (it waited out its deadline for a slot) tells nothing. */
+const isUnreachable = (e: unknown) => e instanceof StorageError && e.kind === 'unavailable' && !(e instanceof NotStarted);
 
 export class Reachability {
   private down?: { error: StorageError; at: number };
@@ -30,7 +32,8 @@ export class Reachability {
         this.down = undefined;
         return r;
       } catch (e) {
-        if (isUnreachable(e)) this.down = { error: e as StorageError, at: Date.now() }; else this.down = undefined;
+        if (isUnreachable(e)) this.down = { error: e as StorageError, at: Date.now() };
+        else if (!(e instanceof NotStarted)) this.down = undefined;
         throw e;
       } finally {
         this.probing = false;
