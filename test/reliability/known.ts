@@ -10,12 +10,7 @@ export const KNOWN: Known[] = [
     what: 'the calls in flight when the monitors are found away answer once the first `rbd` reports its connect timeout, about 1.3 s past it on the lab node (its own start); since the per-cluster command slots 6.3-7.0 s for a 5 s timeout (bound 7 s), over it only under host load (4.3: 7.03 s); was 7.7-9.6 s',
     found: 'REL_UNVERIFIED=1 node --test --test-name-pattern="monitors down" dist/test/lab/reliability.test.js (2026-12-02; 2026-12-03 after the slots: 1 run in 4 over, by 26 ms)',
   },
-  {
-    id: 'rbd-outage-ceph-probe',
-    match: /^rbd outage: mid-down GetCapacity: answered after \d+ ms, the pool's timeout is \d+ s$/,
-    what: 'while the monitors are away one call at a time tries again; when GetCapacity is that call, its `ceph df` (Python, about 2.4 s to start in the lab node) answers after 7.4-7.7 s for a 5 s timeout (an `rbd` probe: 6.2-6.6 s)',
-    found: 'REL_UNVERIFIED=1 node --test --test-name-pattern="monitors down" dist/test/lab/reliability.test.js (2026-12-03, 1 run in 6)',
-  },
+
 ];
 
 /** Splits problems into known ones (with their entry) and new ones. */

@@ -13,7 +13,7 @@ import { Slots } from '../../src/exec/slots.js';
 import { waitFor } from '../../src/exec/wait.js';
 import { rbdPool } from './rbd-helpers.js';
 
-interface Run { args: readonly string[]; opts: RunOptions; ok: (stdout: string) => void; fail: (e: unknown) => void }
+interface Run { program: string; args: readonly string[]; opts: RunOptions; ok: (stdout: string) => void; fail: (e: unknown) => void }
 
 /** A Runner whose programs run until the test ends them, their signal aborts or their deadline passes. */
 class HangingRunner implements Runner {
@@ -25,7 +25,7 @@ class HangingRunner implements Runner {
       const timer = setTimeout(() => end(new ExecError(program, args, undefined, '', '', 'timeout')), opts.timeoutMs ?? 60_000);
       opts.signal?.addEventListener('abort', () => end(new ExecError(program, args, undefined, '', '', 'signal')), { once: true });
       this.runs.push({
-        args, opts,
+        program, args, opts,
         ok: (stdout) => { clearTimeout(timer); resolve({ stdout, stderr: '', exitCode: 0, durationMs: 0 }); },
         fail: end,
       });
@@ -117,4 +117,35 @@ test('a command that has run twice the connect timeout frees its slot (an hours-
   assert.equal(await read, '{}');
   for (const r of runner.runs.slice(0, MAX_CLUSTER_COMMANDS)) r.ok('');
   await Promise.all(long);
+});
+
+test('while the monitors are away, a ceph command\'s call tries the cluster with rbd (quicker to start) and starts ceph only once it answers', async () => {
+  const runner = new HangingRunner();
+  const c = cli(runner);
+  const first = c.read(image(1));
+  await waitFor(() => runner.runs.length === 1 || undefined, { timeoutMs: 2000, what: 'the first run' });
+  runner.runs[0]!.fail(monitorsAway());
+  await assert.rejects(first, (e: StorageError) => e.kind === 'unavailable');
+
+  const df = c.ceph(['df', '--format', 'json']);
+  await waitFor(() => runner.runs.length === 2 || undefined, { timeoutMs: 2000, what: 'the probe' });
+  assert.equal(runner.runs[1]!.program, 'rbd', 'the probe is rbd, not ceph');
+  assert.ok(runner.runs[1]!.args.includes('ls'));
+  runner.runs[1]!.fail(monitorsAway());
+  await assert.rejects(df, (e: StorageError) => e.kind === 'unavailable');
+  assert.equal(runner.runs.length, 2, 'no ceph started while the cluster is away');
+
+  const again = c.ceph(['df', '--format', 'json']);
+  await waitFor(() => runner.runs.length === 3 || undefined, { timeoutMs: 2000, what: 'the next probe' });
+  runner.runs[2]!.ok('');
+  await waitFor(() => runner.runs.length === 4 || undefined, { timeoutMs: 2000, what: 'ceph after the cluster answered' });
+  assert.equal(runner.runs[3]!.program, 'ceph');
+  runner.runs[3]!.ok('{"stats":{}}');
+  assert.equal(await again, '{"stats":{}}');
+
+  const up = c.ceph(['df', '--format', 'json']);
+  await waitFor(() => runner.runs.length === 5 || undefined, { timeoutMs: 2000, what: 'ceph with the cluster up' });
+  assert.equal(runner.runs[4]!.program, 'ceph', 'no probe while the cluster answers');
+  runner.runs[4]!.ok('{}');
+  await up;
 });

@@ -6,6 +6,7 @@
 import { change, ExecError, memoRead, type Runner } from '../../exec/index.js';
 import type { Release } from '../../exec/slots.js';
 import type { RbdPool } from '../../pools/schema.js';
+import { StorageError } from '../errors.js';
 import { cephError, type Target } from './errors.js';
 import { reachabilityOf } from './reachability.js';
 import { MAX_CLUSTER_COMMANDS, NotStarted, slotsOf } from './slots.js';
@@ -61,6 +62,14 @@ export class CephCli {
   }
 
   async ceph(args: string[], opts: RunOpts = {}): Promise<string> {
+    // While the cluster is away, the call that tries it again does so with `rbd`: Python's
+    // `ceph` starts a second or more later, past the pool's timeout on a small node. Any other
+    // answer than "unreachable" ends the outage, and `ceph` runs.
+    if (reachabilityOf(this.conn.monhost).isDown) {
+      await this.exec('rbd', ['ls', this.pool.pool], opts).catch((e: unknown) => {
+        if (e instanceof StorageError && e.kind === 'unavailable') throw e;
+      });
+    }
     return this.exec('ceph', ['--connect-timeout', String(this.conn.timeoutSeconds), ...args], opts);
   }
 

@@ -58,6 +58,9 @@ export class Reachability {
   }
 
   private outage(): { error: StorageError; at: number } | undefined { return this.down; }
+
+  /** Whether the last word on the cluster is that it is unreachable. */
+  get isDown(): boolean { return this.down !== undefined; }
 }
 
 const clusters = new Map<string, Reachability>();
