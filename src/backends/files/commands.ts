@@ -29,9 +29,9 @@ export function parseStates(out: string): Map<string, string> {
   return m;
 }
 
-export const mkdirsCmd = (dirs: readonly string[]): Program => ({ program: 'mkdir', args: ['-p', '-m', '0700', '--', ...dirs] });
-/** Fails with "File exists" when the directory is there: a create a crash cut short. */
-export const mkdirCmd = (dir: string): Program => ({ program: 'mkdir', args: ['-m', '0700', '--', dir] });
+/** Fails with "File exists" for a directory that is there (for an object: a create a crash
+ * cut short), and makes the others. */
+export const mkdirCmd = (...dirs: string[]): Program => ({ program: 'mkdir', args: ['-m', '0700', '--', ...dirs] });
 /** The state's new version, from stdin, flushed before the rename makes it the state. */
 export const writeTempCmd = (file: string): Program => ({ program: 'dd', args: [`of=${file}.tmp`, 'conv=fsync', 'status=none'] });
 export const renameCmd = (from: string, to: string): Program => ({ program: 'mv', args: ['-T', '--', from, to] });

@@ -59,18 +59,16 @@ export class FileStore {
    * here, it could hide a filesystem that failed to mount under it. */
   private ensureLayout(): Promise<void> {
     this.layout ??= (async () => {
-      const dirs = [this.root, `${this.root}/volumes`, `${this.root}/snapshots`];
-      for (const d of dirs) {
-        const c = mkdirCmd(d);
-        try {
-          await this.runner.run(c.program, c.args);
-        } catch (e) {
-          if (e instanceof ExecError && e.reason === 'exit' && e.mentions('File exists')) continue;
-          const missing = e instanceof ExecError && e.reason === 'exit' && e.mentions('No such file or directory');
-          throw new StorageError('unavailable', missing
-            ? `backing path ${this.backing.path} does not exist on ${this.runner.host}`
-            : `preparing ${d} on ${this.runner.host}: ${(e as Error).message}`, { cause: e });
-        }
+      // One mkdir for the three (in order: each exists before its children are made).
+      const c = mkdirCmd(this.root, `${this.root}/volumes`, `${this.root}/snapshots`);
+      try {
+        await this.runner.run(c.program, c.args);
+      } catch (e) {
+        const refusals = e instanceof ExecError && e.reason === 'exit' ? e.stderr.split('\n').map((l) => l.trim()).filter(Boolean) : [];
+        if (refusals.length && refusals.every((l) => l.endsWith('File exists'))) return;
+        throw new StorageError('unavailable', refusals.some((l) => l.endsWith('No such file or directory'))
+          ? `backing path ${this.backing.path} does not exist on ${this.runner.host}`
+          : `preparing ${this.root} on ${this.runner.host}: ${(e as Error).message}`, { cause: e });
       }
     })().catch((e) => { this.layout = undefined; throw e; });
     return this.layout;
@@ -163,10 +161,9 @@ export class FileStore {
     return state;
   }
 
-  /** The state goes first (the object leaves every list), then the directory, in one rm. */
+  /** The state goes first (the object leaves every list), then the directory, in one rm (which
+   * removes nothing, successfully, when neither is there). */
   private async remove(home: string, what: string): Promise<void> {
-    const o = await this.read(home);
-    if (!o.home) return;
     await this.run(removeCmd([`${home}/state.json`, home]), `removing ${what}`);
   }
 

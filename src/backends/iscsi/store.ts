@@ -1,8 +1,8 @@
 // `iscsi` and `zfs-iscsi` pools: a volume is an LV (the lvm or lvmthin store), an image file
-// (the file store) or a zvol (the zfspool store) on a storage host, each store unchanged and run over the host's Runner (SSH,
-// or this machine with `local: true`), exported by LIO as LUN 0 of a target of its own
-// (lio.ts). The store is the durable record (LV tags or ZFS user properties: volume, snapshots,
-// publications); LIO is made to match it: the first publish exports (a volume never published
+// (the file store) or a zvol (the zfspool store) on a storage host, each store run over the
+// host's Runner (SSH, or this machine with `local: true`), exported by LIO as LUN 0 of a target
+// of its own (lio.ts). The store is the durable record (LV tags, state files or ZFS user
+// properties: volume, snapshots, publications); LIO is made to match it: the first publish exports (a volume never published
 // is on no network, and a create costs no LIO change and no save), a publish records the node
 // in the store and then adds the node's ACL, an unpublish removes both, a delete unexports
 // (when there is anything to remove) before the volume goes.
