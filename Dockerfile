@@ -34,6 +34,7 @@ COPY --from=build /usr/local/bin/node /usr/local/bin/node
 WORKDIR /opt/poolcsi
 COPY --from=build /src/package.json ./
 COPY --from=build /src/proto proto
+COPY helpers helpers
 COPY --from=build /src/node_modules node_modules
 COPY --from=build /src/dist/src dist/src
 RUN ln -s /opt/poolcsi/dist/src/cli/main.cjs /usr/local/bin/poolcsi && poolcsi version

@@ -44,7 +44,7 @@ export async function scanRbd(pool: RbdPool, img: Images): Promise<{ images: Sca
   const images: ScannedImage[] = [];
   for (const e of entries.filter((x) => x.snapshot === undefined)) {
     const [info, meta] = await Promise.all([img.info(e.image), img.meta(e.image)]);
-    const st = readState(meta);
+    const st = readState(meta, e.image);
     const p = info?.parent;
     images.push({
       image: e.image,

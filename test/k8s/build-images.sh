@@ -75,7 +75,7 @@ node_base() {
 
 # The poolcsi image, keyed by the content of everything its Dockerfile copies.
 poolcsi_key() {
-  (cd "$REPO" && find Dockerfile package.json package-lock.json tsconfig.json proto src image -type f -print0 \
+  (cd "$REPO" && find Dockerfile package.json package-lock.json tsconfig.json proto helpers src image -type f -print0 \
     | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
 }
 poolcsi() {

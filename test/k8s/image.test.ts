@@ -20,7 +20,7 @@ const TOOLS = [
   'mount', 'umount', 'findmnt', 'blkid', 'blkdiscard', 'losetup', 'nsenter', 'cp', 'rm', 'dd', 'chattr',
   'mkfs.ext4', 'resize2fs', 'e2fsck', 'mkfs.xfs', 'xfs_growfs', 'xfs_quota', 'mkfs.btrfs', 'btrfs', 'setquota',
   'lvm', 'lvs', 'vgs', 'lvcreate', 'lvchange', 'lvextend', 'lvremove', 'thin_check',
-  'rbd', 'ceph', 'modprobe', 'multipath', 'mount.nfs', 'ssh',
+  'rbd', 'ceph', 'python3', 'modprobe', 'multipath', 'mount.nfs', 'ssh',
   'iscsiadm', 'zfs', 'zpool',
 ];
 const HOST_TOOLS = ['iscsiadm', 'zfs', 'zpool'];
@@ -40,6 +40,13 @@ const inImage = (script: string) => local.run('buildah', [...BUILDAH, 'run', '--
 test('every tool the driver runs is in the image', async () => {
   const r = await inImage(TOOLS.map((t) => `command -v ${t} >/dev/null || echo ${t}`).join('; '));
   assert.deepEqual(r.stdout.split('\n').filter(Boolean), [], 'missing from the image');
+});
+
+test('the librbd helper can run in the image: python3 with Ceph\'s bindings, the helper beside the package', async () => {
+  // Without them the controller still works, one rbd process per command (a warning says so).
+  const r = await inImage('python3 -c "import rados, rbd" && python3 -m py_compile /opt/poolcsi/helpers/librbd-helper.py && echo ok');
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'ok');
 });
 
 test('the host tools go through host-exec, which needs hostPID', async () => {

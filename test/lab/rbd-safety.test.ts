@@ -4,8 +4,10 @@
 //  - item 5: a single-node volume published to one node is FAILED_PRECONDITION on another,
 //    and the record survives a controller restart (it lives on the image).
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { pollUntil, startDriver, startLab, type Lab, type LabNode, type NodeDriver } from './harness/index.js';
+import { pollUntil, REPO_ROOT, startDriver, startLab, type Lab, type LabNode, type NodeDriver } from './harness/index.js';
 import { cephKey, must, rbdPoolYaml, refused, writeIn, writeSecretDir } from './rbd-support.js';
 
 const POOLS = '/run/lab/rbd/pools.yaml';
@@ -91,4 +93,32 @@ test('item 5: a single-node volume published to one node is FAILED_PRECONDITION 
   await must(controller, 'Controller.ControllerPublishVolume', publish('node-b'));
   await must(controller, 'Controller.ControllerUnpublishVolume', { volume_id: id, node_id: 'node-b', secrets: secrets() });
   await must(controller, 'Controller.DeleteVolume', { volume_id: id, secrets: secrets() });
+});
+
+// The librbd helper (helpers/librbd-helper.py) runs the controller's rbd commands on one open
+// connection. Every command it takes must give what `rbd` gives: the same report (parsed by the
+// driver's own report.ts), the same errno, the same effect on twin images.
+test('the librbd helper answers every command it takes as the rbd program does', async (t) => {
+  await writeIn(node, '/run/lab/rbd/compare.key', key);
+  const r = await node.run(['node', join(REPO_ROOT, 'dist', 'test', 'lab', 'tools', 'librbd-compare.js'), '--keyfile', '/run/lab/rbd/compare.key'], { timeoutMs: 600_000 });
+  const { results } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { results: Array<{ command: string; same: boolean; helper?: unknown; cli?: unknown }> };
+  for (const x of results) t.diagnostic(`${x.same ? 'same' : 'DIFFERENT'}: ${x.command}${x.same ? '' : ` helper ${JSON.stringify(x.helper)} rbd ${JSON.stringify(x.cli)}`}`);
+  assert.ok(results.length >= 30, `${results.length} commands compared`);
+  assert.deepEqual(results.filter((x) => !x.same), []);
+});
+
+test('the controller ran its rbd commands through the helper: no rbd process for a command the helper takes', () => {
+  const TAKEN = new Set(['info', 'image-meta', 'create', 'clone', 'resize', 'feature', 'snap', 'rm', 'trash', 'ls']);
+  let helped = 0;
+  const processes: string[] = [];
+  for (const line of readFileSync(controller.logFile, 'utf8').split('\n')) {
+    if (!line.includes('"rbd"')) continue;
+    const j = JSON.parse(line) as { msg?: string; program?: string; args?: string[] };
+    if (j.program !== 'rbd') continue;
+    if (j.msg === 'librbd') helped++;
+    const sub = j.args?.find((a, i) => i > 0 && !a.startsWith('-') && !j.args![i - 1]!.startsWith('-'));
+    if (j.msg === 'exec' && sub && TAKEN.has(sub)) processes.push(j.args!.slice(-6).join(' '));
+  }
+  assert.ok(helped >= 10, `${helped} commands through the helper`);
+  assert.deepEqual(processes, []);
 });

@@ -4,12 +4,6 @@
 export interface Known { id: string; match: RegExp; what: string; found: string }
 
 export const KNOWN: Known[] = [
-  {
-    id: 'rbd-outage-first-wave',
-    match: /^rbd outage: at-rest (.+: answered after \d+ ms, the pool's timeout is \d+ s|ListVolumes after \d+ ms)$/,
-    what: 'the calls in flight when the monitors are found away answer once the first `rbd` reports its connect timeout, about 1.3 s past it on the lab node (its own start); since the per-cluster command slots 6.3-7.0 s for a 5 s timeout (bound 7 s), over it only under host load (4.3: 7.03 s); was 7.7-9.6 s',
-    found: 'REL_UNVERIFIED=1 node --test --test-name-pattern="monitors down" dist/test/lab/reliability.test.js (2026-12-02; 2026-12-03 after the slots: 1 run in 4 over, by 26 ms)',
-  },
 
 ];
 

@@ -92,6 +92,23 @@ test('imageFeatures from a StorageClass are checked', () => {
   assert.throws(() => imageFeatures('layering,object-map', []), /object-map needs exclusive-lock/);
 });
 
+test('a restore cut short after the clone carries its parent\'s metadata: the retry does not take it for its own', async () => {
+  const { fake, b } = setup();
+  await b.createVolume(spec('vol'), CALL);
+  await b.createSnapshot('vol', 'snap-1', 'a-request-name-that-is-long-enough-to-be-shortened-'.repeat(3), CALL);
+  fake.byName('vol')!.meta.set('poolcsi.io/flatten', 'pending');
+  const restore = spec('restored', { source: { kind: 'snapshot', volume: 'vol', snapshot: 'snap-1' } });
+  await b.createVolume(restore, CALL);
+  // Rewind to "cloned, nothing after": what librbd copied from the parent, nothing of its own.
+  fake.byName('restored')!.meta = new Map(fake.byName('vol')!.meta);
+  assert.equal(await b.getVolume('restored', CALL), undefined, 'the parent\'s state is not the clone\'s');
+  assert.deepEqual((await b.listVolumes(CALL)).map((v) => v.name), ['vol'], 'nor is it listed as a volume');
+  const rec = await b.createVolume(restore, CALL);
+  assert.equal(rec.complete, true);
+  assert.equal(rec.requestName, 'restored');
+  assert.deepEqual([...fake.byName('restored')!.meta.keys()], [STATE_KEY], 'the parent\'s snapshot names and flatten debt are gone');
+});
+
 test('restore from a snapshot and clone a volume are clone v2 children; the clone snapshot is dropped', async () => {
   const { fake, b } = setup();
   await b.createVolume(spec('vol'), CALL);

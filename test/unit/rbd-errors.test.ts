@@ -61,3 +61,10 @@ test('ceph (python) exits 1 for many things; only "[errno N]" says which', () =>
 test('an image still mapped somewhere: the message keeps "watchers" (Images.remove names it in use)', () => {
   assert.match(cephError(recorded('err-watchers'), 'rbd rm kube/pvc-1', T).message, /still has watchers/);
 });
+
+test('ESTALE (the image removed by another client during the command) is busy: ABORTED, the CO retries', () => {
+  // What the librbd helper answered for `rbd rm` racing another removal (rbd-safety, item 4).
+  const e = cephError(new ExecError('rbd', ['rm'], 116, 'rbd: OSError: [errno 116] error removing image', '', 'exit'), 'rbd rm kube/pvc-1', T);
+  assert.equal(e.kind, 'busy');
+  assert.equal(toStatus(e).code, status.ABORTED);
+});

@@ -133,6 +133,9 @@ export class FakeRbd implements Runner {
         s.children++;
         img.size = s.size;
         img.parent = { id: p.id, snap: s.id };
+        // librbd's CloneRequest copies the parent's image metadata to the child (seen in the
+        // lab: a clone cut short before its state carried its parent's, reliability lane rbd).
+        img.meta = new Map(p.meta);
       }
       this.images.set(img.id, img);
       return '';

@@ -50,13 +50,21 @@ test('rbd trash ls --long: expired entries', () => {
 
 test('rbd image-meta list: state JSON, and nothing at all for an image without metadata', () => {
   const meta = parseMeta(fixture('image-meta-list.json'));
-  const state = readState(meta);
+  const state = readState(meta, 'pvc-1');
   assert.equal(state?.request, 'pvc-1');
   assert.equal(state?.mode, 'block');
   assert.deepEqual(state?.pvc, { namespace: 'default', name: 'disk' });
   assert.equal(fixture('image-meta-list-empty.json'), '');
   assert.deepEqual(parseMeta(fixture('image-meta-list-empty.json')), {});
-  assert.equal(readState({ 'poolcsi.io/volume': '{not json' }), undefined, 'a damaged state is no state');
+  assert.equal(readState({ 'poolcsi.io/volume': '{not json' }, 'pvc-1'), undefined, 'a damaged state is no state');
+});
+
+test('a state naming another image is its parent\'s, copied by librbd into a clone: no state of this one', () => {
+  const own = JSON.stringify({ v: 1, name: 'pvc-2', request: 'pvc-2', mode: 'block', params: {}, created: '2026-12-03T00:00:00.000Z', complete: true });
+  assert.equal(readState({ 'poolcsi.io/volume': own }, 'pvc-2')?.request, 'pvc-2');
+  assert.equal(readState({ 'poolcsi.io/volume': own }, 'pvc-3'), undefined);
+  // Written before the name was recorded (the recorded fixture): taken as the image's own.
+  assert.equal(readState(parseMeta(fixture('image-meta-list.json')), 'pvc-9')?.request, 'pvc-1');
 });
 
 test('ceph df: per-pool max_avail', () => {

@@ -22,7 +22,7 @@ import { rbdNodeContext } from './context.js';
 import { purgeParents, removeImage, sweepTrash } from './trash.js';
 import type { ImageInfo } from './report.js';
 import {
-  cloneSnapName, encodeState, isInternalSnap, readState, SNAP_REQUEST_PREFIX, snapRequest, STATE_KEY, toRecord, userSnaps,
+  cloneSnapName, encodeState, FLATTEN_KEY, isInternalSnap, readState, SNAP_REQUEST_PREFIX, snapRequest, STATE_KEY, toRecord, userSnaps,
   type VolumeState,
 } from './state.js';
 
@@ -98,7 +98,7 @@ export class RbdBackend implements Backend {
   private async describe(img: Images, name: string): Promise<Described | undefined> {
     const [info, meta] = await Promise.all([img.info(name), img.meta(name)]);
     if (!info) return undefined;
-    const state = readState(meta);
+    const state = readState(meta, name);
     return { info, meta: meta ?? {}, ...(state ? { state } : {}) };
   }
 
@@ -151,12 +151,18 @@ export class RbdBackend implements Backend {
       info = { ...info, size };
     }
     if (spec.source?.kind === 'volume') await img.snapRemove(spec.source.volume, cloneSnapName(spec.name));
+    // What the clone got from its parent's metadata is the parent's: its snapshots' request
+    // names and a flatten it owed. Removed before this volume's own debt and state are written.
+    if (spec.source) {
+      const inherited = Object.keys((await img.meta(spec.name)) ?? {}).filter((k) => k.startsWith(SNAP_REQUEST_PREFIX) || k === FLATTEN_KEY);
+      for (const k of inherited) await img.removeMeta(spec.name, k);
+    }
     // The flatten debt is recorded before the state, so a crash in between still owes it.
     if (spec.source && (depth ?? (await this.depth(img, info))) > this.pool.maxCloneDepth) {
       await this.flattener.schedule(img, spec.name, cred);
     }
     const state: VolumeState = {
-      v: 1, request: spec.requestName, mode: spec.mode, params: { ...spec.params }, created: new Date().toISOString(), complete: true,
+      v: 1, name: spec.name, request: spec.requestName, mode: spec.mode, params: { ...spec.params }, created: new Date().toISOString(), complete: true,
       ...(spec.source ? { source: spec.source } : {}), ...(spec.pvc ? { pvc: spec.pvc } : {}),
       ...(this.pool.cluster ? { cluster: this.pool.cluster } : {}),
     };
@@ -208,13 +214,16 @@ export class RbdBackend implements Backend {
     await this.session(call, async (img) => {
       const info = await img.info(name);
       if (!info) {
-        // Gone already: maybe a retry after a crash between removing it and purging its parent.
+        // Gone already: maybe a retry after a crash between removing it and purging its parent,
+        // or during an `rbd rm` cut short, which leaves the name listed without its header: the
+        // rm again finishes that (and answers "absent" for an image that is really gone).
+        await img.remove(name);
         await sweepTrash(img, this.log);
         return;
       }
       if (info.snapshotCount > 0) {
         const [snaps, meta] = await Promise.all([img.snaps(name), img.meta(name)]);
-        const state = readState(meta);
+        const state = readState(meta, name);
         if (state?.deleted) return;
         for (const s of (snaps ?? []).filter((x) => x.namespace === 'user' && isInternalSnap(x.name))) await img.snapRemove(name, s.name);
         const kept = userSnaps(snaps ?? []);
@@ -244,7 +253,7 @@ export class RbdBackend implements Backend {
     return this.session(call, async (img) => {
       const images = (await img.list()).filter((e) => e.snapshot === undefined);
       const recs = await mapLimit(images, 8, async (e) => {
-        const state = readState(await img.meta(e.image));
+        const state = readState(await img.meta(e.image), e.image);
         if (!state?.complete || state.deleted) return undefined;
         return toRecord(e.image, { name: e.image, id: e.id, size: e.size, features: [], opFeatures: [], snapshotCount: 0 }, state);
       });

@@ -8,6 +8,7 @@ import type { Release } from '../../exec/slots.js';
 import type { RbdPool } from '../../pools/schema.js';
 import { StorageError } from '../errors.js';
 import { cephError, type Target } from './errors.js';
+import { viaHelper } from './librbd.js';
 import { reachabilityOf } from './reachability.js';
 import { MAX_CLUSTER_COMMANDS, NotStarted, slotsOf } from './slots.js';
 
@@ -29,10 +30,13 @@ export function connectionArgs(c: Connection): string[] {
     '--keyfile', c.keyfile,
     // Monitor session (authentication included), then each monitor and OSD request.
     '--client-mount-timeout', String(t),
-    '--rados-mon-op-timeout', String(Math.max(30, 3 * t)),
-    '--rados-osd-op-timeout', String(Math.max(60, 6 * t)),
+    '--rados-mon-op-timeout', String(monOpSeconds(t)),
+    '--rados-osd-op-timeout', String(osdOpSeconds(t)),
   ];
 }
+
+const monOpSeconds = (t: number) => Math.max(30, 3 * t);
+const osdOpSeconds = (t: number) => Math.max(60, 6 * t);
 
 /** The environment for ceph tools: no CEPH_ARGS from outside, times in UTC (see report.ts). */
 export const CEPH_ENV: Record<string, string> = { CEPH_ARGS: '', TZ: 'UTC', LC_ALL: 'C' };
@@ -62,15 +66,21 @@ export class CephCli {
   }
 
   async ceph(args: string[], opts: RunOpts = {}): Promise<string> {
-    // While the cluster is away, the call that tries it again does so with `rbd`: Python's
-    // `ceph` starts a second or more later, past the pool's timeout on a small node. Any other
-    // answer than "unreachable" ends the outage, and `ceph` runs.
+    // While the cluster is away, the call that tries it again does so with `rbd` (or the
+    // helper, which takes `ceph df` too): Python's `ceph` starts a second or more later, past
+    // the pool's timeout on a small node. Any other answer than "unreachable" ends the outage,
+    // and `ceph` runs.
     if (reachabilityOf(this.conn.monhost).isDown) {
       await this.exec('rbd', ['ls', this.pool.pool], opts).catch((e: unknown) => {
         if (e instanceof StorageError && e.kind === 'unavailable') throw e;
       });
     }
     return this.exec('ceph', ['--connect-timeout', String(this.conn.timeoutSeconds), ...args], opts);
+  }
+
+  private get helperConnection() {
+    const t = this.conn.timeoutSeconds;
+    return { ...this.conn, monOpSeconds: monOpSeconds(t), osdOpSeconds: osdOpSeconds(t) };
   }
 
   /** How long a command holds its slot (slots.ts): by then it has connected or failed to, so it
@@ -87,6 +97,10 @@ export class CephCli {
     try {
       return await reachabilityOf(this.conn.monhost).run(async (unreachable) => {
         const signal = opts.signal ? AbortSignal.any([opts.signal, unreachable]) : unreachable;
+        // The helper first: no process to start, so no slot either.
+        const helped = await viaHelper(this.runner, this.helperConnection, program, args, timeoutMs, signal)
+          .catch((e: unknown) => { throw cephError(e, what, this.target); });
+        if (helped !== undefined) return helped;
         slot.release = await slotsOf(this.conn.monhost).take(timeoutMs, signal);
         if (!slot.release) {
           // Stopped while queued (the cluster found away, or the caller's signal): as if killed.

@@ -15,6 +15,7 @@ export const EOPNOTSUPP = 95;
 export const ETIMEDOUT = 110;
 export const ECONNREFUSED = 111;
 export const ESHUTDOWN = 108;
+export const ESTALE = 116;
 
 /** Where a call went, for messages. */
 export interface Target { pool: string; poolId: string; user: string; monhost: string[]; timeoutSeconds: number }
@@ -41,6 +42,8 @@ function kindFor(e: ExecError): StorageErrorKind | undefined {
   if (errno === ENOENT) return 'not-found';
   if (errno === EEXIST) return 'exists';
   if (errno === EBUSY) return 'precondition';
+  // The image changed under the command (another client removing it at the same moment): a retry settles it.
+  if (errno === ESTALE) return 'busy';
   if (errno === ENOTEMPTY) return 'precondition';
   if (errno === ENOSPC) return 'exhausted';
   if (errno === EOPNOTSUPP) return 'unsupported';

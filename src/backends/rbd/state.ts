@@ -2,6 +2,7 @@
 //   poolcsi.io/volume          JSON VolumeState, written once the volume is complete
 //   poolcsi.io/flatten         "pending" while a background flatten is owed (survives restarts)
 //   poolcsi.io/snapshot.<snap> the CO's request name of a snapshot, when its name was shortened
+// A clone starts with its parent's metadata (librbd copies it); the create removes what it got.
 // Snapshots poolcsi makes for its own use (clone sources) start with "_", which volume and
 // snapshot names never do (pools/ids.ts), so they never show up as CSI snapshots.
 import type { VolumeMode } from '../../pools/schema.js';
@@ -15,6 +16,10 @@ export const INTERNAL_SNAP_PREFIX = '_poolcsi-';
 
 export interface VolumeState {
   v: 1;
+  /** The image it belongs to. librbd copies a parent's metadata to a clone (CloneRequest), so
+   * a clone cut short before its own state is written carries its parent's: with the name,
+   * that one is not taken for the clone's. States written before it was recorded have none. */
+  name?: string;
   request: string;
   mode: VolumeMode;
   params: Record<string, string>;
@@ -36,12 +41,14 @@ export function userSnaps(snaps: SnapEntry[]): SnapEntry[] {
   return snaps.filter((s) => s.namespace === 'user' && !isInternalSnap(s.name));
 }
 
-export function readState(meta: Record<string, string> | undefined): VolumeState | undefined {
+/** The state of image `name`; undefined when there is none, or only one copied from a parent. */
+export function readState(meta: Record<string, string> | undefined, name: string): VolumeState | undefined {
   const raw = meta?.[STATE_KEY];
   if (!raw) return undefined;
   try {
     const s = JSON.parse(raw) as VolumeState;
-    return s && typeof s === 'object' && s.v === 1 && typeof s.request === 'string' ? s : undefined;
+    if (!s || typeof s !== 'object' || s.v !== 1 || typeof s.request !== 'string') return undefined;
+    return s.name === undefined || s.name === name ? s : undefined;
   } catch {
     return undefined;
   }

@@ -1,19 +1,20 @@
-// Every program the driver ran, from its debug log (`exec` lines carry program and args), checked
-// against a grammar: a value from a request must never reach a program unchecked.
+// Every program the driver ran, from its debug log (`exec` lines carry program and args; `librbd`
+// lines the rbd commands the librbd helper ran for it), checked against a grammar: a value from
+// a request must never reach a program unchecked.
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 
 export interface ExecLine { program: string; args: string[]; time: number }
 
-/** The `exec` lines of a pino JSON log, from byte `offset` on. */
+/** The `exec` and `librbd` lines of a pino JSON log, from byte `offset` on. */
 export function execLines(logFile: string, offset = 0): ExecLine[] {
   const text = readFileSync(logFile).subarray(offset).toString('utf8');
   const out: ExecLine[] = [];
   for (const line of text.split('\n')) {
-    if (!line.includes('"exec"')) continue;
+    if (!line.includes('"exec"') && !line.includes('"librbd"')) continue;
     try {
       const j = JSON.parse(line) as { msg?: string; program?: string; args?: string[]; time?: number };
-      if (j.msg === 'exec' && typeof j.program === 'string' && Array.isArray(j.args)) out.push({ program: j.program, args: j.args, time: j.time ?? 0 });
+      if ((j.msg === 'exec' || j.msg === 'librbd') && typeof j.program === 'string' && Array.isArray(j.args)) out.push({ program: j.program, args: j.args, time: j.time ?? 0 });
     } catch { /* a line cut by a kill */ }
   }
   return out;

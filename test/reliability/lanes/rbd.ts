@@ -2,6 +2,7 @@
 // with --mode all, the pool's cephx key from --secrets-dir, krbd with noudev.
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { packageFile } from '../../../src/sys/package.js';
 import { DriverProcess } from '../core/proc.js';
 import type { Lane } from '../core/lane.js';
 import type { FuzzSetup } from '../core/suite.js';
@@ -50,7 +51,8 @@ export function rbdFuzzSetup(s: RbdSetup): Promise<FuzzSetup> {
   return baitedFuzzSetup({
     root: s.root, stagingRoot: s.lane.stagingRoot!, pools: ['ceph', 'local'], nodeIds: [s.lane.nodeId, 'other-node', ''],
     bait: ['/etc/ceph', '/dev/rbd0'], skip: [join(s.root, 'dirpool')],
-    programs: ['rbd', 'ceph', 'mount', 'umount', 'blkid', 'mkfs.ext4', 'mkfs.xfs', 'mkfs', 'resize2fs', 'xfs_growfs', 'e2fsck', 'fsck', 'blockdev', 'cp', 'wipefs'],
-    roots: ['/dev', '/proc', '/sys', '/run', '/etc/ceph'],
+    // python3: the librbd helper (helpers/librbd-helper.py), started once per cluster and key.
+    programs: ['rbd', 'ceph', 'python3', 'mount', 'umount', 'blkid', 'mkfs.ext4', 'mkfs.xfs', 'mkfs', 'resize2fs', 'xfs_growfs', 'e2fsck', 'fsck', 'blockdev', 'cp', 'wipefs'],
+    roots: ['/dev', '/proc', '/sys', '/run', '/etc/ceph', packageFile('helpers')],
   });
 }
