@@ -133,3 +133,24 @@ test('a reader-only block staging maps the image read-only; a write on it fails'
   assert.deepEqual((await mapped()).filter((m) => m.name === 'ctx-ro'), []);
   await must(controller, 'Controller.DeleteVolume', { volume_id: id, secrets: adminSecrets() });
 });
+
+test('an image with a feature this kernel cannot map (journaling, enabled by hand) is refused, fitted and mapped', async (t) => {
+  const created = await must(controller, 'Controller.CreateVolume', {
+    name: 'ctx-fit', capacity_range: { required_bytes: String(64 * MiB) }, volume_capabilities: [MOUNT_CAP], parameters: { pool: 'ceph' }, secrets: adminSecrets(),
+  });
+  const { volume_id: id, volume_context: context } = created.volume;
+  await node.run(['rbd', 'feature', 'enable', 'rbd/ctx-fit', 'journaling']);
+  // What the kernel answers a map of it (test/fixtures/rbd/err-map-features.* are this).
+  const raw = await node.exec(['rbd', 'map', 'rbd/ctx-fit', '-o', 'noudev']);
+  t.diagnostic(`rbd map of a journaled image: exit ${raw.code}; stderr ${JSON.stringify(raw.stderr)}`);
+  assert.equal(raw.code, 6, 'ENXIO');
+  const staging = '/run/lab/k/ctx-fit/staging';
+  await node.run(['mkdir', '-p', staging]);
+  await must(plugin, 'Node.NodeStageVolume', { volume_id: id, staging_target_path: staging, volume_capability: MOUNT_CAP, volume_context: context, secrets: nodeSecrets() });
+  const features = (JSON.parse((await node.run(['rbd', 'info', 'rbd/ctx-fit', '--format', 'json'])).stdout) as { features: string[] }).features;
+  assert.ok(!features.includes('journaling'), `journaling disabled: ${features.join(',')}`);
+  assert.equal((await mapped()).filter((m) => m.name === 'ctx-fit').length, 1);
+  await must(plugin, 'Node.NodeUnstageVolume', { volume_id: id, staging_target_path: staging });
+  assert.deepEqual((await mapped()).filter((m) => m.name === 'ctx-fit'), []);
+  await must(controller, 'Controller.DeleteVolume', { volume_id: id, secrets: adminSecrets() });
+});

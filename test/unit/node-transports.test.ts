@@ -97,12 +97,15 @@ test('rbd: no node-stage secrets → INVALID_ARGUMENT naming the StorageClass ke
   assert.deepEqual(r.runs, [], 'the mappings come from sysfs: no program ran');
 });
 
-test('rbd: map with the node-stage key in a 0600 file, features fitted to the kernel, --read-only for readers', async () => {
+test('rbd: map with the node-stage key in a 0600 file; refused, the features fitted to the kernel and mapped again; --read-only for readers', async () => {
   const sys = await mkdtemp(join(tmpdir(), 'poolcsi-sys-'));
   try {
     await mkdir(join(sys, 'bus/rbd'), { recursive: true });
     await writeFile(join(sys, 'bus/rbd/supported_features'), `0x${(0x1bf & ~0x8 & ~0x10).toString(16)}\n`); // no object-map, fast-diff
-    const r = new Recorder((_p, a) => (a.includes('info') ? rbdFixture('info-plain.json') : a.includes('map') ? '/dev/rbd7\n' : ''));
+    // The kernel refuses the first map (the image has features it lacks), maps after the fit.
+    let maps = 0;
+    const r = new Recorder((_p, a) => (a.includes('info') ? rbdFixture('info-plain.json')
+      : a.includes('map') ? (maps++ === 0 ? new ExecError('rbd', a, Number(rbdFixture('err-map-features.code')), rbdFixture('err-map-features.stderr'), '', 'exit') : '/dev/rbd7\n') : ''));
     const t = new RbdTransport(r, { sysfs: sys, deviceWaitMs: 10 });
     const d = { monhost: '10.0.0.1,10.0.0.2:6789', pool: 'kube', image: 'pvc-1', mapOptions: 'ms_mode=prefer-crc', udev: 'off' };
     // No /dev/rbd7 on the test host: the wait for the device node fails, after the map.
@@ -111,11 +114,23 @@ test('rbd: map with the node-stage key in a 0600 file, features fitted to the ke
     const runs = r.runs.map((x) => x.args);
     const k = runs[0]![runs[0]!.indexOf('--keyfile') + 1]!;
     assert.deepEqual(runs, [
+      [...conn(k), 'map', 'kube/pvc-1', '--read-only', '-o', 'noudev,ms_mode=prefer-crc'],
       [...conn(k), 'info', 'kube/pvc-1', '--format', 'json'],
       [...conn(k), 'feature', 'disable', 'kube/pvc-1', 'fast-diff', 'object-map'],
       [...conn(k), 'map', 'kube/pvc-1', '--read-only', '-o', 'noudev,ms_mode=prefer-crc'],
     ]);
     for (const x of r.runs) assert.deepEqual(x.keyfile, { content: KEY, mode: 0o600 });
+
+    // A kernel that maps the image as it is: the map alone, no `rbd info`.
+    const once = new Recorder((_p, a) => (a.includes('map') ? '/dev/rbd7\n' : ''));
+    await assert.rejects(new RbdTransport(once, { sysfs: sys, deviceWaitMs: 10 }).attach(d, { secrets: { userID: 'csi-node', userKey: KEY }, publishContext: {}, readonly: false }), /block device \/dev\/rbd7/);
+    assert.deepEqual(once.runs.map((x) => x.args.slice(conn(k).length)[0]), ['map']);
+
+    // A map refused for another reason, with nothing to fit: its own error, mapped once.
+    const denied = new Recorder((_p, a) => (a.includes('info') ? rbdFixture('info-plain.json') : new ExecError('rbd', a, 13, rbdFixture('err-denied.stderr'), '', 'exit')));
+    await writeFile(join(sys, 'bus/rbd/supported_features'), '0x1bf\n');
+    await assert.rejects(new RbdTransport(denied, { sysfs: sys, deviceWaitMs: 10 }).attach(d, { secrets: { userID: 'csi-node', userKey: KEY }, publishContext: {}, readonly: false }), { kind: 'denied' });
+    assert.deepEqual(denied.runs.map((x) => x.args.slice(conn(k).length)[0]), ['map', 'info']);
   } finally {
     await rm(sys, { recursive: true, force: true });
   }

@@ -145,9 +145,18 @@ export class RbdTransport implements Transport {
           throw rbdFailure(e, `${what} as client.${cred.user}`);
         }
       };
-      await this.fitFeatures(spec, rbd);
+      const map = async () => (await this.runner.run('rbd', mapArgs(d, cred.user, keyfile, o.readonly, udev), { timeoutMs: MAP_TIMEOUT_MS, env: CEPH_ENV })).stdout;
+      // The map first: the kernel refuses an image with a feature it lacks (ENXIO, "feature
+      // set mismatch"), and only then are the image's features read and fitted to it. A kernel
+      // that maps them all (the common case) costs no `rbd info` (a process: a second on a small
+      // node).
       try {
-        return (await this.runner.run('rbd', mapArgs(d, cred.user, keyfile, o.readonly, udev), { timeoutMs: MAP_TIMEOUT_MS, env: CEPH_ENV })).stdout;
+        return await map();
+      } catch (e) {
+        if (!(await this.fitFeatures(spec, rbd))) throw rbdFailure(e, `rbd map ${spec} as client.${cred.user}`);
+      }
+      try {
+        return await map();
       } catch (e) {
         throw rbdFailure(e, `rbd map ${spec} as client.${cred.user}`);
       }
@@ -158,15 +167,21 @@ export class RbdTransport implements Transport {
     return { kind: 'device', path: await waitForDevice(device, this.opts.deviceWaitMs), stash: { device }, readonly: o.readonly };
   }
 
-  /** Disables the image features this kernel cannot map (when it says which it can). */
-  private async fitFeatures(spec: string, rbd: (args: string[], what: string) => Promise<string>): Promise<void> {
+  /** Disables the image features this kernel cannot map (when it says which it can); whether
+   * it disabled any (a map refused for another reason stays refused). */
+  private async fitFeatures(spec: string, rbd: (args: string[], what: string) => Promise<string>): Promise<boolean> {
     const supported = await kernelFeatures(`${this.sysfs}/bus/rbd/supported_features`);
-    if (supported === undefined) return;
-    const plan = featurePlan(parseInfoFeatures(await rbd(['info', spec, '--format', 'json'], `rbd info ${spec}`)), supported);
+    if (supported === undefined) return false;
+    // Unreadable (the same trouble that refused the map): the map's own error says more.
+    const info = await rbd(['info', spec, '--format', 'json'], `rbd info ${spec}`).catch(() => undefined);
+    if (info === undefined) return false;
+    const plan = featurePlan(parseInfoFeatures(info), supported);
     if (plan.blocking.length) {
       throw new NodeError('precondition', `image ${spec} uses features this node's kernel cannot map (${plan.blocking.join(', ')}); use rbd-nbd or recreate it without them`);
     }
-    if (plan.disable.length) await rbd(['feature', 'disable', spec, ...plan.disable], `rbd feature disable ${spec} ${plan.disable.join(' ')}`);
+    if (!plan.disable.length) return false;
+    await rbd(['feature', 'disable', spec, ...plan.disable], `rbd feature disable ${spec} ${plan.disable.join(' ')}`);
+    return true;
   }
 
   async detach(s: Stashed): Promise<void> {
