@@ -5,7 +5,7 @@
 // Larger runs: npm run test:reliability -- --types dir --ops N --seed S.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { problems, runLane } from './core/suite.js';
+import { problems, runLane, summary } from './core/suite.js';
 import { unmountUnder } from './core/cleanup.js';
 import { dirFuzzSetup, dirLane } from './lanes/dir.js';
 import { classify, KNOWN } from './known.js';
@@ -21,9 +21,9 @@ test('dir pool: no leak, loss, stray or crash under SIGKILL and fuzz', { timeout
     const r = await runLane(s.lane, s.driver, { seed: SEED, ops: OPS, killRate: 0.25, stageRounds: 4, fuzz: FUZZ, fuzzSetup, log: (m) => t.diagnostic(m) });
     const c = r.crash!;
     const f = r.fuzz!;
-    t.diagnostic(`dir seed ${SEED}: ${c.ops} ops, ${c.kills} kills, ${c.retries} retries, ${c.leaks.length} leaks, ${c.losses.length} losses, ${c.stageRounds} stage rounds; `
-      + `fuzz ${f.requests} requests, ${f.execs} programs run, slowest ${f.slowest.ms} ms (${(c.wallMs / 1000).toFixed(0)} s crash)`);
-    const { known, fresh, unused } = classify(problems(r));
+    const found = problems(r);
+    t.diagnostic(`${summary(r, SEED, found.length, s.root)} (${(c.wallMs / 1000).toFixed(0)} s crash)`);
+    const { known, fresh, unused } = classify(found);
     for (const k of known) t.diagnostic(`known defect ${k.id}: ${k.problem}`);
     for (const u of unused) t.diagnostic(`known defect ${u} (${KNOWN.find((k) => k.id === u)!.what.slice(0, 60)}...) did not show this run`);
     assert.ok(c.kills >= 10, `only ${c.kills} kills`);

@@ -5,7 +5,7 @@
 // Prints progress, then every problem found (one line each) and a summary; exit 1 on problems.
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { problems, runLane, type LaneReport } from './core/suite.js';
+import { problems, runLane, summary, type LaneReport } from './core/suite.js';
 import { dirFuzzSetup, dirLane } from './lanes/dir.js';
 import { lvmLane, lvmFuzzSetup } from './lanes/lvm.js';
 import { rbdLane, rbdFuzzSetup } from './lanes/rbd.js';
@@ -67,9 +67,5 @@ try {
 const found = problems(report);
 if (a.json) writeFileSync(a.json, `${JSON.stringify({ report, problems: found, root: setup.root }, null, 1)}\n`);
 for (const p of found) log(`PROBLEM ${p}`);
-const c = report.crash;
-const f = report.fuzz;
-log(`${a.type} seed ${seed}: ${c ? `${c.ops} ops, ${c.kills} kills, ${c.retries} retries, ${c.leaks.length} leaks, ${c.losses.length} losses, ${c.strays.length} strays, ${c.afterDrain.length} left after drain, ${c.stageRounds} stage rounds; ` : ''}`
-  + `${f ? `fuzz ${f.requests} requests (${f.raw} raw), ${f.execs} programs run, ${f.findings.length} bad answers, ${f.argvFindings.length} bad argv, ${f.fsCreated.length + f.fsRemoved.length} fs changes, crashes ${f.crashes.length}, slowest ${f.slowest.ms} ms; ` : ''}`
-  + `${found.length} problems (scratch ${setup.root})`);
+log(summary(report, seed, found.length, setup.root));
 process.exitCode = found.length ? 1 : 0;

@@ -115,6 +115,15 @@ function templates(lane: Lane, vol: string, context: Record<string, string>, sna
   };
 }
 
+/** A lane's counts on one line (the CI log's figures; docs/reliability.md tabulates them). */
+export function summary(r: LaneReport, seed: number, found: number, root: string): string {
+  const c = r.crash;
+  const f = r.fuzz;
+  return `${r.type} seed ${seed}: ${c ? `${c.ops} ops, ${c.kills} kills, ${c.retries} retries, ${c.leaks.length} leaks, ${c.losses.length} losses, ${c.strays.length} strays, ${c.afterDrain.length} left after drain, ${c.stageRounds} stage rounds; ` : ''}`
+    + `${f ? `fuzz ${f.requests} requests (${f.raw} raw), ${f.execs} programs run, ${f.findings.length} bad answers, ${f.argvFindings.length} bad argv, ${f.fsCreated.length + f.fsRemoved.length} fs changes, crashes ${f.crashes.length}, slowest ${f.slowest.ms} ms; ` : ''}`
+    + `${found} problems (scratch ${root})`;
+}
+
 /** Every way a lane report says the driver misbehaved, one line each (empty = clean). */
 export function problems(r: LaneReport): string[] {
   const out: string[] = [];
