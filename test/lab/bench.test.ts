@@ -2,7 +2,7 @@
 // pool on this machine and (BENCH_LAB=1) the lvmthin pool in one lab node, each CSI operation
 // against its bare command in the same run, interleaved. These machines are shared and noisy,
 // so it fails only when an operation is far off: more than 2× its bare command (or the bound
-// of a known gap, KNOWN) and more than 200 ms slower (a few milliseconds of gRPC on a 5 ms
+// of a known gap, KNOWN) and more than 100 ms slower (a few milliseconds of gRPC on a 5 ms
 // mkdir is not a regression), or 50 concurrent creates slower than twice the same creates run
 // bare one after the other. Also reports the memory of serve --mode node and --mode controller
 // and the programs run at rest.
@@ -11,9 +11,7 @@ import { test } from 'node:test';
 import { runSuite, formatTable, type SuiteResult } from '../bench/suite.js';
 
 const FAR = 2;
-// 100 ms held until CI's tail began to overlap the ZFS guest's reliability lanes (an emulated
-// CPU busy beside it): the dir stage's synced stash then took 111 ms (28 ms idle).
-const SLACK_MS = 200;
+const SLACK_MS = 100;
 /** Operations known to be over 2× (the gaps issue 16 names), held to the bound measured, doubled. */
 const KNOWN: Record<string, { bound: number; why: string }> = {
   // Two bind mounts (staging, then target) and the stage stash written with fsync, against one bind.
