@@ -8,6 +8,7 @@ import type { Release } from '../../exec/slots.js';
 import type { RbdPool } from '../../pools/schema.js';
 import { StorageError } from '../errors.js';
 import { cephError, type Target } from './errors.js';
+import { CEPH_ENV, monOpSeconds, osdOpSeconds } from './connection.js';
 import { viaHelper } from './librbd.js';
 import { reachabilityOf } from './reachability.js';
 import { MAX_CLUSTER_COMMANDS, NotStarted, slotsOf } from './slots.js';
@@ -35,11 +36,7 @@ export function connectionArgs(c: Connection): string[] {
   ];
 }
 
-const monOpSeconds = (t: number) => Math.max(30, 3 * t);
-const osdOpSeconds = (t: number) => Math.max(60, 6 * t);
-
-/** The environment for ceph tools: no CEPH_ARGS from outside, times in UTC (see report.ts). */
-export const CEPH_ENV: Record<string, string> = { CEPH_ARGS: '', TZ: 'UTC', LC_ALL: 'C' };
+export { CEPH_ENV };
 
 export interface RunOpts { timeoutMs?: number; signal?: AbortSignal; input?: string }
 
@@ -78,11 +75,6 @@ export class CephCli {
     return this.exec('ceph', ['--connect-timeout', String(this.conn.timeoutSeconds), ...args], opts);
   }
 
-  private get helperConnection() {
-    const t = this.conn.timeoutSeconds;
-    return { ...this.conn, monOpSeconds: monOpSeconds(t), osdOpSeconds: osdOpSeconds(t) };
-  }
-
   /** How long a command holds its slot (slots.ts): by then it has connected or failed to, so it
    * no longer costs a start nor tells about the monitors; holding it longer would queue quick
    * reads behind an hours-long rm or flatten. */
@@ -98,7 +90,7 @@ export class CephCli {
       return await reachabilityOf(this.conn.monhost).run(async (unreachable) => {
         const signal = opts.signal ? AbortSignal.any([opts.signal, unreachable]) : unreachable;
         // The helper first: no process to start, so no slot either.
-        const helped = await viaHelper(this.runner, this.helperConnection, program, args, timeoutMs, signal)
+        const helped = await viaHelper(this.runner, this.conn, program, args, timeoutMs, signal)
           .catch((e: unknown) => { throw cephError(e, what, this.target); });
         if (helped !== undefined) return helped;
         slot.release = await slotsOf(this.conn.monhost).take(timeoutMs, signal);

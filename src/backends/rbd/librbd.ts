@@ -15,15 +15,13 @@ import { ExecError, local, type Runner } from '../../exec/index.js';
 import { LineService, ServiceExit } from '../../exec/service.js';
 import { logger } from '../../observe/log.js';
 import { packageFile } from '../../sys/package.js';
+import { CEPH_ENV, monOpSeconds, osdOpSeconds } from './connection.js';
 
 export interface HelperConnection {
   monhost: string[];
   user: string;
   keyfile: string;
   timeoutSeconds: number;
-  /** --rados-mon-op-timeout and --rados-osd-op-timeout, as the `rbd` runs get them. */
-  monOpSeconds: number;
-  osdOpSeconds: number;
 }
 
 const IDLE_MS = 5 * 60_000;
@@ -48,9 +46,9 @@ async function start(conn: HelperConnection, key: string, helloMs: number): Prom
     '--mon-host', conn.monhost.join(','),
     '--id', conn.user,
     '--client-mount-timeout', String(conn.timeoutSeconds),
-    '--rados-mon-op-timeout', String(conn.monOpSeconds),
-    '--rados-osd-op-timeout', String(conn.osdOpSeconds),
-  ], { env: { CEPH_ARGS: '', TZ: 'UTC', LC_ALL: 'C' }, firstLine: JSON.stringify({ key }), helloMs });
+    '--rados-mon-op-timeout', String(monOpSeconds(conn.timeoutSeconds)),
+    '--rados-osd-op-timeout', String(osdOpSeconds(conn.timeoutSeconds)),
+  ], { env: CEPH_ENV, firstLine: JSON.stringify({ key }), helloMs });
   if (service.hello.ready === true) return service;
   service.kill();
   if (service.hello.missing === true) throw new Missing(String(service.hello.err ?? 'python3-rbd is missing'));

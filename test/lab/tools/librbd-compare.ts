@@ -14,7 +14,6 @@ import { parseDf, parseInfo, parseLs, parseMeta, parseSnaps, parseTrash } from '
 const { values } = parseArgs({ options: { keyfile: { type: 'string' }, pool: { type: 'string', default: 'rbd' } } });
 const pool = values.pool;
 const conn = { monhost: ['127.0.0.1:6789'], user: 'admin', keyfile: values.keyfile!, timeoutSeconds: 10 };
-const helperConn = { ...conn, monOpSeconds: 30, osdOpSeconds: 60 };
 
 type Outcome = { ok: true; out: string } | { ok: false; errno: number | undefined; reason: string; words: string[] };
 
@@ -33,7 +32,7 @@ async function cli(program: string, args: string[]): Promise<Outcome> {
 
 async function helper(program: string, args: string[]): Promise<Outcome | undefined> {
   try {
-    const out = await viaHelper(local, helperConn, program, args, 60_000);
+    const out = await viaHelper(local, conn, program, args, 60_000);
     return out === undefined ? undefined : { ok: true, out };
   } catch (e) {
     if (e instanceof ExecError) return { ok: false, errno: e.exitCode, reason: e.reason, words: wordsOf(e) };
