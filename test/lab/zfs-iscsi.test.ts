@@ -8,6 +8,11 @@
 //    parent's `used`; an expand the node sees; the source deleted while its restore lives;
 //    everything deleted leaves no dataset and no target.
 // 2. csi-sanity (block; mount too with POOLCSI_LAB_ZFS_ISCSI_MODES=mount,block), 0 failures.
+// 3. The reliability harness's zfspool and zfs-iscsi lanes (docs/reliability.md), CI-sized (12
+//    operations each; REL_ZFS_OPS), run inside the guest so its boot is paid once: SIGKILL crash
+//    consistency (zfspool with a stage round; zfs-iscsi the controller's side, the guest being
+//    its own LIO host), the fuzz, and the checks of `zfs list` and LIO's configfs.
+//    test/lab/reliability-zfs.test.ts runs them larger in a guest of their own (opt-in).
 // In CI's run (POOLCSI_LAB_ZFS=0 leaves it out): the one lane that boots the emulated guest by
 // default, since only the storage host is emulated here (the driver runs in the UML node).
 import assert from 'node:assert/strict';
@@ -19,6 +24,7 @@ import { CSI_SANITY, CSI_SANITY_INSTALL, DRIVER_MAIN } from './harness/sanity.js
 import { startDriver, type NodeDriver } from './harness/driver.js';
 import { blockCap, createReq, MiB, must } from './lvm/setup.js';
 import { checkSanity } from '../sanity/check.js';
+import { runLaneIn, sized } from './reliability-support.js';
 
 const ENABLED = process.env.POOLCSI_LAB_ZFS !== '0';
 const SKIP = ENABLED ? false : 'POOLCSI_LAB_ZFS=0: the ZFS guest lanes are left out';
@@ -152,4 +158,19 @@ test(`csi-sanity passes against a zfs-iscsi pool (${MODES.join(' and ')})`, { sk
   for (const r of result.modes) checkSanity(t, 'zfs-iscsi', r, result.driverLog);
   for (const r of result.modes) process.stdout.write(`SANITY zfs-iscsi/${r.mode}: ${r.summary} (${(r.durationMs / 1000).toFixed(0)} s)\n`);
   assert.deepEqual(await zfsList(), before, 'csi-sanity left no dataset');
+});
+
+// Each zfs command costs the emulated guest about half a second, and more beside CI's other
+// lanes (20 operations per lane took about 1,900 s there): 12 keep the file within CI's time.
+const REL_OPS = Number(process.env.REL_ZFS_OPS ?? 12);
+
+// The lanes use datasets of their own beside the pool's, so nothing of csi-sanity's is judged.
+test('reliability: zfspool, no leak, loss, stray or crash under SIGKILL and fuzz', { skip: SKIP, timeout: 40 * 60_000 }, async (t) => {
+  await host.run(['zfs', 'create', '-p', 'tank/rel/pool']);
+  await runLaneIn(host, t, 'zfspool', [...sized(REL_OPS, 150, 1), '--parent', 'tank/rel/pool'], 35 * 60_000);
+});
+
+test('reliability: zfs-iscsi, no leaked zvol, target or ACL, no loss, no crash under SIGKILL and fuzz', { skip: SKIP, timeout: 40 * 60_000 }, async (t) => {
+  await host.run(['zfs', 'create', '-p', 'tank/rel/iscsi']);
+  await runLaneIn(host, t, 'zfs-iscsi', [...sized(REL_OPS, 150, 1), '--parent', 'tank/rel/iscsi'], 35 * 60_000);
 });

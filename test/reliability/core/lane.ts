@@ -50,7 +50,8 @@ export interface Lane {
   secrets?: Record<string, string>;
   sizesMiB: number[];
   features: Features;
-  /** Kill points are drawn uniformly in [0, killWindowMs) after a request is sent. */
+  /** Kill points are drawn uniformly in [0, w) after a request is sent: w is how long the method's
+   * recent calls took (core/crash.ts), at most killWindowMs. */
   killWindowMs: number;
   /** Per-call deadline the harness gives; a CO's sidecar uses similar ones. */
   callTimeoutMs: number;
