@@ -136,17 +136,20 @@ class Helper:
     def __init__(self, cluster):
         self.cluster = cluster
         self.rbd = rbd.RBD()
-        self.ioctxs = {}
+        # Each request opens its own I/O contexts and closes them when it ends: one context
+        # shared by every thread went with a glibc abort in the reliability lane (a corrupted
+        # mutex, 20 requests at once, 2026-12-04), and an open is a local lookup.
+        self.mine = threading.local()
         self.lock = threading.Lock()
         self.timeout = float(cluster.conf_get("client_mount_timeout"))
         self.check = None  # the statfs in flight: an Event and its outcome
 
     def ioctx(self, pool):
-        with self.lock:
-            io = self.ioctxs.get(pool)
-            if io is None:
-                io = self.ioctxs[pool] = self.cluster.open_ioctx(pool)
-            return io
+        opened = self.mine.ioctxs
+        io = opened.get(pool)
+        if io is None:
+            io = opened[pool] = self.cluster.open_ioctx(pool)
+        return io
 
     def monitors(self):
         """Raises ETIMEDOUT unless the monitors answer within the connect timeout. Every command
@@ -386,7 +389,13 @@ class Helper:
         if fn is None:  # other commands (flatten, device ...) run as `rbd`
             raise Unsupported()
         self.monitors()
-        r = fn(a)
+        self.mine.ioctxs = {}
+        try:
+            r = fn(a)
+        finally:
+            for io in self.mine.ioctxs.values():
+                io.close()
+            self.mine.ioctxs = {}
         if r is None:
             return ""
         return r if isinstance(r, str) else json.dumps(r, separators=(",", ":"))

@@ -1,11 +1,13 @@
 // One pool type's benchmark, run where the storage is (the host for dir, a lab node for lvm,
-// lvmthin and rbd): each CSI operation through the driver's gRPC socket against the bare
+// lvmthin, rbd, iscsi and nfs): each CSI operation through the driver's gRPC socket against the bare
 // command(s) a person would type for the same effect, interleaved round by round in one run
 // (the first of each pair alternates), so both see the same machine and the same load.
 //
 //   node dist/test/bench/ops.js --kind dir --path DIR [--rounds 10] [--batch 50] [--rest-seconds 60]
 //   node dist/test/bench/ops.js --kind lvm|lvmthin --vg VG [--thinpool THIN] ...
 //   node dist/test/bench/ops.js --kind rbd --rbd-pool rbd --pools-file F --secrets-dir D ...
+//   node dist/test/bench/ops.js --kind iscsi --vg VG --thinpool THIN ...   (LIO and the initiator here)
+//   node dist/test/bench/ops.js --kind nfs --nfs-export /srv/nfs ...       (the server at 127.0.0.1)
 //
 // The driver is `poolcsi serve --mode all` as a child process, with /metrics on a free port:
 // poolcsi_exec_total tells how many programs each operation started. Prints one JSON line
@@ -20,10 +22,12 @@ import { spawn } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import { loadCsi } from '../../src/csi/proto.js';
 import { local, waitFor } from '../../src/exec/index.js';
+import { iscsiSessions } from '../../src/node/transports/iscsi-sysfs.js';
 
 const DRIVER = fileURLToPath(new URL('../../src/cli/main.cjs', import.meta.url));
 const LVM_ENV = { LVM_SUPPRESS_FD_WARNINGS: '1' };
-export type Kind = 'dir' | 'lvm' | 'lvmthin' | 'rbd';
+export const KINDS = ['dir', 'lvm', 'lvmthin', 'rbd', 'iscsi', 'nfs'] as const;
+export type Kind = typeof KINDS[number];
 export const OPS = ['CreateVolume', 'DeleteVolume', 'CreateSnapshot', 'clone', 'expand', 'NodeStage+NodePublish'] as const;
 export type OpName = typeof OPS[number];
 
@@ -120,9 +124,17 @@ interface Bare {
   expand?(n: string): string[][];
   stage(n: string, staging: string, target: string): string[][];
   unstage(n: string, staging: string, target: string): string[][];
+  /** What ControllerPublishVolume stands for (untimed, as the publish is): iscsi's export. */
+  publish?(n: string): string[][];
+  unpublish?(n: string): string[][];
 }
 
-function bareFor(kind: Kind, o: { path?: string; vg?: string; thinpool?: string; rbdPool?: string; sizeMiB: number }, devs: Map<string, string>): Bare {
+const BARE_IQN = 'iqn.2003-01.org.example.bench-bare';
+const PORTAL = '127.0.0.1:3260';
+
+interface BareOptions { path?: string; vg?: string; thinpool?: string; rbdPool?: string; nfsExport?: string; sizeMiB: number; initiator?: string; work?: string }
+
+function bareFor(kind: Kind, o: BareOptions, devs: Map<string, string>): Bare {
   const size = `${o.sizeMiB}M`;
   const big = `${o.sizeMiB * 2}M`;
   const mountFs = (dev: string, staging: string, target: string) => [['mkfs.ext4', '-q', '-F', dev], ['mount', dev, staging], ['mount', '--bind', staging, target]];
@@ -140,10 +152,25 @@ function bareFor(kind: Kind, o: { path?: string; vg?: string; thinpool?: string;
       unstage: (_n, _s, target) => [['umount', target]],
     };
   }
-  if (kind === 'lvm' || kind === 'lvmthin') {
-    const vg = o.vg!;
-    const thin = kind === 'lvmthin';
+  if (kind === 'nfs') {
+    // The bare side works in its own mount of the export (made before the rounds, untimed, as
+    // the controller's is), and a volume is mounted from the server as a node would.
+    const p = (n: string) => join(o.work!, 'export', 'bare', n);
     return {
+      label: { CreateVolume: 'mkdir', DeleteVolume: 'rm -rf', CreateSnapshot: 'cp -a', clone: 'cp -a', expand: '(nothing to do)', 'NodeStage+NodePublish': 'mount -t nfs + mount --bind' },
+      create: (n) => [['mkdir', p(n)]],
+      remove: (n) => [['rm', '-rf', '--', p(n)]],
+      snapshot: (n, s) => [['cp', '-a', '--reflink=auto', '--', p(n), p(`${n}@${s}`)]],
+      removeSnapshot: (n, s) => [['rm', '-rf', '--', p(`${n}@${s}`)]],
+      clone: (n, c) => [['cp', '-a', '--reflink=auto', '--', p(n), p(c)]],
+      stage: (n, s, t) => [['mount', '-t', 'nfs', '-o', 'vers=4.2,hard', `127.0.0.1:${join(o.nfsExport!, 'bare', n)}`, s], ['mount', '--bind', s, t]],
+      unstage: (_n, s, t) => umounts(s, t),
+    };
+  }
+  if (kind === 'lvm' || kind === 'lvmthin' || kind === 'iscsi') {
+    const vg = o.vg!;
+    const thin = kind !== 'lvm';
+    const lvs: Omit<Bare, 'stage' | 'unstage'> = {
       label: thin
         ? { CreateVolume: 'lvcreate -V -T', DeleteVolume: 'lvremove', CreateSnapshot: 'lvcreate -s', clone: 'lvcreate -s -kn', expand: 'lvextend', 'NodeStage+NodePublish': 'mkfs.ext4 + mount + mount --bind' }
         : { CreateVolume: 'lvcreate -L', DeleteVolume: 'lvremove', CreateSnapshot: 'lvcreate -s', clone: 'lvcreate -L + dd', expand: 'lvextend', 'NodeStage+NodePublish': 'mkfs.ext4 + mount + mount --bind' },
@@ -154,8 +181,41 @@ function bareFor(kind: Kind, o: { path?: string; vg?: string; thinpool?: string;
       clone: (n, c) => (thin ? [['lvcreate', '-q', '-s', '-kn', '-n', c, `${vg}/${n}`]]
         : [['lvcreate', '-q', '-y', '-L', size, '-n', c, vg], ['dd', `if=/dev/${vg}/${n}`, `of=/dev/${vg}/${c}`, 'bs=4M', 'conv=fsync', 'status=none']]),
       expand: (n) => [['lvextend', '-q', '-L', big, `${vg}/${n}`]],
-      stage: (n, s, t) => mountFs(`/dev/${vg}/${n}`, s, t),
-      unstage: (_n, s, t) => umounts(s, t),
+    };
+    if (kind !== 'iscsi') {
+      return { ...lvs, stage: (n, s, t) => mountFs(`/dev/${vg}/${n}`, s, t), unstage: (_n, s, t) => umounts(s, t) };
+    }
+    // A target per volume made with targetcli at its first publish (untimed, as
+    // ControllerPublishVolume is), as poolcsi exports a volume from its first publish to its
+    // delete: an unpublish removes the ACL, the delete the target, the object and the LV. The
+    // stage is what a person types on the node: the record, the login, the wait for the disk.
+    const iqn = (n: string) => `${BARE_IQN}:${n}`;
+    const tpg = (n: string) => `/iscsi/${iqn(n)}/tpg1`;
+    const exported = new Set<string>();
+    return {
+      ...lvs,
+      remove: (n) => [
+        ...(exported.delete(n) ? [['targetcli', '/iscsi', 'delete', iqn(n)], ['targetcli', '/backstores/block', 'delete', n]] : []),
+        ...lvs.remove(n),
+      ],
+      label: { ...lvs.label, DeleteVolume: 'targetcli delete (target, object) + lvremove', 'NodeStage+NodePublish': 'iscsiadm login + disk wait + mkfs.ext4 + mount + mount --bind' },
+      publish: (n) => {
+        exported.add(n);
+        return [
+          ['targetcli', '/backstores/block', 'create', `name=${n}`, `dev=/dev/${vg}/${n}`],
+          ['targetcli', '/iscsi', 'create', iqn(n)],
+          ['targetcli', `${tpg(n)}/luns`, 'create', `/backstores/block/${n}`],
+          ['targetcli', `${tpg(n)}/acls`, 'create', o.initiator!],
+        ];
+      },
+      unpublish: (n) => [['targetcli', `${tpg(n)}/acls`, 'delete', o.initiator!]],
+      stage: (n, s, t) => [
+        ['iscsiadm', '-m', 'node', '-o', 'new', '-T', iqn(n), '-p', PORTAL],
+        ['iscsiadm', '-m', 'node', '-T', iqn(n), '-p', PORTAL, '--login'],
+        ['@iscsi-disk', iqn(n), n],
+        ...mountFs(`@dev:${n}`, s, t),
+      ],
+      unstage: (n, s, t) => [...umounts(s, t), ['iscsiadm', '-m', 'node', '-T', iqn(n), '-p', PORTAL, '--logout'], ['iscsiadm', '-m', 'node', '-o', 'delete', '-T', iqn(n), '-p', PORTAL]],
     };
   }
   const pool = o.rbdPool!;
@@ -173,9 +233,16 @@ function bareFor(kind: Kind, o: { path?: string; vg?: string; thinpool?: string;
   };
 }
 
-/** Runs argv lists in order; `@dev:NAME` stands for the device `rbd map` printed for NAME. */
+/** Runs argv lists in order; `@dev:NAME` stands for the device `rbd map` printed for NAME (or
+ * the disk `@iscsi-disk TARGET NAME` waited for: LUN 0 of the session to TARGET, from sysfs). */
 async function runBare(cmds: string[][], devs: Map<string, string>): Promise<number> {
   for (const argv of cmds) {
+    if (argv[0] === '@iscsi-disk') {
+      const disk = await waitFor(async () => (await iscsiSessions()).find((x) => x.target === argv[1])?.luns.find((l) => l.lun === 0 && l.disk && l.state === 'running')?.disk,
+        { timeoutMs: 60_000, what: `the disk of ${argv[1]}` });
+      devs.set(argv[2]!, `/dev/${disk}`);
+      continue;
+    }
     const args = argv.slice(1).map((a) => (a.startsWith('@dev:') ? devs.get(a.slice(5))! : a));
     const r = await local.run(argv[0]!, args, { env: LVM_ENV, timeoutMs: 600_000 });
     if (argv[0] === 'rbd' && argv[1] === 'map') devs.set(argv[argv.length - 1]!.split('/').pop()!, r.stdout.trim());
@@ -185,7 +252,7 @@ async function runBare(cmds: string[][], devs: Map<string, string>): Promise<num
 
 export async function runKind(o: {
   kind: Kind; rounds: number; batch: number; restSeconds: number; sizeMiB: number;
-  path?: string; vg?: string; thinpool?: string; rbdPool?: string; poolsFile?: string; secretsDir?: string;
+  path?: string; vg?: string; thinpool?: string; rbdPool?: string; nfsExport?: string; poolsFile?: string; secretsDir?: string;
 }): Promise<KindResult> {
   const work = await mkdtemp(join(tmpdir(), 'poolcsi-bench-'));
   const socket = join(work, 'csi.sock');
@@ -193,9 +260,12 @@ export async function runKind(o: {
   let poolsFile = o.poolsFile;
   if (!poolsFile) {
     poolsFile = join(work, 'pools.yaml');
+    const thin = `vgname: ${o.vg}, thinpool: ${o.thinpool}, overprovision: 1000`;
     const def = o.kind === 'dir' ? `{id: ${poolId}, type: dir, path: ${join(o.path!, 'driver')}}`
       : o.kind === 'lvm' ? `{id: ${poolId}, type: lvm, vgname: ${o.vg}}`
-      : `{id: ${poolId}, type: lvmthin, vgname: ${o.vg}, thinpool: ${o.thinpool}, overprovision: 1000}`;
+      : o.kind === 'iscsi' ? `{id: ${poolId}, type: iscsi, portals: ['${PORTAL}'], iqnPrefix: iqn.2003-01.org.example.bench, local: true, backing: {type: lvmthin, ${thin}}}`
+      : o.kind === 'nfs' ? `{id: ${poolId}, type: nfs, server: 127.0.0.1, export: ${o.nfsExport}, options: [vers=4.2, hard]}`
+      : `{id: ${poolId}, type: lvmthin, ${thin}}`;
     await writeFile(poolsFile, `pools:\n  - ${def}\n`);
   }
   if (o.kind === 'dir') for (const d of ['bare', 'driver']) await mkdir(join(o.path!, d), { recursive: true });
@@ -208,7 +278,14 @@ export async function runKind(o: {
   const ctl = new csi.Controller(`unix://${socket}`, grpc.credentials.createInsecure());
   const node = new csi.Node(`unix://${socket}`, grpc.credentials.createInsecure());
   const devs = new Map<string, string>();
-  const bare = bareFor(o.kind, o, devs);
+  // iscsi: the bare target admits this host's own initiator (its default interface).
+  const initiator = o.kind === 'iscsi'
+    ? /^InitiatorName=(.+)$/m.exec(await readFile('/etc/iscsi/initiatorname.iscsi', 'utf8'))?.[1]?.trim() : undefined;
+  const bare = bareFor(o.kind, { ...o, work, ...(initiator ? { initiator } : {}) }, devs);
+  if (o.kind === 'nfs') {
+    await mkdir(join(work, 'export'), { recursive: true });
+    await runBare([['mount', '-t', 'nfs', '-o', 'vers=4.2,hard', `127.0.0.1:${o.nfsExport}`, join(work, 'export')], ['mkdir', '-p', join(work, 'export', 'bare')]], devs);
+  }
   // rbd: NodeStageVolume maps with the StorageClass's node-stage secret, which the CO sends with
   // the call (the pool's secretRef serves the controller): the same cephx user, read from the
   // --secrets-dir tree (never from argv).
@@ -217,7 +294,7 @@ export async function runKind(o: {
     userKey: (await readFile(join(o.secretsDir, 'poolcsi', 'ceph-client', 'userKey'), 'utf8')).trim(),
   } : undefined;
   const bytes = (mib: number) => String(mib * 1024 * 1024);
-  const cap = { mount: { fs_type: o.kind === 'dir' ? '' : 'ext4' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
+  const cap = { mount: { fs_type: o.kind === 'dir' || o.kind === 'nfs' ? '' : 'ext4' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
   const topo = { requisite: [{ segments: { 'topology.poolcsi.io/node': 'bench' } }], preferred: [{ segments: { 'topology.poolcsi.io/node': 'bench' } }] };
   const create = (name: string, source?: object) => call(ctl, 'CreateVolume', {
     name, capacity_range: { required_bytes: bytes(o.sizeMiB) }, parameters: { pool: poolId }, volume_capabilities: [cap],
@@ -270,6 +347,7 @@ export async function runKind(o: {
       const bStage = join(stageRoot, `${bn}-stage`); const bTarget = join(stageRoot, `${bn}-target`);
       for (const p of [dStage, bStage, bTarget]) await mkdir(p, { recursive: true });
       const pub = await call(ctl, 'ControllerPublishVolume', { volume_id: vol.volume_id, node_id: 'bench', volume_capability: cap, volume_context: vol.volume_context });
+      if (bare.publish) await runBare(bare.publish(bn), devs);
       const common = { volume_id: vol.volume_id, volume_capability: cap, volume_context: vol.volume_context, publish_context: pub.publish_context ?? {} };
       await pair('NodeStage+NodePublish', async () => {
         await call(node, 'NodeStageVolume', { ...common, staging_target_path: dStage, ...(stageSecrets ? { secrets: stageSecrets } : {}) });
@@ -284,6 +362,7 @@ export async function runKind(o: {
       await call(node, 'NodeUnstageVolume', { volume_id: vol.volume_id, staging_target_path: dStage });
       await call(ctl, 'ControllerUnpublishVolume', { volume_id: vol.volume_id, node_id: 'bench' });
       await runBare(bare.unstage(bn, bStage, bTarget), devs);
+      if (bare.unpublish) await runBare(bare.unpublish(bn), devs);
       await call(ctl, 'DeleteVolume', { volume_id: clone.volume_id });
       await runBare(bare.remove(`${bn}-c`), devs);
       await pair('DeleteVolume', () => call(ctl, 'DeleteVolume', { volume_id: vol.volume_id }), () => bare.remove(bn));
@@ -334,6 +413,10 @@ export async function runKind(o: {
     node.close();
     driver.kill('SIGTERM');
     await exited;
+    if (o.kind === 'nfs') {
+      await rm(join(work, 'export', 'bare'), { recursive: true, force: true }).catch(() => undefined);
+      await local.run('umount', [join(work, 'export')], { okCodes: [0, 32] }).catch(() => undefined);
+    }
     await rm(work, { recursive: true, force: true });
     if (o.kind === 'dir') await rm(o.path!, { recursive: true, force: true });
   }
@@ -342,7 +425,7 @@ export async function runKind(o: {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      kind: { type: 'string' }, path: { type: 'string' }, vg: { type: 'string' }, thinpool: { type: 'string' }, 'rbd-pool': { type: 'string' },
+      kind: { type: 'string' }, path: { type: 'string' }, vg: { type: 'string' }, thinpool: { type: 'string' }, 'rbd-pool': { type: 'string' }, 'nfs-export': { type: 'string' },
       'pools-file': { type: 'string' }, 'secrets-dir': { type: 'string' },
       rounds: { type: 'string', default: '10' }, batch: { type: 'string', default: '50' }, 'rest-seconds': { type: 'string', default: '60' },
       'size-mib': { type: 'string', default: '64' },
@@ -350,11 +433,11 @@ async function main(): Promise<void> {
     strict: true,
   });
   const kind = values.kind as Kind;
-  if (!['dir', 'lvm', 'lvmthin', 'rbd'].includes(kind)) throw new Error('--kind must be dir, lvm, lvmthin or rbd');
+  if (!KINDS.includes(kind)) throw new Error(`--kind must be one of ${KINDS.join(', ')}`);
   const r = await runKind({
     kind, rounds: Number(values.rounds), batch: Number(values.batch), restSeconds: Number(values['rest-seconds']), sizeMiB: Number(values['size-mib']),
     ...(values.path ? { path: values.path } : {}), ...(values.vg ? { vg: values.vg } : {}), ...(values.thinpool ? { thinpool: values.thinpool } : {}),
-    ...(values['rbd-pool'] ? { rbdPool: values['rbd-pool'] } : {}), ...(values['pools-file'] ? { poolsFile: values['pools-file'] } : {}),
+    ...(values['rbd-pool'] ? { rbdPool: values['rbd-pool'] } : {}), ...(values['nfs-export'] ? { nfsExport: values['nfs-export'] } : {}), ...(values['pools-file'] ? { poolsFile: values['pools-file'] } : {}),
     ...(values['secrets-dir'] ? { secretsDir: values['secrets-dir'] } : {}),
   });
   process.stdout.write(`${JSON.stringify(r)}\n`);

@@ -1,20 +1,20 @@
 // The benchmark suite (`npm run bench`): per pool type, each CSI operation against the bare
 // command(s) a person would type, 50 concurrent CreateVolume calls against 50 bare creates in a
 // row, the programs started per operation and per minute at rest, and the driver's memory.
-// dir runs on this machine; lvm, lvmthin and rbd run in one User-Mode Linux lab node (root),
+// dir runs on this machine; lvm, lvmthin, rbd, iscsi and nfs run in one User-Mode Linux lab node (root),
 // one pool type after the other. Prints a Markdown table and writes everything as JSON.
 //
-//   npm run bench -- [--kinds dir,lvm,lvmthin,rbd] [--rounds 10] [--batch 50] [--rest-seconds 60]
+//   npm run bench -- [--kinds dir,lvm,lvmthin,rbd,iscsi,nfs] [--rounds 10] [--batch 50] [--rest-seconds 60]
 //                    [--requests 10000] [--no-memory] [--out bench-results.json]
 import { writeFile } from 'node:fs/promises';
 import { cpus, hostname, loadavg, release, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { runKind, type Kind, type KindResult } from './ops.js';
+import { KINDS, runKind, type Kind, type KindResult } from './ops.js';
 import { measureMode, type MemoryResult } from './memory.js';
 
 const OPS_JS = fileURLToPath(new URL('./ops.js', import.meta.url));
-export const LAB_KINDS: readonly Kind[] = ['lvm', 'lvmthin', 'rbd'];
+export const LAB_KINDS: readonly Kind[] = ['lvm', 'lvmthin', 'rbd', 'iscsi', 'nfs'];
 
 export interface SuiteOptions {
   kinds: Kind[];
@@ -60,7 +60,12 @@ export async function runSuite(o: SuiteOptions, command: string, log: (line: str
   if (inLab.length) {
     const { startLab, NODE_ENV } = await import('../lab/harness/index.js');
     const { cephKey, rbdPoolYaml, startMgr, writeIn, writeSecretDir } = await import('../lab/rbd-support.js');
-    const services = [...(inLab.some((k) => k !== 'rbd') ? ['lvm' as const] : []), ...(inLab.includes('rbd') ? ['ceph' as const] : [])];
+    const services = [
+      ...(inLab.some((k) => k === 'lvm' || k === 'lvmthin' || k === 'iscsi') ? ['lvm' as const] : []),
+      ...(inLab.includes('rbd') ? ['ceph' as const] : []),
+      ...(inLab.includes('iscsi') ? ['iscsi-target' as const, 'iscsi-initiator' as const] : []),
+      ...(inLab.includes('nfs') ? ['nfs' as const] : []),
+    ];
     const memMiB = 2048;
     log(`lab: booting one node (${services.join(', ')})`);
     const l = await startLab({ name: 'bench', nodes: [{ name: 'bench', services, memMiB }] });
@@ -77,8 +82,10 @@ export async function runSuite(o: SuiteOptions, command: string, log: (line: str
           await writeSecretDir(node, '/run/lab/bench/secrets', key);
           await startMgr(node);
           args = ['--rbd-pool', 'rbd', '--pools-file', '/run/lab/bench/pools.yaml', '--secrets-dir', '/run/lab/bench/secrets'];
+        } else if (kind === 'nfs') {
+          args = ['--nfs-export', '/srv/nfs'];
         } else {
-          args = ['--vg', 'labvg', ...(kind === 'lvmthin' ? ['--thinpool', 'thin'] : [])];
+          args = ['--vg', 'labvg', ...(kind !== 'lvm' ? ['--thinpool', 'thin'] : [])];
         }
         // One pool type failing does not lose the others' results: it is reported and skipped.
         const r = await node.exec([process.execPath, OPS_JS, '--kind', kind, ...args, ...common], { env: { ...NODE_ENV }, timeoutMs: 60 * 60_000 });
@@ -138,14 +145,14 @@ export function formatTable(r: SuiteResult): string {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      kinds: { type: 'string', default: 'dir,lvm,lvmthin,rbd' }, rounds: { type: 'string', default: '10' }, batch: { type: 'string', default: '50' },
+      kinds: { type: 'string', default: KINDS.join(',') }, rounds: { type: 'string', default: '10' }, batch: { type: 'string', default: '50' },
       'rest-seconds': { type: 'string', default: '60' }, requests: { type: 'string', default: '10000' }, 'no-memory': { type: 'boolean' },
       'size-mib': { type: 'string', default: '64' }, out: { type: 'string', default: 'bench-results.json' },
     },
     strict: true,
   });
   const kinds = values.kinds.split(',') as Kind[];
-  for (const k of kinds) if (!['dir', 'lvm', 'lvmthin', 'rbd'].includes(k)) throw new Error(`--kinds: unknown pool type "${k}"`);
+  for (const k of kinds) if (!KINDS.includes(k)) throw new Error(`--kinds: unknown pool type "${k}"`);
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   const r = await runSuite({
     kinds, rounds: Number(values.rounds), batch: Number(values.batch), restSeconds: Number(values['rest-seconds']),

@@ -90,6 +90,13 @@ async function helperFor(conn: HelperConnection, timeoutMs: number): Promise<Fou
   return { service, entry, id };
 }
 
+/** Commands that change nothing: run again as `rbd` when the helper died under them. */
+function readOnly(program: string, args: readonly string[]): boolean {
+  const [a, b] = args;
+  if (program === 'ceph') return a === 'df';
+  return a === 'info' || a === 'ls' || (b === 'ls' && (a === 'snap' || a === 'trash')) || (a === 'image-meta' && b === 'list');
+}
+
 /** Closes a helper that stays without requests for IDLE_MS. */
 function idleLater(h: Found): void {
   if (h.service.inflight > 0 || h.entry.idle) return;
@@ -120,6 +127,13 @@ export async function viaHelper(runner: Runner, conn: HelperConnection, program:
   } catch (e) {
     if (!(e instanceof ServiceExit)) throw e;
     const reason = /timed out/.test(e.message) ? 'timeout' : /abandoned/.test(e.message) ? 'signal' : 'spawn';
+    // The helper died under this command (not a deadline, not the caller's abort): a reading
+    // runs as `rbd`, so the call still answers; a change answers UNAVAILABLE and the CO's
+    // retry (idempotent) starts a new helper.
+    if (reason === 'spawn' && readOnly(program, args)) {
+      logger().warn({ program, args, error: e.message }, 'the librbd helper died during a command: running it as rbd');
+      return undefined;
+    }
     throw new ExecError(program, args, undefined, e.message, '', reason);
   } finally {
     idleLater(found);
