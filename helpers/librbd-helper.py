@@ -465,6 +465,11 @@ def main():
         "rados_mon_op_timeout": o.rados_mon_op_timeout,
         "rados_osd_op_timeout": o.rados_osd_op_timeout,
         "rbd_default_clone_format": "2",
+        # A long-lived connection hunts for a monitor again after an outage, at intervals that
+        # grow by half each miss up to ten times 3 s: the monitors back, a command could wait
+        # 30 s for the next try (CI, rbd-cluster, 2026-12-04). Each try costs a connect.
+        "mon_client_hunt_interval": "1",
+        "mon_client_hunt_interval_max_multiple": "2",
         "log_to_stderr": "false", "err_to_stderr": "true",
     }
     try:
