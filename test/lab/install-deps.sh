@@ -1,7 +1,8 @@
 #!/bin/bash
 # Installs what the lab (npm run test:lab) needs on a Debian 12 host, as root. Idempotent:
 # installs only what is missing, so CI can call it before every run.
-#   - Debian packages: User-Mode Linux and the userland of every stack the lab runs; QEMU,
+#   - Debian packages: User-Mode Linux (and a C compiler for its ptrace shim, harness/umlshim.ts)
+#     and the userland of every stack the lab runs; QEMU,
 #     mmdebstrap, a static busybox and cpio for the ZFS guest (test/lab/zfs/build-image.sh: the
 #     initramfs has no libc). busybox-static, not busybox: the two conflict, and the k8s lane
 #     needs the static one too, so asking for busybox here swapped them on every CI run.
@@ -17,6 +18,7 @@ PACKAGES=(
   ceph-mon ceph-osd ceph-mgr ceph-base ceph-common
   openssh-server openssh-client
   qemu-system-x86 mmdebstrap busybox-static cpio
+  gcc libc6-dev
 )
 CSI_SANITY=${CSI_SANITY:-/root/go/bin/csi-sanity}
 CSI_SANITY_MODULE=github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@v5.4.0

@@ -15,6 +15,7 @@ import { killGroup } from './host.js';
 import { AGENT_JS, ARTIFACTS_DIR, INIT_SCRIPT, LAB_BASE, NODE_ENV, REPO_ROOT, SERVICE_SCRIPTS } from './paths.js';
 import { DeadlineError, pollUntil } from './poll.js';
 import { UML_MODULES_ROOT } from './preflight.js';
+import { umlShim } from './umlshim.js';
 
 export class LabError extends Error {
   override name = 'LabError';
@@ -78,6 +79,7 @@ const umlCommand: KernelCommand = (plan, labenv) => ({
     ...(plan.lan ? [`eth0=mcast,,${plan.lan.group},${plan.lan.port},1`] : []),
     'con=null', 'con0=fd:0,fd:1',
   ],
+  env: { LD_PRELOAD: umlShim() },
 });
 
 const DEFAULT_EXEC_TIMEOUT_MS = 60_000;

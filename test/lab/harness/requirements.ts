@@ -9,6 +9,8 @@ export const req = (pkg: string, ...programs: string[]): Requirement[] => progra
 /** Needed by every lab run. */
 export const BASE_REQUIREMENTS: Requirement[] = [
   ...req('user-mode-linux', 'linux.uml'),
+  // Builds the ptrace shim UML runs with (umlshim.ts).
+  ...req('gcc', 'cc'),
   ...req('iproute2', 'ip'),
   ...req('kmod', 'modprobe'),
   ...req('mount', 'losetup', 'mount'),
