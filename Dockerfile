@@ -26,9 +26,9 @@ RUN apt-get update \
 
 # LVM without udev or dmeventd, locking with the host (image/lvm.conf says why).
 COPY image/lvm.conf /etc/lvm/lvm.conf
-# iscsiadm, zfs and zpool run the host's tools (image/host-exec says why).
+# iscsiadm, multipath, multipathd, zfs and zpool run the host's tools (image/host-exec says why).
 COPY image/host-exec /usr/local/lib/poolcsi/host-exec
-RUN for tool in iscsiadm zfs zpool; do ln -s /usr/local/lib/poolcsi/host-exec /usr/local/sbin/$tool; done
+RUN for tool in iscsiadm multipath multipathd zfs zpool; do ln -s /usr/local/lib/poolcsi/host-exec /usr/local/sbin/$tool; done
 
 COPY --from=build /usr/local/bin/node /usr/local/bin/node
 WORKDIR /opt/poolcsi

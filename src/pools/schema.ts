@@ -116,8 +116,9 @@ const IQN_PREFIX = /^iqn\.[0-9]{4}-[0-9]{2}\.[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[a-
 // What every pool exported by poolcsi's LIO code shares (iscsi, zfs-iscsi): where nodes reach the
 // target, target names, the storage host and CHAP.
 const iscsiExport = {
-  portals: z.array(z.string().regex(PORTAL, 'a portal is host or host:port')).min(1).max(1)
-    .describe('where nodes reach the storage host\'s LIO target (host or host:port, port 3260 by default); one portal (multipath is not done yet)'),
+  portals: z.array(z.string().regex(PORTAL, 'a portal is host or host:port')).min(1).max(8)
+    .refine((l) => new Set(l.map((p) => (/:[0-9]+$/.test(p) && !p.endsWith(']') ? p : `${p}:3260`).toLowerCase())).size === l.length, 'portals must differ')
+    .describe('where nodes reach the storage host\'s LIO target (host or host:port, port 3260 by default); more than one: nodes log in at each and use the paths through dm-multipath (multipathd on every node)'),
   iqnPrefix: z.string().regex(IQN_PREFIX, 'an IQN such as iqn.2003-01.org.example:storage (lowercase)').max(120)
     .describe('target names are <iqnPrefix>:<pool id>.<volume name>'),
   ssh: SshTargetSchema.optional().describe('the storage host; omit with local: true when the controller runs on it'),

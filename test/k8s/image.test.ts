@@ -1,6 +1,6 @@
 // The poolcsi image (built from the repository's Dockerfile by test/k8s/build-images.sh, with
 // buildah and stand-in bases): every program the driver and its node transports run is in it,
-// and the host-side tools (iscsiadm, zfs, zpool) are the host-exec wrapper, which refuses to run
+// and the host-side tools (iscsiadm, multipath, multipathd, zfs, zpool) are the host-exec wrapper, which refuses to run
 // without the host's PID namespace instead of running the image's own by mistake.
 // Needs root and buildah; no Kubernetes.
 import { test, before, after } from 'node:test';
@@ -21,9 +21,9 @@ const TOOLS = [
   'mkfs.ext4', 'resize2fs', 'e2fsck', 'mkfs.xfs', 'xfs_growfs', 'xfs_quota', 'mkfs.btrfs', 'btrfs', 'setquota',
   'lvm', 'lvs', 'vgs', 'lvcreate', 'lvchange', 'lvextend', 'lvremove', 'thin_check',
   'rbd', 'ceph', 'python3', 'modprobe', 'multipath', 'mount.nfs', 'ssh',
-  'iscsiadm', 'zfs', 'zpool',
+  'iscsiadm', 'multipathd', 'zfs', 'zpool',
 ];
-const HOST_TOOLS = ['iscsiadm', 'zfs', 'zpool'];
+const HOST_TOOLS = ['iscsiadm', 'multipath', 'multipathd', 'zfs', 'zpool'];
 
 let container = '';
 before(async () => {

@@ -6,14 +6,16 @@
 #     mmdebstrap, a static busybox and cpio for the ZFS guest (test/lab/zfs/build-image.sh: the
 #     initramfs has no libc). busybox-static, not busybox: the two conflict, and the k8s lane
 #     needs the static one too, so asking for busybox here swapped them on every CI run.
-#   - /lib/modules: the mount point lab nodes bind the UML kernel's modules onto
+#   - /lib/modules: the mount point lab nodes bind the UML kernel's modules onto; /etc/multipath:
+#     one nodes mount a tmpfs on (made here, before tests run: the dir pool's fuzz lane counts
+#     every change under /etc as its own)
 #   - csi-sanity (Go), when missing and a Go toolchain is present
 set -euo pipefail
 
 PACKAGES=(
   user-mode-linux kmod iproute2 mount util-linux netcat-openbsd
   lvm2 thin-provisioning-tools e2fsprogs xfsprogs
-  targetcli-fb dbus open-iscsi
+  targetcli-fb dbus open-iscsi multipath-tools udev
   nfs-kernel-server nfs-common rpcbind
   ceph-mon ceph-osd ceph-mgr ceph-base ceph-common
   openssh-server openssh-client
@@ -50,7 +52,7 @@ else
   echo "install-deps.sh: all ${#PACKAGES[@]} packages present"
 fi
 
-mkdir -p /lib/modules
+mkdir -p /lib/modules /etc/multipath
 
 if [ ! -x "$CSI_SANITY" ]; then
   go=$(command -v go || true)

@@ -4,9 +4,12 @@
 // leaves the other reading; a node plugin restarted with two volumes staged finds its sessions
 // in sysfs and logs out only the one whose last LUN is unstaged; the storage host cut off,
 // a stage answers UNAVAILABLE within its bounded login and a retry works once it is back.
+// Multipath: a pool with two portals (two addresses of the storage node) gives the workers one
+// dm-multipath map of two paths, kept by the node's multipathd; a write goes on with a path cut,
+// an expand reaches the map, and the unstage leaves no map, session or WWID behind.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { makeAgentPki, type AgentPki } from '../helpers/certs.js';
 import { NODE_ENV, startDriver, startLab, storageSet, type Lab, type LabNode, type NodeDriver } from './harness/index.js';
@@ -16,6 +19,20 @@ import { must, writeIn } from './rbd-support.js';
 const POOLS = '/run/lab/iscsi/pools.yaml';
 const RWX_BLOCK = { access_mode: { mode: 'MULTI_NODE_MULTI_WRITER' }, block: {} };
 const RWO_BLOCK = { access_mode: { mode: 'SINGLE_NODE_WRITER' }, block: {} };
+/** iSCSI sessions, their disks, and the multipath maps holding them, as "F path=content" and
+ * "D directory" lines (the format of the unit tests' recorded sysfs trees). */
+const RECORD_SYSFS = [
+  'for s in /sys/class/iscsi_session/session*; do',
+  '  for f in targetname initiatorname ifacename state; do echo "F $s/$f=$(cat $s/$f)"; done',
+  '  for c in $s/device/connection*; do n=${c##*/}; echo "D $c"; for f in persistent_address persistent_port; do echo "F /sys/class/iscsi_connection/$n/$f=$(cat /sys/class/iscsi_connection/$n/$f)"; done; done',
+  '  for l in $s/device/target*/*:*:*:*; do for b in $l/block/*; do echo "D $b"; d=${b##*/};',
+  '    echo "F $l/state=$(cat $l/state)"; echo "F /sys/block/$d/device/wwid=$(cat /sys/block/$d/device/wwid)";',
+  '    for h in /sys/block/$d/holders/*; do [ -e "$h" ] && echo "D $h"; done; done; done',
+  'done',
+  'for m in /sys/block/dm-*; do [ -e "$m" ] || continue; echo "F $m/dm/name=$(cat $m/dm/name)"; echo "F $m/dm/uuid=$(cat $m/dm/uuid)"; for x in $m/slaves/*; do echo "D $x"; done; done',
+].join('\n');
+/** The storage node's second address: the second portal of pool san-mp. */
+const SECOND_IP = '192.168.77.101';
 
 let lab: Lab | undefined;
 let storage: LabNode;
@@ -34,14 +51,16 @@ const startPlugin = async (w: LabNode) => plugins.set(w.name, await startDriver(
 }));
 
 before(async () => {
-  lab = await startLab(storageSet('iscsi-nodes', { storage: ['lvm', 'iscsi-target'], workers: ['iscsi-initiator'] }));
+  lab = await startLab(storageSet('iscsi-nodes', { storage: ['lvm', 'iscsi-target'], workers: ['iscsi-initiator', 'multipath'] }));
   storage = lab.node('storage');
   workers = [lab.node('worker-1'), lab.node('worker-2')];
+  await storage.run(['ip', 'addr', 'add', `${SECOND_IP}/24`, 'dev', 'eth0']);
+  const san = { type: 'iscsi', iqnPrefix: 'iqn.2003-01.org.example.lab', backing: { type: 'lvmthin', vgname: 'labvg', thinpool: 'thin' }, local: true };
   const pools = JSON.stringify({
-    pools: [{
-      id: 'san', type: 'iscsi', portals: [`${storage.ip}:3260`], iqnPrefix: 'iqn.2003-01.org.example.lab',
-      backing: { type: 'lvmthin', vgname: 'labvg', thinpool: 'thin' }, local: true,
-    }],
+    pools: [
+      { id: 'san', portals: [`${storage.ip}:3260`], ...san },
+      { id: 'san-mp', portals: [`${storage.ip}:3260`, `${SECOND_IP}:3260`], ...san },
+    ],
   });
   for (const n of [storage, ...workers]) await writeIn(n, POOLS, pools);
   pki = await makeAgentPki(join(storage.runDir, 'pki'));
@@ -58,9 +77,9 @@ after(async () => {
 
 interface Vol { id: string; context: Record<string, string>; target: string; published: Map<string, Record<string, string>> }
 
-async function create(name: string, cap: object): Promise<Vol> {
+async function create(name: string, cap: object, pool = 'san'): Promise<Vol> {
   const r = await must(controller, 'Controller.CreateVolume', {
-    name, capacity_range: { required_bytes: String(32 * 1024 * 1024) }, volume_capabilities: [cap], parameters: { pool: 'san' },
+    name, capacity_range: { required_bytes: String(32 * 1024 * 1024) }, volume_capabilities: [cap], parameters: { pool },
   });
   return { id: r.volume.volume_id, context: r.volume.volume_context, target: r.volume.volume_context['iscsi.target'], published: new Map() };
 }
@@ -207,6 +226,45 @@ test('the storage host unreachable: NodeStage is UNAVAILABLE within the bounded 
   assert.deepEqual(await sessions(w), [v.target], 'the retry logged in, without a restart');
   await must(plugin, 'Node.NodeUnstageVolume', { volume_id: v.id, staging_target_path: staging(v) });
   await must(controller, 'Controller.ControllerUnpublishVolume', { volume_id: v.id, node_id: w.name });
+  await must(controller, 'Controller.DeleteVolume', { volume_id: v.id });
+});
+
+test('multipath: a LUN over two portals is one dm-multipath map of two paths; a write goes on with a path cut; an expand reaches the map; the unstage flushes it and logs out of both', async () => {
+  const w = workers[0]!;
+  const v = await create('mpath-1', RWO_BLOCK, 'san-mp');
+  assert.equal(v.context['iscsi.portals'], `${storage.ip}:3260,${SECOND_IP}:3260`);
+  await attach(v, w, RWO_BLOCK);
+  const attached = JSON.parse((await w.run(['cat', `${staging(v)}/poolcsi-stage.json`])).stdout).attached as { path: string; stash: Record<string, string> };
+  assert.match(attached.path, /^\/dev\/dm-[0-9]+$/, `the volume is the map, not a path: ${JSON.stringify(attached)}`);
+  const dm = basename(attached.path);
+  const slaves = (await w.run(['ls', `/sys/block/${dm}/slaves`])).stdout.split('\n').filter(Boolean);
+  assert.equal(slaves.length, 2, `two paths under ${dm}: ${slaves.join(' ')}`);
+  assert.deepEqual(await sessions(w), [v.target, v.target], 'one session per portal');
+  assert.match((await w.run(['multipathd', 'show', 'maps'])).stdout, new RegExp(attached.stash.map!), 'multipathd keeps the map');
+  // The sysfs the node side reads, kept with the logs (test/fixtures/iscsi/sysfs-multipath.txt is one).
+  writeFileSync(join(w.logDir, 'sysfs-multipath.txt'), (await w.run(['sh', '-c', RECORD_SYSFS])).stdout);
+
+  await must(controller, 'Controller.ControllerExpandVolume', { volume_id: v.id, capacity_range: { required_bytes: String(48 * 1024 * 1024) }, volume_capability: RWO_BLOCK });
+  await must(plugins.get(w.name)!, 'Node.NodeExpandVolume', { volume_id: v.id, volume_path: device(v), staging_target_path: staging(v), capacity_range: { required_bytes: String(48 * 1024 * 1024) }, volume_capability: RWO_BLOCK });
+  assert.equal(Number((await w.run(['blockdev', '--getsize64', device(v)])).stdout.trim()), 48 * 1024 * 1024, 'the map has the new size');
+
+  // The second portal cut off from this worker only: the write fails over to the first path.
+  await w.run(['ip', 'route', 'add', 'blackhole', `${SECOND_IP}/32`]);
+  let written: string;
+  const t0 = Date.now();
+  try {
+    written = (await w.run(['sh', '-c', 'head -c 1048576 /dev/urandom > /run/lab/mp-pattern && dd if=/run/lab/mp-pattern of="$1" bs=64k oflag=direct status=none && sha256sum /run/lab/mp-pattern', 'sh', device(v)], { timeoutMs: 120_000 })).stdout.split(' ')[0]!;
+  } finally {
+    await w.run(['ip', 'route', 'del', 'blackhole', `${SECOND_IP}/32`]);
+  }
+  const failover = Date.now() - t0;
+  assert.equal(await firstMiB(w, v), written, `the write went through on the path left (${failover} ms)`);
+
+  await detach(v, w);
+  assert.equal((await w.run(['dmsetup', 'ls', '--target', 'multipath'])).stdout.trim(), 'No devices found', 'the map was flushed');
+  assert.deepEqual(await sessions(w), [], 'both sessions logged out');
+  const wwids = (await w.exec(['cat', '/etc/multipath/wwids'])).stdout;
+  assert.ok(!wwids.includes(`/${attached.stash.map}/`), `the WWID was forgotten: ${wwids}`);
   await must(controller, 'Controller.DeleteVolume', { volume_id: v.id });
 });
 

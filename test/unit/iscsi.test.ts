@@ -17,6 +17,7 @@ import { hasChap, parseChap } from '../../src/node/transports/iscsi-chap.js';
 import { LOGIN_RETRIES, rewriteRecords } from '../../src/node/transports/iscsi-record.js';
 import { initiatorIqnFor, isValidIqn } from '../../src/node/transports/iscsi-names.js';
 import { iscsiSessions } from '../../src/node/transports/iscsi-sysfs.js';
+import { mapOf } from '../../src/node/transports/iscsi-multipath.js';
 import { backingStore } from '../../src/backends/iscsi/store.js';
 import { FileStore } from '../../src/backends/files/store.js';
 import { LvmThickBackend } from '../../src/backends/lvm/thick.js';
@@ -155,12 +156,15 @@ test('names: target per volume under the pool prefix, initiator from the node id
   });
 });
 
-test('schema: exactly one of ssh and local; one portal; lowercase IQN prefix; lvmthin or lvm backing', () => {
+test('schema: exactly one of ssh and local; 1 to 8 different portals; lowercase IQN prefix; lvmthin or lvm backing', () => {
   const base = { id: 'san', type: 'iscsi', portals: ['10.0.0.1'], iqnPrefix: 'iqn.2003-01.org.example', backing: { type: 'lvmthin', vgname: 'vg', thinpool: 'tp' } };
   assert.equal(PoolSchema.safeParse(base).success, false, 'neither ssh nor local');
   assert.equal(PoolSchema.safeParse({ ...base, local: true }).success, true);
   assert.equal(PoolSchema.safeParse({ ...base, local: true, iqnPrefix: 'iqn.2003-01.Org.Example' }).success, false);
-  assert.equal(PoolSchema.safeParse({ ...base, local: true, portals: ['a', 'b'] }).success, false);
+  assert.equal(PoolSchema.safeParse({ ...base, local: true, portals: ['a', 'b'] }).success, true, 'two portals: multipath');
+  assert.equal(PoolSchema.safeParse({ ...base, local: true, portals: ['a', 'a:3260'] }).success, false, 'the same portal twice');
+  assert.equal(PoolSchema.safeParse({ ...base, local: true, portals: ['[fd00::1]', '[fd00::1]:3260'] }).success, false, 'the same IPv6 portal twice');
+  assert.equal(PoolSchema.safeParse({ ...base, local: true, portals: Array.from({ length: 9 }, (_, i) => `10.0.0.${i + 1}`) }).success, false, 'at most 8');
   const thick = PoolSchema.parse({ ...base, local: true, backing: { type: 'lvm', vgname: 'vg' } }) as IscsiPool;
   assert.deepEqual(thick.backing, { type: 'lvm', vgname: 'vg', snapshotSize: 25, saferemove: 'off' });
   assert.equal(PoolSchema.safeParse({ ...base, local: true, backing: { type: 'lvm', vgname: 'vg', thinpool: 'tp' } }).success, false, 'a thick backing has no thin pool');
@@ -212,10 +216,10 @@ test('iscsiadm argv: our own interface on every node record, login and logout', 
   assert.deepEqual(portalOf('[fd00::1]:3261'), { host: '[fd00::1]', port: 3261, arg: '[fd00::1]:3261' });
 });
 
-/** A sysfs tree rebuilt from the lab recording. */
-function recordedSysfs(): string {
+/** A sysfs tree rebuilt from a lab recording. */
+function recordedSysfs(name = 'iscsi/sysfs-session.txt'): string {
   const root = mkdtempSync(join(tmpdir(), 'iscsi-sysfs-'));
-  for (const line of fixture('iscsi/sysfs-session.txt').split('\n')) {
+  for (const line of fixture(name).split('\n')) {
     const m = /^([FD]) \/sys(\/[^=]+?)(?:=(.*))?$/.exec(line);
     if (!m) continue;
     const path = join(root, m[2]!);
@@ -246,12 +250,40 @@ test('sysfs: the recorded session, its connection and its one LUN', async () => 
   }
 });
 
+test('multipath: the recorded map over two sessions\' disks is joined as it is; a path missing from it, or a path to another LUN, is named', async () => {
+  const root = recordedSysfs('iscsi/sysfs-multipath.txt');
+  try {
+    const name = '36001405fe4c6005d4a50385984773978';
+    assert.deepEqual(await mapOf(root, ['sdb']), { dm: 'dm-0', name, slaves: ['sda', 'sdb'] });
+    assert.equal(await mapOf(root, ['sdc']), undefined);
+    const t = new IscsiTransport(local, { sysfs: root, deviceWaitMs: 500 });
+    const descriptor = { target: 'iqn.2003-01.org.example.lab:san-mp.mpath-1', lun: '0', portals: '192.168.77.1:3260,192.168.77.101:3260' };
+    const opts = { publishContext: { initiator: 'iqn.2026-12.io.poolcsi:node.worker-1' }, readonly: false };
+    // Both sessions and the map exist: no program runs (`local` would fail: no iscsiadm or multipathd here).
+    assert.deepEqual(await t.attach(descriptor, opts), { kind: 'device', path: '/dev/dm-0', stash: { disks: 'sda,sdb', map: name } });
+    const s = { descriptor, stash: { disks: 'sda,sdb', map: name }, path: '/dev/dm-0' };
+    assert.deepEqual(await t.condition(s), { abnormal: false, message: `logged in to ${descriptor.target} at 2 portals; LUN 0 is dm-0 (${name}) over sda, sdb` });
+    rmSync(join(root, 'block', 'dm-0', 'slaves', 'sdb'), { recursive: true });
+    assert.deepEqual(await t.condition(s), { abnormal: true, message: `multipath map ${name} lacks path sdb` });
+    writeFileSync(join(root, 'block', 'sdb', 'device', 'wwid'), 'naa.6001405000000000000000000000000\n');
+    await assert.rejects(t.attach(descriptor, opts), /different SCSI ids .*not paths to one LUN/);
+    writeFileSync(join(root, 'class', 'iscsi_session', 'session2', 'state'), 'FAILED\n');
+    assert.match((await t.condition(s)).message, /session 2 .* at 192\.168\.77\.101:3260 is FAILED/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('descriptor values from a PV spec are checked', () => {
   const t = new IscsiTransport(local);
   assert.throws(() => t.parse({ target: 'iqn.x:t;rm', lun: '0', portals: '1.2.3.4' }), /iscsi.target/);
   assert.throws(() => t.parse({ target: 'iqn.2003-01.org.example:t', lun: '-1', portals: '1.2.3.4' }), /iscsi.lun/);
   assert.throws(() => t.parse({ target: 'iqn.2003-01.org.example:t', lun: '0', portals: '-oProxy=x' }), /iscsi.portals/);
   assert.throws(() => t.parse({ target: 'iqn.2003-01.org.example:t', lun: '0', portals: '1.2.3.4', extra: 'x' }), /unknown key/);
+  assert.doesNotThrow(() => t.parse({ target: 'iqn.2003-01.org.example:t', lun: '0', portals: '1.2.3.4,1.2.3.5:3261' }));
+  assert.throws(() => t.parse({ target: 'iqn.2003-01.org.example:t', lun: '0', portals: '1.2.3.4,1.2.3.4:3260' }), /iscsi.portals/);
+  assert.throws(() => t.parse({ target: 'iqn.2003-01.org.example:t', lun: '0', portals: '1.2.3.4,' }), /iscsi.portals/);
+  assert.throws(() => t.parse({ target: 'iqn.2003-01.org.example:t', lun: '0', portals: Array.from({ length: 9 }, (_, i) => `10.0.0.${i + 1}`).join(',') }), /iscsi.portals/);
 });
 
 test('CHAP secrets: open-iscsi key names, pairs complete, mutual only on top of one-way, values checked without quoting them', () => {

@@ -1,7 +1,8 @@
 // `iscsi`: the volume is a LUN of an iSCSI target, reached with open-iscsi.
 //   iscsi.target   target IQN
 //   iscsi.lun      LUN number
-//   iscsi.portals  host[:port] (one; multipath is not done yet)
+//   iscsi.portals  host[:port], comma-separated: more than one is one path per portal under a
+//                  dm-multipath map that the host's multipathd keeps (iscsi-multipath.ts)
 // publish_context.initiator: the initiator name the controller allowed (derived from the node
 // id, iscsi-names.ts); it is set on the iscsiadm interface poolcsi owns ("poolcsi"), so the
 // host's own /etc/iscsi/initiatorname.iscsi is left alone.
@@ -16,6 +17,7 @@ import { checkKeys, checkValue, isValidHostPort } from './grammar.js';
 import { hasChap, parseChap, type Chap } from './iscsi-chap.js';
 import { rewriteRecords } from './iscsi-record.js';
 import { IFACE, isValidIqn } from './iscsi-names.js';
+import { mapOf, Multipath } from './iscsi-multipath.js';
 import { iscsiSessions, type IscsiLun, type IscsiSession } from './iscsi-sysfs.js';
 import type { Attached, AttachOptions, Condition, Descriptor, Stashed, Transport } from './types.js';
 
@@ -29,6 +31,9 @@ export const ISCSI_LOCK = '/run/lock/iscsi/lock.write';
 const STALE_LOCK_MS = 5_000;
 /** iscsiadm exit codes (iscsi_err.h). */
 export const ISCSI_ERR = { IDBM: 6, SESS_EXISTS: 15, NO_OBJS_FOUND: 21, LOGIN_AUTH_FAILED: 24 } as const;
+
+/** The most portals a volume may list (paths of one multipath map). */
+export const MAX_PORTALS = 8;
 
 /** host:port with the iSCSI port when none is given. */
 export function portalOf(p: string): { host: string; port: number; arg: string } {
@@ -80,17 +85,22 @@ export class IscsiTransport implements Transport {
   private readonly sysfs: string;
   private readonly deviceWaitMs: number;
   private readonly nodesDir: string;
+  private readonly multipath: Multipath;
   private lockSwept?: Promise<void>;
 
   constructor(private readonly runner: Runner, opts: IscsiTransportOptions = {}) {
     this.sysfs = opts.sysfs ?? '/sys';
     this.deviceWaitMs = opts.deviceWaitMs ?? 60_000;
     this.nodesDir = opts.nodesDir ?? '/etc/iscsi/nodes';
+    this.multipath = new Multipath(runner, this.sysfs, this.deviceWaitMs);
   }
 
   parse(d: Descriptor): Descriptor {
     checkKeys(d, this.kind, ['target', 'lun', 'portals']);
-    const portals = checkValue(d, 'portals', 'iscsi.portals', (v) => v.split(',').length === 1 && v.split(',').every(isValidHostPort), 'one host[:port]');
+    const portals = checkValue(d, 'portals', 'iscsi.portals', (v) => {
+      const list = v.split(',');
+      return list.length <= MAX_PORTALS && list.every(isValidHostPort) && new Set(list.map((p) => portalOf(p).arg.toLowerCase())).size === list.length;
+    }, `1 to ${MAX_PORTALS} distinct host[:port], comma-separated`);
     return {
       target: checkValue(d, 'target', 'iscsi.target', isValidIqn, 'an iSCSI qualified name (iqn.)'),
       lun: checkValue(d, 'lun', 'iscsi.lun', (v) => /^(0|[1-9][0-9]{0,4})$/.test(v) && Number(v) < 16384, 'a LUN number'),
@@ -139,19 +149,29 @@ export class IscsiTransport implements Transport {
     const d = this.parse(raw);
     const target = d.target!;
     const lun = Number(d.lun);
-    const portal = portalOf(d.portals!);
     const initiator = o.publishContext.initiator ?? '';
     if (!isValidIqn(initiator)) {
       throw new NodeError('invalid', 'publish_context "initiator" is missing or not an IQN: the volume must be published to this node (ControllerPublishVolume) first');
     }
-    const { existing } = await this.loggedIn(target, portal, initiator, chapOf(o.secrets));
+    const chap = chapOf(o.secrets);
+    const disks: string[] = [];
+    // One portal after another: iscsiadm serializes its record changes anyway.
+    for (const portal of portalsOf(d.portals!)) disks.push(await this.diskAt(target, portal, lun, initiator, chap));
+    if (disks.length === 1) return { kind: 'device', path: `/dev/${disks[0]}`, stash: { disk: disks[0]! } };
+    await this.sameLun(disks, target, lun);
+    const map = await this.multipath.assemble(disks);
+    return { kind: 'device', path: `/dev/${map.dm}`, stash: { disks: disks.join(','), map: map.name } };
+  }
+
+  /** The disk of LUN `lun` through our session to target at portal, logging in when needed. */
+  private async diskAt(target: string, portal: Portal, lun: number, initiator: string, chap: Chap | undefined): Promise<string> {
+    const { existing } = await this.loggedIn(target, portal, initiator, chap);
     if (existing?.initiator && existing.initiator !== initiator) {
       throw new NodeError('precondition', `session ${existing.sid} to ${target} uses initiator ${existing.initiator}, not ${initiator} as published`);
     }
-    let session: IscsiSession | undefined;
     let rescanned = false;
     const found = await waitFor(async () => {
-      session = await this.session(target, portal);
+      const session = await this.session(target, portal);
       const l = session?.luns.find((x) => x.lun === lun && x.disk);
       if (l && l.state === 'running') return l;
       // A LUN added to a session that already existed is seen after a rescan.
@@ -163,12 +183,20 @@ export class IscsiTransport implements Transport {
     }, { timeoutMs: this.deviceWaitMs, what: `LUN ${lun} of ${target} at ${portal.arg} to appear as a disk` }).catch((e: unknown) => {
       throw e instanceof NodeError ? e : new NodeError('unavailable', (e as Error).message, { cause: e });
     });
-    return { kind: 'device', path: `/dev/${found.disk}`, stash: { disk: found.disk! } };
+    return found.disk!;
+  }
+
+  /** Paths of one map must be one LUN: portals of different targets' hosts would mix data. */
+  private async sameLun(disks: string[], target: string, lun: number): Promise<void> {
+    const ids = await Promise.all(disks.map((x) => readFile(join(this.sysfs, 'block', x, 'device', 'wwid'), 'utf8').then((t) => t.trim(), () => '')));
+    if (!ids[0] || ids.some((i) => i !== ids[0])) {
+      throw new NodeError('precondition', `the portals of ${target} show LUN ${lun} with different SCSI ids (${disks.map((x, i) => `${x}: ${ids[i] || 'none'}`).join(', ')}): they are not paths to one LUN`);
+    }
   }
 
   /** Logs in through our interface unless our session to target at portal exists; says which
    * (a session found is someone's to keep; one made here is the caller's). */
-  private async loggedIn(target: string, portal: { host: string; port: number; arg: string }, initiator: string, chap: Chap | undefined): Promise<{ existing?: IscsiSession }> {
+  private async loggedIn(target: string, portal: Portal, initiator: string, chap: Chap | undefined): Promise<{ existing?: IscsiSession }> {
     const existing = await this.session(target, portal);
     if (existing) return { existing };
     await this.ensureIface(initiator);
@@ -196,7 +224,7 @@ export class IscsiTransport implements Transport {
   }
 
   /** Logs in with CHAP set in the node record (never in argv); a failed login leaves no record. */
-  private async login(target: string, portal: { host: string; port: number; arg: string }, chap: Chap | undefined): Promise<void> {
+  private async login(target: string, portal: Portal, chap: Chap | undefined): Promise<void> {
     let records: number;
     try {
       records = await rewriteRecords(this.nodesDir, target, portal.host, portal.port, IFACE, chap);
@@ -264,21 +292,33 @@ export class IscsiTransport implements Transport {
     };
   }
 
-  /** Removes this LUN's disk, then logs the session out when no LUN is left on it. */
+  /** Flushes the LUN's multipath map (more than one portal), removes its disks, then logs out
+   * each session that has no LUN left. */
   async detach(s: Stashed): Promise<void> {
     const d = this.parse(s.descriptor);
     const target = d.target!;
     const lun = Number(d.lun);
-    const portal = portalOf(d.portals!);
-    const session = await this.session(target, portal);
-    if (session) {
-      const mine = session.luns.filter((l) => l.lun === lun);
-      for (const l of mine) await this.removeDisk(l);
-      const left = (await this.session(target, portal))?.luns.filter((l) => l.lun !== lun) ?? [];
-      if (left.length > 0) return;
-      await this.iscsiadm(logoutArgs(target, portal.arg), `logging out of ${target} at ${portal.arg}`, [0, ISCSI_ERR.NO_OBJS_FOUND]);
+    const portals = portalsOf(d.portals!);
+    if (portals.length > 1) {
+      const disks = (await this.lunsAt(target, portals, lun)).flatMap((l) => (l.disk ? [l.disk] : []));
+      if (disks.length > 0) await this.multipath.dismantle(disks);
     }
-    await this.iscsiadm(nodeDeleteArgs(target, portal.arg), `deleting the node record of ${target} at ${portal.arg}`, [0, ISCSI_ERR.NO_OBJS_FOUND]);
+    for (const portal of portals) {
+      const session = await this.session(target, portal);
+      if (session) {
+        for (const l of session.luns.filter((x) => x.lun === lun)) await this.removeDisk(l);
+        const left = (await this.session(target, portal))?.luns.filter((l) => l.lun !== lun) ?? [];
+        if (left.length > 0) continue;
+        await this.iscsiadm(logoutArgs(target, portal.arg), `logging out of ${target} at ${portal.arg}`, [0, ISCSI_ERR.NO_OBJS_FOUND]);
+      }
+      await this.iscsiadm(nodeDeleteArgs(target, portal.arg), `deleting the node record of ${target} at ${portal.arg}`, [0, ISCSI_ERR.NO_OBJS_FOUND]);
+    }
+  }
+
+  /** LUN `lun` as each portal's session shows it (portals without a session or the LUN left out). */
+  private async lunsAt(target: string, portals: Portal[], lun: number): Promise<IscsiLun[]> {
+    const sessions = await Promise.all(portals.map((p) => this.session(target, p)));
+    return sessions.flatMap((x) => x?.luns.filter((l) => l.lun === lun) ?? []);
   }
 
   private async removeDisk(l: IscsiLun): Promise<void> {
@@ -298,22 +338,45 @@ export class IscsiTransport implements Transport {
 
   async rescan(s: Stashed): Promise<void> {
     const d = this.parse(s.descriptor);
-    const session = await this.session(d.target!, portalOf(d.portals!));
-    if (!session) throw new NodeError('unavailable', `no session to ${d.target} at ${d.portals}`);
-    await this.iscsiadm(rescanArgs(session.sid), `rescanning session ${session.sid}`);
+    const portals = portalsOf(d.portals!);
+    for (const portal of portals) {
+      const session = await this.session(d.target!, portal);
+      if (!session) throw new NodeError('unavailable', `no session to ${d.target} at ${portal.arg}`);
+      await this.iscsiadm(rescanArgs(session.sid), `rescanning session ${session.sid}`);
+    }
+    if (portals.length > 1) {
+      const disks = (await this.lunsAt(d.target!, portals, Number(d.lun))).flatMap((l) => (l.disk ? [l.disk] : []));
+      await this.multipath.resize(disks);
+    }
   }
 
   async condition(s: Stashed): Promise<Condition> {
     const d = this.parse(s.descriptor);
-    const session = await this.session(d.target!, portalOf(d.portals!));
-    if (!session) return { abnormal: true, message: `not logged in to ${d.target} at ${d.portals}` };
-    if (session.state !== 'LOGGED_IN') return { abnormal: true, message: `session ${session.sid} to ${d.target} is ${session.state}` };
-    const l = session.luns.find((x) => x.lun === Number(d.lun));
-    if (!l?.disk) return { abnormal: true, message: `LUN ${d.lun} of ${d.target} has no disk` };
-    if (l.state !== 'running') return { abnormal: true, message: `disk ${l.disk} (LUN ${d.lun} of ${d.target}) is ${l.state}` };
-    return { abnormal: false, message: `logged in to ${d.target}; LUN ${d.lun} is ${l.disk}` };
+    const lun = Number(d.lun);
+    const portals = portalsOf(d.portals!);
+    const paths: string[] = [];
+    for (const portal of portals) {
+      const session = await this.session(d.target!, portal);
+      if (!session) return { abnormal: true, message: `not logged in to ${d.target} at ${portal.arg}` };
+      if (session.state !== 'LOGGED_IN') return { abnormal: true, message: `session ${session.sid} to ${d.target} at ${portal.arg} is ${session.state}` };
+      const l = session.luns.find((x) => x.lun === lun);
+      if (!l?.disk) return { abnormal: true, message: `LUN ${d.lun} of ${d.target} at ${portal.arg} has no disk` };
+      if (l.state !== 'running') return { abnormal: true, message: `disk ${l.disk} (LUN ${d.lun} of ${d.target}) is ${l.state}` };
+      paths.push(l.disk);
+    }
+    if (paths.length === 1) return { abnormal: false, message: `logged in to ${d.target}; LUN ${d.lun} is ${paths[0]}` };
+    const map = await mapOf(this.sysfs, paths);
+    if (!map) return { abnormal: true, message: `no multipath map over ${paths.join(', ')} (LUN ${d.lun} of ${d.target})` };
+    const missing = paths.filter((p) => !map.slaves.includes(p));
+    if (missing.length > 0) return { abnormal: true, message: `multipath map ${map.name} lacks path ${missing.join(', ')}` };
+    return { abnormal: false, message: `logged in to ${d.target} at ${portals.length} portals; LUN ${d.lun} is ${map.dm} (${map.name}) over ${paths.join(', ')}` };
   }
 }
+
+type Portal = ReturnType<typeof portalOf>;
+
+/** The descriptor's portals (checked by parse). */
+const portalsOf = (v: string): Portal[] => v.split(',').map(portalOf);
 
 /** CHAP from the node-stage secrets: none when they carry no CHAP key, an error when malformed. */
 export function chapOf(secrets: Readonly<Record<string, string>> | undefined): Chap | undefined {

@@ -37,6 +37,7 @@ export const NODE_MOUNT_POINTS = [
   '/lib/modules',
   '/root/.ssh',
   '/etc/iscsi',
+  '/etc/multipath', // multipath -a writes the WWIDs file here
   '/etc/target',
   '/etc/rtslib-fb-target', // targetcli saves its configuration here on every exit
   '/etc/ceph',

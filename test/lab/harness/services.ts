@@ -3,7 +3,7 @@
 // host is listed here, for the preflight.
 import { req, type Requirement } from './requirements.js';
 
-export type ServiceName = 'lvm' | 'iscsi-target' | 'iscsi-initiator' | 'nfs' | 'ceph' | 'ceph-client' | 'sshd';
+export type ServiceName = 'lvm' | 'iscsi-target' | 'iscsi-initiator' | 'multipath' | 'nfs' | 'ceph' | 'ceph-client' | 'sshd';
 
 export interface ServiceDef {
   name: ServiceName;
@@ -37,6 +37,13 @@ export const SERVICES: Record<ServiceName, ServiceDef> = {
     logs: ['iscsid.log'],
     requirements: req('open-iscsi', 'iscsid', 'iscsiadm'),
     provides: 'iscsid with InitiatorName iqn.2026-11.org.example:<node>',
+  },
+  multipath: {
+    name: 'multipath',
+    timeoutMs: 30_000,
+    logs: ['udevd.log', 'multipathd.log'],
+    requirements: [...req('udev', 'udevadm'), ...req('multipath-tools', 'multipath', 'multipathd')],
+    provides: "udevd and multipathd with Debian's defaults (find_multipaths strict), /etc/multipath node-private",
   },
   nfs: {
     name: 'nfs',

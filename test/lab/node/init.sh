@@ -26,7 +26,7 @@ set +a
 
 # Node-private state. The mount points exist on the host (the harness creates them).
 for d in /run /tmp /var/log /var/lib/iscsi /var/lib/nfs /var/lib/ceph \
-  /etc/target /etc/rtslib-fb-target /etc/ceph /etc/lvm /srv /mnt; do
+  /etc/target /etc/rtslib-fb-target /etc/ceph /etc/lvm /etc/multipath /srv /mnt; do
   mount -t tmpfs -o mode=755 lab-state "$d" || fail "cannot mount tmpfs on $d"
 done
 chmod 1777 /tmp
