@@ -214,11 +214,22 @@ test('a node without the VG holds no volumes: lists are empty, capacity is 0, a 
 
 test('issue 10 item 7: saferemove refuses an open LV (FAILED_PRECONDITION) and wipes nothing', async () => {
   const { pools: [tk] } = parsePools('pools:\n  - {id: tk, type: lvm, vgname: fixvg, saferemove: zero}\n');
-  const r = new ScriptedRunner([[isLvsAll, fixture('lvm/lvs-open.json')], [is('blkdiscard'), ok], [is('lvremove'), ok], [is('lvchange'), ok]]);
+  const r = new ScriptedRunner([[isLvsAll, fixture('lvm/lvs-open.json')], [isLvsOf('pvc-striped'), fixture('lvm/lvs-open.json')], [is('blkdiscard'), ok], [is('lvremove'), ok], [is('lvchange'), ok]]);
   const b = new LvmThickBackend(tk as LvmPool, r, 'n');
   await assert.rejects(b.deleteVolume('pvc-striped'), (e) => e instanceof StorageError && e.kind === 'precondition' && /is open/.test(e.message));
   assert.deepEqual(r.ran('blkdiscard'), [], 'nothing wiped');
   assert.deepEqual(r.ran('lvremove'), [], 'nothing removed');
+  assert.deepEqual(r.ran('lvchange'), [], 'not even marked');
+});
+
+test('saferemove reads whether the LV is open at the delete: a cached report that saw it closed does not let the wipe run', async () => {
+  const { pools: [tk] } = parsePools('pools:\n  - {id: tk, type: lvm, vgname: fixvg, saferemove: zero}\n');
+  // The VG read by a list (the LV closed), then the LV read again: opened since (a mount, a process).
+  const r = new ScriptedRunner([[isLvsAll, fixture('lvm/lvs-healthy.json')], [isLvsOf('pvc-striped'), fixture('lvm/lvs-open.json')], [is('blkdiscard'), ok], [is('lvremove'), ok], [is('lvchange'), ok]]);
+  const b = new LvmThickBackend(tk as LvmPool, r, 'n');
+  assert.ok((await b.listVolumes()).some((v) => v.name === 'pvc-striped'), 'the list cached the VG with the LV closed');
+  await assert.rejects(b.deleteVolume('pvc-striped'), (e) => e instanceof StorageError && e.kind === 'precondition' && /is open/.test(e.message));
+  assert.deepEqual(r.ran('blkdiscard'), [], 'nothing wiped');
   assert.deepEqual(r.ran('lvchange'), [], 'not even marked');
 });
 

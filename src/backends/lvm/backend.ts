@@ -191,8 +191,12 @@ export abstract class LvmBackendBase<P extends LvmPool | LvmThinPool> implements
     if (!row || !rec || rec.name !== name) return;
     await this.beforeRemove(row);
     if (this.pool.saferemove !== 'off') {
-      // lvremove refuses an open LV; the wipe would not, and would destroy data in use.
-      if (row.open) throw precondition(`volume ${name} is in use: LV ${this.where(lvName)} is open (mounted or held by a process); unmount it first`);
+      // lvremove refuses an open LV; the wipe would not, and would destroy data in use. Whether
+      // it is open changes outside the driver (a mount, an umount): read now, not the cached view,
+      // which was wrong both ways (a refusal right after an umount, a wipe right after a mount).
+      const now = await this.lvm.lv(lvName);
+      if (!now) return;
+      if (now.open) throw precondition(`volume ${name} is in use: LV ${this.where(lvName)} is open (mounted or held by a process); unmount it first`);
       // Marked first: a crash while wiping leaves a volume nobody will use, and a retry wipes again.
       if (rec.complete) await this.lvm.change(tagCmd(this.vg, lvName, [tag(K.incomplete)]), `marking ${this.where(lvName)} for removal`);
       const dev = await this.device(lvName);
