@@ -1,10 +1,11 @@
 /*
  * Preloaded into linux.uml by the lab (harness/umlshim.ts). Debian 12's User-Mode Linux (6.1)
  * restores a process's FPU state with PTRACE_SETREGSET(NT_X86_XSTATE) and a buffer of its own
- * size (x87, SSE, AVX). Host kernels accept only the whole XSAVE area there and answer EFAULT
- * to anything shorter, so on CPUs whose area is larger (AVX-512, AMX: 11 KiB and more) UML dies
- * at its first process ("ptrace set fp regs failed, errno = 14"). A short SETREGSET is sent
- * whole here: UML's part, then the tracee's current state for the rest, as UML left it before.
+ * size, 2696 bytes (x87 up to AVX-512). Host kernels accept only the whole XSAVE area there and
+ * answer EFAULT to anything shorter, so on CPUs with AMX (an area of 11008 bytes) UML dies at
+ * its first process ("ptrace set fp regs failed, errno = 14"). A short SETREGSET is sent whole
+ * here: UML's part, then the tracee's current state for the rest (AMX's tile state, which no
+ * process in a lab node uses: it needs a permission asked with arch_prctl).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
