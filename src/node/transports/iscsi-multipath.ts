@@ -9,9 +9,9 @@
 //   /sys/block/dm-N/slaves/<disk>                  its paths
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ExecError, type Runner } from '../../exec/index.js';
+import type { Runner } from '../../exec/index.js';
 import { waitFor } from '../../exec/wait.js';
-import { NodeError } from '../errors.js';
+import { execFailure, NodeError } from '../errors.js';
 
 const TIMEOUT_MS = 60_000;
 
@@ -39,8 +39,11 @@ export async function mapOf(sysfs: string, disks: readonly string[]): Promise<Mu
   return undefined;
 }
 
-/** A map name as multipath and dmsetup print them: what may reach their argv. */
-const isMapName = (n: string) => /^[A-Za-z0-9_.:-]{1,128}$/.test(n);
+/** The map's name, checked before it reaches an argv: what multipath and dmsetup print. */
+function nameOf(m: MultipathMap): string {
+  if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(m.name)) throw new NodeError('internal', `multipath map ${m.dm} has a name poolcsi does not pass on: "${m.name.slice(0, 80)}"`);
+  return m.name;
+}
 
 export class Multipath {
   constructor(private readonly runner: Runner, private readonly sysfs: string, private readonly waitMs: number) {}
@@ -49,10 +52,7 @@ export class Multipath {
     try {
       return (await this.runner.run(program, args, { timeoutMs: TIMEOUT_MS, okCodes })).stdout;
     } catch (e) {
-      if (!(e instanceof ExecError)) throw e;
-      const detail = `${e.stderr}\n${e.stdout}`.trim().split('\n').filter((l) => l.trim()).slice(-2).join(' | ') || e.message;
-      const kind = e.reason === 'not-found' ? 'precondition' : 'unavailable';
-      throw new NodeError(kind, `${doing}: ${detail} (a pool with more than one portal needs multipath-tools and a running multipathd on the node)`, { cause: e });
+      throw execFailure(e, `${doing} (a pool with more than one portal needs multipath-tools and a running multipathd on the node)`);
     }
   }
 
@@ -87,10 +87,7 @@ export class Multipath {
    * writes the WWID of a map it holds back into the file, so the WWID goes after the map. */
   async dismantle(disks: readonly string[]): Promise<void> {
     const m = await mapOf(this.sysfs, disks);
-    if (m) {
-      if (!isMapName(m.name)) throw new NodeError('internal', `multipath map ${m.dm} has a name poolcsi does not pass on: "${m.name.slice(0, 80)}"`);
-      await this.run('multipath', ['-f', m.name], `flushing multipath map ${m.name} (is it still open?)`);
-    }
+    if (m) await this.run('multipath', ['-f', nameOf(m)], `flushing multipath map ${m.name} (is it still open?)`);
     await this.run('multipath', ['-w', `/dev/${disks[0]}`], `forgetting the WWID of /dev/${disks[0]} (multipath -w)`);
     const again = await mapOf(this.sysfs, disks);
     if (again) throw new NodeError('unavailable', `multipathd built map ${again.name} over ${again.slaves.join(', ')} again while it was being taken down`);
@@ -100,10 +97,10 @@ export class Multipath {
   async resize(disks: readonly string[]): Promise<void> {
     const m = await mapOf(this.sysfs, disks);
     if (!m) throw new NodeError('unavailable', `no multipath map over ${disks.join(', ')}`);
-    if (!isMapName(m.name)) throw new NodeError('internal', `multipath map ${m.dm} has a name poolcsi does not pass on: "${m.name.slice(0, 80)}"`);
+    const name = nameOf(m);
     let last = '';
     await waitFor(async () => {
-      last = await this.run('multipathd', ['resize', 'map', m.name], `resizing multipath map ${m.name}`);
+      last = await this.run('multipathd', ['resize', 'map', name], `resizing multipath map ${name}`);
       return last.trim() === 'ok';
     }, { timeoutMs: this.waitMs, intervalMs: 500, maxIntervalMs: 2_000, what: `multipathd to resize map ${m.name}` }).catch((e: unknown) => {
       throw new NodeError('unavailable', `${(e as Error).message}${last ? ` (last answer: ${last.trim().slice(0, 100)})` : ''}: is a path of it down?`, { cause: e });

@@ -12,7 +12,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExecError, type Runner } from '../../exec/index.js';
 import { waitFor } from '../../exec/wait.js';
-import { NodeError } from '../errors.js';
+import { execFailure, NodeError } from '../errors.js';
 import { checkKeys, checkValue, isValidHostPort } from './grammar.js';
 import { hasChap, parseChap, type Chap } from './iscsi-chap.js';
 import { rewriteRecords } from './iscsi-record.js';
@@ -112,7 +112,7 @@ export class IscsiTransport implements Transport {
     try {
       await this.run(args, okCodes);
     } catch (e) {
-      throw failure(e, doing);
+      throw execFailure(e, doing);
     }
   }
 
@@ -216,7 +216,7 @@ export class IscsiTransport implements Transport {
       const r = await this.run(ifaceShowArgs(), [0, ISCSI_ERR.IDBM]);
       shown = r.exitCode === 0 ? r.stdout : '';
     } catch (e) {
-      throw failure(e, `reading iscsiadm interface ${IFACE}`);
+      throw execFailure(e, `reading iscsiadm interface ${IFACE}`);
     }
     const current = /^iface\.initiatorname = (.*)$/m.exec(shown)?.[1]?.trim();
     if (!shown) await this.iscsiadm(ifaceNewArgs(), `creating iscsiadm interface ${IFACE}`, [0, ISCSI_ERR.SESS_EXISTS]);
@@ -252,7 +252,7 @@ export class IscsiTransport implements Transport {
     try {
       return parseDiscovery((await this.run(discoveryArgs(p.arg))).stdout);
     } catch (e) {
-      throw failure(e, `discovering targets at ${p.arg}`);
+      throw execFailure(e, `discovering targets at ${p.arg}`);
     }
   }
 
@@ -300,7 +300,7 @@ export class IscsiTransport implements Transport {
     const lun = Number(d.lun);
     const portals = portalsOf(d.portals!);
     if (portals.length > 1) {
-      const disks = (await this.lunsAt(target, portals, lun)).flatMap((l) => (l.disk ? [l.disk] : []));
+      const disks = await this.disksAt(target, portals, lun);
       if (disks.length > 0) await this.multipath.dismantle(disks);
     }
     for (const portal of portals) {
@@ -315,10 +315,10 @@ export class IscsiTransport implements Transport {
     }
   }
 
-  /** LUN `lun` as each portal's session shows it (portals without a session or the LUN left out). */
-  private async lunsAt(target: string, portals: Portal[], lun: number): Promise<IscsiLun[]> {
+  /** The disks of LUN `lun` through each portal's session (portals without a session or the disk left out). */
+  private async disksAt(target: string, portals: Portal[], lun: number): Promise<string[]> {
     const sessions = await Promise.all(portals.map((p) => this.session(target, p)));
-    return sessions.flatMap((x) => x?.luns.filter((l) => l.lun === lun) ?? []);
+    return sessions.flatMap((x) => x?.luns.filter((l) => l.lun === lun && l.disk).map((l) => l.disk!) ?? []);
   }
 
   private async removeDisk(l: IscsiLun): Promise<void> {
@@ -326,7 +326,7 @@ export class IscsiTransport implements Transport {
       try {
         await this.runner.run('blockdev', ['--flushbufs', `/dev/${l.disk}`], { timeoutMs: TIMEOUT_MS });
       } catch (e) {
-        throw failure(e, `flushing /dev/${l.disk}`);
+        throw execFailure(e, `flushing /dev/${l.disk}`);
       }
     }
     try {
@@ -345,8 +345,7 @@ export class IscsiTransport implements Transport {
       await this.iscsiadm(rescanArgs(session.sid), `rescanning session ${session.sid}`);
     }
     if (portals.length > 1) {
-      const disks = (await this.lunsAt(d.target!, portals, Number(d.lun))).flatMap((l) => (l.disk ? [l.disk] : []));
-      await this.multipath.resize(disks);
+      await this.multipath.resize(await this.disksAt(d.target!, portals, Number(d.lun)));
     }
   }
 
@@ -389,14 +388,4 @@ export function chapOf(secrets: Readonly<Record<string, string>> | undefined): C
 function sameHost(a: string, b: string): boolean {
   const strip = (h: string) => h.replace(/^\[|\]$/g, '').toLowerCase();
   return strip(a) === strip(b);
-}
-
-function failure(e: unknown, doing: string): NodeError {
-  if (e instanceof NodeError) return e;
-  if (e instanceof ExecError) {
-    const detail = `${e.stderr}\n${e.stdout}`.trim().split('\n').filter((l) => l.trim()).slice(-2).join(' | ') || e.message;
-    const kind = e.reason === 'timeout' ? 'unavailable' : e.reason === 'not-found' ? 'precondition' : e.reason === 'exit' ? 'unavailable' : 'internal';
-    return new NodeError(kind, `${doing}: ${detail}`, { cause: e });
-  }
-  return new NodeError('internal', `${doing}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
 }
