@@ -10,6 +10,11 @@
 # published version: one for Kubernetes, one shared by the four sidecars. The wrappers live in
 # the cache too ($CACHE/src/kubernetes-<version>, $CACHE/src/sidecars-<versions>).
 #
+# Concurrent runs (CI runs the k8s lane beside lab tests that want kube-apiserver) never build
+# the same thing at once: Kubernetes and the sidecars each build under a lock file in the cache
+# ($CACHE/.lock-kubernetes, $CACHE/.lock-sidecars); a second run waits for it, then finds the
+# binaries cached.
+#
 # Usage: build-go.sh [what...]   what: kubernetes provisioner attacher resizer snapshotter
 # Versions come from versions.env beside this script (the chart's pins must match them).
 set -euo pipefail
@@ -22,6 +27,14 @@ export CGO_ENABLED=0
 mkdir -p "$CACHE/bin" "$CACHE/src"
 
 have() { [[ -x $CACHE/bin/$1-$2/$1 ]]; }
+
+# lock <name>: take $CACHE/.lock-<name> (flock; waits while another run holds it) for the rest
+# of the calling function's build; unlock releases it. The caller checks the cache again after.
+lock() {
+  exec {lock_fd}>"$CACHE/.lock-$1"
+  flock -n "$lock_fd" || { echo "build-go: waiting for another build of $1 ($CACHE/.lock-$1)" >&2; flock "$lock_fd"; }
+}
+unlock() { exec {lock_fd}>&-; }
 
 # wrapper <dir> <local-replace-version> <module@version...> [-- extra old=>new@ver...]
 # Writes one go.mod requiring every module@version, with the union of their replaces (the higher
@@ -92,6 +105,9 @@ kubernetes() {
   local v=$K8S_VERSION cmds=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl) todo=()
   for c in "${cmds[@]}"; do have "$c" "$v" || todo+=("$c"); done
   ((${#todo[@]})) || return 0
+  lock kubernetes
+  todo=(); for c in "${cmds[@]}"; do have "$c" "$v" || todo+=("$c"); done
+  ((${#todo[@]})) || { unlock; return 0; }
   local dir=$CACHE/src/kubernetes-$v staging=v0.${v#v1.} minor; minor=$(cut -d. -f2 <<<"$v")
   wrapper "$dir" "$staging" "k8s.io/kubernetes@$v"
   local ld="" p
@@ -103,6 +119,7 @@ kubernetes() {
   pkgs=(); for c in "${todo[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
   build "$dir" "$ld" "$dir/out" "${pkgs[@]}"
   for c in "${todo[@]}"; do mkdir -p "$CACHE/bin/$c-$v"; mv "$dir/out/$c" "$CACHE/bin/$c-$v/$c"; done
+  unlock
 }
 
 K=github.com/kubernetes-csi
@@ -127,19 +144,24 @@ sidecars() {
     for c in $cmds; do have "$c" "$v" || { todo+=("$line"); break; }; done
   done
   ((${#todo[@]})) || return 0
+  lock sidecars
   # The snapshotter's local client/v8 replace: the published submodule of the same version.
   extra=("$K/external-snapshotter/client/v8=>$K/external-snapshotter/client/v8@$SNAPSHOTTER_VERSION")
-  local dir=$CACHE/src/sidecars-${key%.}
+  local dir=$CACHE/src/sidecars-${key%.} missing
   if [[ ! -f $dir/go.sum ]]; then
     wrapper "$dir" "" "${mods[@]}" -- "${extra[@]}"
     tools "$dir" "${pkgs[@]}"
   fi
   for line in "${todo[@]}"; do
     read -r name mod v cmds <<<"$line"
+    # Built meanwhile by the run that held the lock?
+    missing=; for c in $cmds; do have "$c" "$v" || missing=1; done
+    [[ -n $missing ]] || continue
     pkgs=(); for c in $cmds; do pkgs+=("$mod/cmd/$c"); done
     build "$dir" "-X main.version=$v" "$dir/out" "${pkgs[@]}"
     for c in $cmds; do mkdir -p "$CACHE/bin/$c-$v"; mv "$dir/out/$c" "$CACHE/bin/$c-$v/$c"; done
   done
+  unlock
 }
 
 what=()

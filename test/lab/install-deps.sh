@@ -2,7 +2,8 @@
 # Installs what the lab (npm run test:lab) needs on a Debian 12 host, as root. Idempotent:
 # installs only what is missing, so CI can call it before every run.
 #   - Debian packages: User-Mode Linux (and a C compiler for its ptrace shim, harness/umlshim.ts)
-#     and the userland of every stack the lab runs; QEMU,
+#     and the userland of every stack the lab runs (etcd for service kube-apiserver, whose
+#     kube-apiserver comes from test/k8s/build-go.sh); QEMU,
 #     mmdebstrap, a static busybox and cpio for the ZFS guest (test/lab/zfs/build-image.sh: the
 #     initramfs has no libc). busybox-static, not busybox: the two conflict, and the k8s lane
 #     needs the static one too, so asking for busybox here swapped them on every CI run.
@@ -19,6 +20,7 @@ PACKAGES=(
   nfs-kernel-server nfs-common rpcbind
   ceph-mon ceph-osd ceph-mgr ceph-base ceph-common
   openssh-server openssh-client
+  etcd-server openssl curl
   qemu-system-x86 mmdebstrap busybox-static cpio
   gcc libc6-dev
 )

@@ -2,6 +2,7 @@
 export {
   Lab,
   LAB_SUBNET,
+  labFiles,
   labRequirements,
   startLab,
   startService,
@@ -13,7 +14,8 @@ export {
   type Timing,
 } from './lab.js';
 export { LabError, LabNode, describeFailure, initiatorIqn, type ExecOptions, type ExecResult, type SpawnedProcess } from './node.js';
-export { ARTIFACTS_DIR, LAB_BASE, NODE_ENV, REPO_ROOT, RUNS_DIR } from './paths.js';
+export { ARTIFACTS_DIR, K8S_CACHE, LAB_BASE, NODE_ENV, REPO_ROOT, RUNS_DIR } from './paths.js';
+export { ensureKubeApiserver, k8sVersion, kubeApiserverPath, kubeEnv, labKubeconfig, KUBE_NAMESPACE, KUBECONFIG_IN_NODE } from './kube.js';
 export { PreflightError, preflight, preflightMessage, preflightProblems } from './preflight.js';
 export { BASE_REQUIREMENTS, type Requirement } from './requirements.js';
 export { SERVICES, SERVICE_NAMES, type ServiceName } from './services.js';

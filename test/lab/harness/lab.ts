@@ -103,12 +103,18 @@ export function labRequirements(spec: Pick<LabSpec, 'nodes' | 'requirements'>): 
   ];
 }
 
+/** Files the services of this spec need that no package brings (e.g. kube-apiserver). */
+export function labFiles(spec: Pick<LabSpec, 'nodes'>): { path: string; fix: string }[] {
+  const services = new Set(spec.nodes.filter((n) => !n.guest).flatMap((n) => n.services ?? []));
+  return [...services].flatMap((s) => SERVICES[s].files?.() ?? []);
+}
+
 export async function startLab(spec: LabSpec): Promise<Lab> {
   // Node names become host names, umids and IQN suffixes.
   const names = spec.nodes.map((n) => n.name);
   const bad = names.filter((n, i) => !/^[a-z][a-z0-9-]{0,30}$/.test(n) || names.indexOf(n) !== i);
   if (bad.length || !names.length) throw new LabError(`lab ${spec.name}: bad or repeated node names: ${bad.join(', ') || '(none)'}`);
-  preflight({ requirements: labRequirements(spec), files: spec.files });
+  preflight({ requirements: labRequirements(spec), files: [...labFiles(spec), ...(spec.files ?? [])] });
   sweepStaleRuns();
 
   const run = newRunRecord();

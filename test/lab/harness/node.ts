@@ -12,7 +12,7 @@ import {
   type ExecResult as AgentExecResult,
 } from '../agent/protocol.js';
 import { killGroup } from './host.js';
-import { AGENT_JS, ARTIFACTS_DIR, INIT_SCRIPT, LAB_BASE, NODE_ENV, REPO_ROOT, SERVICE_SCRIPTS } from './paths.js';
+import { AGENT_JS, ARTIFACTS_DIR, INIT_SCRIPT, K8S_CACHE, LAB_BASE, NODE_ENV, REPO_ROOT, SERVICE_SCRIPTS } from './paths.js';
 import { DeadlineError, pollUntil } from './poll.js';
 import { UML_MODULES_ROOT } from './preflight.js';
 import { umlShim } from './umlshim.js';
@@ -324,6 +324,7 @@ function labenvFile(plan: NodeBootPlan, spool: string, logDir: string): string {
     LAB_RW_DIRS: writableHostDirs().join(' '),
     LAB_KVER: plan.kernelRelease,
     LAB_UML_MODULES: join(UML_MODULES_ROOT, plan.kernelRelease),
+    LAB_K8S_CACHE: K8S_CACHE,
     ...plan.env,
   };
   return Object.entries(settings)

@@ -21,6 +21,10 @@ export const RUNS_DIR = join(LAB_BASE, 'run');
  * replaced when a lab of that name starts again. */
 export const ARTIFACTS_DIR = process.env.LAB_ARTIFACTS_DIR ?? join(LAB_BASE, 'artifacts');
 
+/** The k8s lane's build cache (test/k8s/build-go.sh): service kube-apiserver runs its
+ * kube-apiserver from here. Under /var/tmp, so nodes see it through hostfs. */
+export const K8S_CACHE = process.env.POOLCSI_K8S_CACHE ?? '/var/tmp/poolcsi-cache/k8s';
+
 /** Environment every command inside a node gets (set by init.sh from the labenv file). */
 export const NODE_ENV = {
   /** lvm.conf with udev off. A driver running in the lab needs this in its environment. */

@@ -1,9 +1,11 @@
 // The services a lab node can run. Each is a shell script in test/lab/node/services/ that
 // the node's agent runs; it exits 0 once the service is ready. What a service needs on the
 // host is listed here, for the preflight.
+import { KUBE_APISERVER_FIX, kubeApiserverPath } from './kube.js';
 import { req, type Requirement } from './requirements.js';
 
-export type ServiceName = 'lvm' | 'iscsi-target' | 'iscsi-initiator' | 'multipath' | 'nfs' | 'ceph' | 'ceph-client' | 'sshd';
+export type ServiceName =
+  | 'lvm' | 'iscsi-target' | 'iscsi-initiator' | 'multipath' | 'nfs' | 'ceph' | 'ceph-client' | 'sshd' | 'kube-apiserver';
 
 export interface ServiceDef {
   name: ServiceName;
@@ -12,6 +14,8 @@ export interface ServiceDef {
   /** Its daemons' logs (in the node's log dir), shown when it fails. */
   logs: string[];
   requirements: Requirement[];
+  /** Files it needs that no Debian package has (checked by the preflight too), with the fix. */
+  files?: () => { path: string; fix: string }[];
   /** What it gives a test, for the docs and the failure messages. */
   provides: string;
 }
@@ -82,6 +86,14 @@ export const SERVICES: Record<ServiceName, ServiceDef> = {
     logs: ['sshd.log'],
     requirements: [...req('openssh-server', 'sshd'), ...req('openssh-client', 'ssh', 'ssh-keygen')],
     provides: "sshd on port 22; root logs in with the lab's key (Lab.sshKey)",
+  },
+  'kube-apiserver': {
+    name: 'kube-apiserver',
+    timeoutMs: 180_000,
+    logs: ['etcd.log', 'kube-apiserver.log'],
+    requirements: [...req('etcd-server', 'etcd'), ...req('openssl', 'openssl'), ...req('curl', 'curl')],
+    files: () => [{ path: kubeApiserverPath(), fix: KUBE_APISERVER_FIX }],
+    provides: 'etcd (127.0.0.1) + kube-apiserver on port 6443 (token in group system:masters, RBAC), namespace poolcsi; kubeconfig /run/lab/kube/kubeconfig, for other nodes $LAB_SHARED_DIR/kube/<node>/kubeconfig (kubeEnv())',
   },
 };
 
