@@ -10,6 +10,8 @@ import { RbdBackend, rbdTraits } from './rbd/backend.js';
 import { iscsiNodeContext } from './iscsi/context.js';
 import { IscsiBackend, iscsiTraits, zfsIscsiTraits } from './iscsi/store.js';
 import { storageHostRunner } from './iscsi/host.js';
+import { IscsiLunsBackend, iscsiLunsTraits } from './iscsiluns/backend.js';
+import { iscsiLunsNodeContext } from './iscsiluns/context.js';
 import { dirNodeContext } from './dir/context.js';
 import { lvmNodeContext } from './lvm/context.js';
 import { nfsNodeContext } from './nfs/context.js';
@@ -68,6 +70,12 @@ const TYPES: { [T in PoolType]: TypeEntry } = {
       return new IscsiBackend(pool, storageHostRunner(pool, r));
     },
     nodeContext: (p, v) => iscsiNodeContext(p as Extract<Pool, { type: 'zfs-iscsi' }>, v.name),
+  },
+  'iscsi-luns': {
+    traits: iscsiLunsTraits,
+    create: (p) => new IscsiLunsBackend(p as Extract<Pool, { type: 'iscsi-luns' }>),
+    // The LUN and its SCSI id come from the volume's claim (its record's location).
+    nodeContext: (p, v) => iscsiLunsNodeContext(p as Extract<Pool, { type: 'iscsi-luns' }>, v),
   },
   zfspool: {
     traits: zfsPoolTraits,

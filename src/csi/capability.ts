@@ -44,7 +44,7 @@ export function unsupportedReason(pool: Pool, cap: Capability): string | undefin
     return `pool "${pool.id}" (type ${pool.type}) serves ${modesOf(pool).join(' and ')} volumes, not ${cap.mode}${why}`;
   }
   if (MULTI_NODE.has(cap.access)) {
-    if (isLocal(pool)) return `pool "${pool.id}" is node-local: ${cap.access} needs a shared pool (nfs, rbd, iscsi, zfs-iscsi)`;
+    if (isLocal(pool)) return `pool "${pool.id}" is node-local: ${cap.access} needs a shared pool (nfs, rbd, iscsi, iscsi-luns, zfs-iscsi)`;
     if (!t.multiNode[cap.mode]) return `pool "${pool.id}" (type ${pool.type}) cannot give ${cap.access} access to ${cap.mode} volumes`;
   }
   if (cap.mode === 'filesystem' && cap.fsType && t.makesFilesystem && !['ext4', 'xfs', 'btrfs'].includes(cap.fsType)) {

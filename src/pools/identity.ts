@@ -13,6 +13,7 @@ export const IDENTITY_KEYS: { readonly [T in PoolType]: readonly string[] } = {
   nfs: ['server', 'export'],
   zfspool: ['pool'],
   'zfs-iscsi': ['portals', 'iqnPrefix', 'pool'],
+  'iscsi-luns': ['portals', 'target'],
 };
 
 function normalized(value: unknown): string {

@@ -159,6 +159,26 @@ export const IscsiPoolSchema = z.strictObject({
   .describe('iSCSI: an LV or image file per volume on a Linux LIO storage host, a target per volume, ACLs per published node (shared; RWX block)');
 
 
+// An iSCSI target name as LIO and iscsiadm take it (iqn.yyyy-mm.reversed-domain[:unique]).
+const IQN = /^iqn\.[0-9]{4}-[0-9]{2}\.[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[a-z0-9.:-]+)?$/;
+
+export const IscsiLunsPoolSchema = z.strictObject({
+  ...common,
+  type: z.literal('iscsi-luns'),
+  portals: iscsiExport.portals,
+  target: z.string().regex(IQN, 'an IQN such as iqn.2003-01.org.example:san1 (lowercase)').max(223)
+    .describe('the target whose existing LUNs are the pool: a volume is one whole LUN, picked from the unclaimed ones'),
+  initiator: z.string().regex(IQN, 'an IQN (lowercase)').max(223).default('iqn.2026-12.io.poolcsi:controller')
+    .describe("the initiator name the controller logs in with to list and wipe LUNs (the target's ACL must admit it, and every node's name)"),
+  chap: z.strictObject({
+    secretRef: SECRET_REF.describe('Secret with node.session.auth.username/password (and _in for mutual CHAP) for the controller\'s login'),
+  }).optional().describe("the target requires CHAP: the controller logs in with the secretRef's credentials; nodes log in with the StorageClass's node-stage secret"),
+  saferemove: z.enum(['zero', 'off']).default('zero')
+    .describe('zero: DeleteVolume writes zeros over the whole LUN (WRITE SAME) before releasing it, so no data reaches the next volume; off: released as it is'),
+  timeoutSeconds: z.number().int().min(1).max(300).default(10)
+    .describe('how long the controller waits for the target before a call fails with UNAVAILABLE'),
+}).describe("iSCSI LUNs that already exist on any target: a volume is a whole LUN, claimed by a Lease in the driver's namespace (shared; RWX block; no snapshots, clones or expansion)");
+
 export const NfsPoolSchema = z.strictObject({
   ...common,
   type: z.literal('nfs'),
@@ -202,7 +222,7 @@ export const ZfsIscsiPoolSchema = z.strictObject({
   .describe('ZFS over iSCSI: a zvol per volume on a Linux storage host with OpenZFS and LIO, exported like an iscsi pool (shared; RWX block)');
 
 // Every pool type: one entry here per type, each schema defined above.
-const TYPE_SCHEMAS = [DirPoolSchema, LvmPoolSchema, LvmThinPoolSchema, RbdPoolSchema, NfsPoolSchema, IscsiPoolSchema, ZfsPoolSchema, ZfsIscsiPoolSchema] as const;
+const TYPE_SCHEMAS = [DirPoolSchema, LvmPoolSchema, LvmThinPoolSchema, RbdPoolSchema, NfsPoolSchema, IscsiPoolSchema, IscsiLunsPoolSchema, ZfsPoolSchema, ZfsIscsiPoolSchema] as const;
 export const PoolSchema = z.discriminatedUnion('type', TYPE_SCHEMAS);
 export const POOL_TYPES: string[] = TYPE_SCHEMAS.map((s) => s.shape.type.value);
 export type Pool = z.infer<typeof PoolSchema>;
@@ -215,6 +235,7 @@ export type IscsiPool = z.infer<typeof IscsiPoolSchema>;
 export type NfsPool = z.infer<typeof NfsPoolSchema>;
 export type ZfsPool = z.infer<typeof ZfsPoolSchema>;
 export type ZfsIscsiPool = z.infer<typeof ZfsIscsiPoolSchema>;
+export type IscsiLunsPool = z.infer<typeof IscsiLunsPoolSchema>;
 /** A pool whose volumes poolcsi exports through LIO. */
 export type IscsiExportPool = IscsiPool | ZfsIscsiPool;
 

@@ -41,6 +41,7 @@ export const TYPE_CAN: Record<PoolType, { modes: readonly VolumeMode[]; makesFil
   nfs: { modes: ['filesystem'], makesFilesystem: false },
   zfspool: { modes: ['filesystem', 'block'], makesFilesystem: false },
   'zfs-iscsi': { modes: ['filesystem', 'block'], makesFilesystem: true },
+  'iscsi-luns': { modes: ['filesystem', 'block'], makesFilesystem: true },
 };
 
 /** Directories a dir pool must not be: the system's own, and the kubelet's. */

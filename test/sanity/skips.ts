@@ -21,3 +21,29 @@ export const SKIP_REASONS: Array<{ match: RegExp; reason: string }> = [
       + '(no limit) unless --max-volumes-per-node is set.',
   },
 ];
+
+/**
+ * Specs skipped for one pool type only, because the driver advertises a capability (snapshots,
+ * clones, expansion) that other pool types have and this one lacks: csi-sanity tests a driver,
+ * not a pool, and answers INVALID_ARGUMENT/UNIMPLEMENTED from such a pool as failures. The lab
+ * test passes these to --ginkgo.skip and to checkSanity; each pool type's own lanes prove the
+ * refusal (e.g. test/unit/iscsi-luns.test.ts, bad-input).
+ */
+export const TYPE_SKIPS: Record<string, Array<{ match: RegExp; reason: string }>> = {
+  'iscsi-luns': [
+    {
+      match: /(CreateSnapshot|DeleteSnapshot|ListSnapshots) \[Controller Server\]|CreateVolume should create volume from an existing source (snapshot|volume)/,
+      reason: 'a volume of an iscsi-luns pool is a whole LUN of a foreign target: no snapshots and no clones (the type says so: traits.snapshots/clones false).',
+    },
+    {
+      match: /ExpandVolume \[Controller Server\] should work|NodeExpandVolume should work/,
+      reason: 'a LUN of an iscsi-luns pool has the size the target gave it: no expansion.',
+    },
+  ],
+};
+
+/** The --ginkgo.skip argument for a pool type's own skips. */
+export function typeSkipArg(type: string): string[] {
+  const list = TYPE_SKIPS[type] ?? [];
+  return list.length ? [`--ginkgo.skip=${list.map((s) => s.match.source).join('|')}`] : [];
+}

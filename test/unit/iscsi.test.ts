@@ -23,7 +23,7 @@ import { FileStore } from '../../src/backends/files/store.js';
 import { LvmThickBackend } from '../../src/backends/lvm/thick.js';
 import { LvmThinBackend } from '../../src/backends/lvm/thin.js';
 import { formatIscsiScan, parseKeyValues } from '../../src/cli/scan-iscsi.js';
-import { discoveryArgs, parseDiscovery, IscsiTransport, loginArgs, logoutArgs, nodeDeleteArgs, portalOf, rescanArgs, ifaceInitiatorArgs } from '../../src/node/transports/iscsi.js';
+import { discoveryArgs, parseDiscovery, IscsiTransport, loginArgs, logoutArgs, nodeDeleteArgs, portalOf, ifaceInitiatorArgs } from '../../src/node/transports/iscsi.js';
 import { ExecError, local, type Runner } from '../../src/exec/index.js';
 import { PoolSchema, type IscsiPool } from '../../src/pools/schema.js';
 import { fixture } from '../helpers/fixtures.js';
@@ -211,7 +211,6 @@ test('iscsiadm argv: our own interface on every node record, login and logout', 
   assert.deepEqual(loginArgs('iqn.x:t', '10.0.0.1:3260'), ['-m', 'node', '-T', 'iqn.x:t', '-p', '10.0.0.1:3260', '-I', 'poolcsi', '--login']);
   assert.deepEqual(logoutArgs('iqn.x:t', '10.0.0.1:3260'), ['-m', 'node', '-T', 'iqn.x:t', '-p', '10.0.0.1:3260', '-I', 'poolcsi', '--logout']);
   assert.deepEqual(nodeDeleteArgs('iqn.x:t', '10.0.0.1:3260'), ['-m', 'node', '-T', 'iqn.x:t', '-p', '10.0.0.1:3260', '-I', 'poolcsi', '-o', 'delete']);
-  assert.deepEqual(rescanArgs(3), ['-m', 'session', '-r', '3', '--rescan']);
   assert.deepEqual(portalOf('10.0.0.1'), { host: '10.0.0.1', port: 3260, arg: '10.0.0.1:3260' });
   assert.deepEqual(portalOf('[fd00::1]:3261'), { host: '[fd00::1]', port: 3261, arg: '[fd00::1]:3261' });
 });
@@ -261,6 +260,10 @@ test('multipath: the recorded map over two sessions\' disks is joined as it is; 
     const opts = { publishContext: { initiator: 'iqn.2026-12.io.poolcsi:node.worker-1' }, readonly: false };
     // Both sessions and the map exist: no program runs (`local` would fail: no iscsiadm or multipathd here).
     assert.deepEqual(await t.attach(descriptor, opts), { kind: 'device', path: '/dev/dm-0', stash: { disks: 'sda,sdb', map: name } });
+    // iscsi-luns: every path must carry the SCSI id the LUN was claimed by (a LUN number can be remapped).
+    assert.deepEqual(await t.attach({ ...descriptor, wwid: 'naa.6001405fe4c6005d4a50385984773978' }, opts), { kind: 'device', path: '/dev/dm-0', stash: { disks: 'sda,sdb', map: name } });
+    await assert.rejects(t.attach({ ...descriptor, wwid: 'naa.6001405000000000000000000000001' }, opts),
+      (e: Error & { kind?: string }) => /has SCSI id naa\.6001405fe4c6005d4a50385984773978, not naa\.6001405000000000000000000000001 as claimed/.test(e.message) && e.kind === 'precondition');
     const s = { descriptor, stash: { disks: 'sda,sdb', map: name }, path: '/dev/dm-0' };
     assert.deepEqual(await t.condition(s), { abnormal: false, message: `logged in to ${descriptor.target} at 2 portals; LUN 0 is dm-0 (${name}) over sda, sdb` });
     rmSync(join(root, 'block', 'dm-0', 'slaves', 'sdb'), { recursive: true });
@@ -322,6 +325,9 @@ test("iscsiadm's own record (recorded in a lab node) rewritten: CHAP lines befor
     assert.equal(lines.length, recorded.trimEnd().split('\n').length + 4, 'every other line kept');
     assert.ok(lines.includes(`node.session.initial_login_retry_max = ${LOGIN_RETRIES}`), 'the first login is bounded');
     assert.ok(recorded.includes('node.session.initial_login_retry_max = 8'), 'the recorded default it replaces');
+    // Manual scan: a session gets only the LUNs the node adds (its disks count its volumes).
+    assert.ok(lines.includes('node.session.scan = manual') && !lines.includes('node.session.scan = auto'), 'LUNs are not scanned at login');
+    assert.ok(recorded.includes('node.session.scan = auto'), 'the recorded default it replaces');
     assert.equal(statSync(file).mode & 0o777, 0o600);
     assert.equal(readFileSync(other, 'utf8').includes('CHAP'), false, 'another portal is not ours');
     assert.equal(await rewriteRecords(dir, target, '127.0.0.1', 3260, 'default', chap), 0, 'another interface is not ours');

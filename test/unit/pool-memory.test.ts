@@ -153,6 +153,7 @@ test('the remembered pools parse back unchanged from their JSON form, for every 
     '{id: z, type: zfspool, pool: tank/k8s, defaults: {compression: lz4}}',
     '{id: zi, type: zfs-iscsi, portals: ["10.0.0.21:3260"], iqnPrefix: "iqn.2003-01.org.example:zfs", pool: tank/luns, '
       + 'chap: {secretRef: {name: c, namespace: st}}, ssh: {host: 10.0.0.21, privateKey: {secretRef: {name: s, namespace: st}}, hostKey: {secretRef: {name: s, namespace: st}}}}',
+    '{id: il, type: iscsi-luns, portals: ["10.0.0.40", "10.0.1.40:3261"], target: "iqn.2005-10.org.example:luns", chap: {secretRef: {name: c, namespace: st}}}',
   ));
   assert.deepEqual(file.pools.map((p) => p.type).sort(), [...POOL_TYPES].sort(), 'one pool of every type');
   const again = parsePools(JSON.stringify({ pools: decodeMemory(JSON.stringify({ version: 1, active: file.pools, retired: [] }), 'test').active }));

@@ -1,7 +1,8 @@
 // The iscsiadm node record of a target, as the node transport leaves it before logging in.
 // iscsiadm sets values only through argv (-o update -v), which would put CHAP secrets on a
 // command line, so the transport rewrites the record file itself (the node plugin mounts the
-// host's /etc/iscsi): poolcsi's CHAP lines (or none), and a bounded first login. The file is
+// host's /etc/iscsi): poolcsi's CHAP lines (or none), a bounded first login, and manual LUN
+// scanning (the session gets only the LUNs the node adds: iscsi-sysfs.ts). The file is
 // root-only; iscsid reads it again to log in after a connection loss; NodeUnstage deletes it
 // with the session.
 import type { Dirent } from 'node:fs';
@@ -15,16 +16,18 @@ import { CHAP_PASSWORD, CHAP_PASSWORD_IN, CHAP_USER, CHAP_USER_IN, type Chap } f
 export const LOGIN_RETRIES = 2;
 
 /** The record with poolcsi's auth lines (CHAP, or none) where iscsiadm's were, before its end
- * mark, and the first login bounded. */
+ * mark, the first login bounded, and LUNs scanned only when asked for. */
 export function poolcsiRecord(record: string, chap: Chap | undefined): string {
   const kept = record.split('\n').filter((l) => l.trim() !== '' && !/^node\.session\.auth\.(authmethod|username|password)/.test(l.trim()))
-    .map((l) => (/^node\.session\.initial_login_retry_max\s*=/.test(l) ? `node.session.initial_login_retry_max = ${LOGIN_RETRIES}` : l));
+    .map((l) => (/^node\.session\.initial_login_retry_max\s*=/.test(l) ? `node.session.initial_login_retry_max = ${LOGIN_RETRIES}`
+      : /^node\.session\.scan\s*=/.test(l) ? 'node.session.scan = manual' : l));
   const auth = !chap ? ['node.session.auth.authmethod = None'] : [
     'node.session.auth.authmethod = CHAP',
     `${CHAP_USER} = ${chap.user}`,
     `${CHAP_PASSWORD} = ${chap.password}`,
     ...(chap.mutual ? [`${CHAP_USER_IN} = ${chap.mutual.user}`, `${CHAP_PASSWORD_IN} = ${chap.mutual.password}`] : []),
   ];
+  if (!kept.some((l) => /^node\.session\.scan\s*=/.test(l))) auth.push('node.session.scan = manual');
   const end = kept.findIndex((l) => l.startsWith('# END RECORD'));
   kept.splice(end < 0 ? kept.length : end, 0, ...auth);
   return `${kept.join('\n')}\n`;

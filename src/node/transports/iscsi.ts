@@ -18,7 +18,7 @@ import { hasChap, parseChap, type Chap } from './iscsi-chap.js';
 import { rewriteRecords } from './iscsi-record.js';
 import { IFACE, isValidIqn } from './iscsi-names.js';
 import { mapOf, Multipath } from './iscsi-multipath.js';
-import { iscsiSessions, type IscsiLun, type IscsiSession } from './iscsi-sysfs.js';
+import { iscsiSessions, rescanLun, scanLun, type IscsiLun, type IscsiSession } from './iscsi-sysfs.js';
 import type { Attached, AttachOptions, Condition, Descriptor, Stashed, Transport } from './types.js';
 
 const TIMEOUT_MS = 120_000;
@@ -50,7 +50,6 @@ export const nodeNewArgs = (target: string, portal: string) => ['-m', 'node', '-
 export const loginArgs = (target: string, portal: string) => ['-m', 'node', '-T', target, '-p', portal, '-I', IFACE, '--login'];
 export const logoutArgs = (target: string, portal: string) => ['-m', 'node', '-T', target, '-p', portal, '-I', IFACE, '--logout'];
 export const nodeDeleteArgs = (target: string, portal: string) => ['-m', 'node', '-T', target, '-p', portal, '-I', IFACE, '-o', 'delete'];
-export const rescanArgs = (sid: number) => ['-m', 'session', '-r', String(sid), '--rescan'];
 /** SendTargets discovery that writes no node records. */
 export const discoveryArgs = (portal: string) => ['-m', 'discovery', '-t', 'sendtargets', '-p', portal, '-o', 'nonpersistent'];
 
@@ -96,7 +95,7 @@ export class IscsiTransport implements Transport {
   }
 
   parse(d: Descriptor): Descriptor {
-    checkKeys(d, this.kind, ['target', 'lun', 'portals']);
+    checkKeys(d, this.kind, ['target', 'lun', 'portals', 'wwid']);
     const portals = checkValue(d, 'portals', 'iscsi.portals', (v) => {
       const list = v.split(',');
       return list.length <= MAX_PORTALS && list.every(isValidHostPort) && new Set(list.map((p) => portalOf(p).arg.toLowerCase())).size === list.length;
@@ -105,6 +104,8 @@ export class IscsiTransport implements Transport {
       target: checkValue(d, 'target', 'iscsi.target', isValidIqn, 'an iSCSI qualified name (iqn.)'),
       lun: checkValue(d, 'lun', 'iscsi.lun', (v) => /^(0|[1-9][0-9]{0,4})$/.test(v) && Number(v) < 16384, 'a LUN number'),
       portals,
+      // iscsi-luns: the SCSI id of the LUN the controller claimed (a LUN number can be remapped).
+      ...(d.wwid !== undefined ? { wwid: checkValue(d, 'wwid', 'iscsi.wwid', (v) => /^[\x21-\x7e][\x20-\x7e]{0,254}$/.test(v), 'a SCSI id as sysfs shows it') } : {}),
     };
   }
 
@@ -157,6 +158,7 @@ export class IscsiTransport implements Transport {
     const disks: string[] = [];
     // One portal after another: iscsiadm serializes its record changes anyway.
     for (const portal of portalsOf(d.portals!)) disks.push(await this.diskAt(target, portal, lun, initiator, chap));
+    if (d.wwid !== undefined) await this.isLun(disks, d.wwid, target, lun);
     if (disks.length === 1) return { kind: 'device', path: `/dev/${disks[0]}`, stash: { disk: disks[0]! } };
     await this.sameLun(disks, target, lun);
     const map = await this.multipath.assemble(disks);
@@ -174,16 +176,36 @@ export class IscsiTransport implements Transport {
       const session = await this.session(target, portal);
       const l = session?.luns.find((x) => x.lun === lun && x.disk);
       if (l && l.state === 'running') return l;
-      // A LUN added to a session that already existed is seen after a rescan.
+      // Sessions scan no LUN by themselves (node.session.scan = manual): add this one, and only
+      // this one, so the session's disks stay exactly its staged volumes.
       if (session && session.state === 'LOGGED_IN' && !l && !rescanned) {
         rescanned = true;
-        await this.iscsiadm(rescanArgs(session.sid), `rescanning session ${session.sid}`);
+        await this.scan(session, lun);
       }
       return undefined;
     }, { timeoutMs: this.deviceWaitMs, what: `LUN ${lun} of ${target} at ${portal.arg} to appear as a disk` }).catch((e: unknown) => {
       throw e instanceof NodeError ? e : new NodeError('unavailable', (e as Error).message, { cause: e });
     });
     return found.disk!;
+  }
+
+  /** The disks must show the SCSI id the volume was claimed by: another LUN now at that number holds someone else's data. */
+  private async isLun(disks: string[], wwid: string, target: string, lun: number): Promise<void> {
+    const norm = (v: string) => v.trim().toLowerCase().replace(/\s+/g, ' ');
+    for (const x of disks) {
+      const id = await readFile(join(this.sysfs, 'block', x, 'device', 'wwid'), 'utf8').then((t) => t.trim(), () => '');
+      if (norm(id) !== norm(wwid)) {
+        throw new NodeError('precondition', `LUN ${lun} of ${target} (${x}) has SCSI id ${id || 'none'}, not ${wwid} as claimed: the target's LUNs were remapped; the volume is not staged`);
+      }
+    }
+  }
+
+  private async scan(session: IscsiSession, lun: number | '-'): Promise<void> {
+    try {
+      await scanLun(this.sysfs, session, lun);
+    } catch (e) {
+      throw new NodeError('unavailable', `scanning LUN ${lun} of session ${session.sid}: ${(e as Error).message}`, { cause: e });
+    }
   }
 
   /** Paths of one map must be one LUN: portals of different targets' hosts would mix data. */
@@ -267,8 +289,8 @@ export class IscsiTransport implements Transport {
     const ours = !(await this.loggedIn(target, p, initiator, chap)).existing;
     try {
       const session = await this.session(target, p);
-      // The rescan scans synchronously; the disks' drivers may still bind after it.
-      if (session) await this.iscsiadm(rescanArgs(session.sid), `rescanning session ${session.sid}`);
+      // A session of ours is scanned for every LUN (it goes with the probe); another's is read as it is.
+      if (session && ours) await this.scan(session, '-');
       const luns = await waitFor(async () => {
         const s = await this.session(target, p);
         return s && s.luns.every((l) => l.disk) ? s.luns : undefined;
@@ -342,7 +364,14 @@ export class IscsiTransport implements Transport {
     for (const portal of portals) {
       const session = await this.session(d.target!, portal);
       if (!session) throw new NodeError('unavailable', `no session to ${d.target} at ${portal.arg}`);
-      await this.iscsiadm(rescanArgs(session.sid), `rescanning session ${session.sid}`);
+      // The LUN's own rescan: iscsiadm's session rescan would add every LUN of the target too.
+      for (const l of session.luns.filter((x) => x.lun === Number(d.lun))) {
+        try {
+          await rescanLun(l);
+        } catch (e) {
+          throw new NodeError('unavailable', `rescanning SCSI device ${l.hctl}: ${(e as Error).message}`, { cause: e });
+        }
+      }
     }
     if (portals.length > 1) {
       await this.multipath.resize(await this.disksAt(d.target!, portals, Number(d.lun)));

@@ -1,10 +1,11 @@
 // Service kube-apiserver's host side: the binary it runs (the k8s lane's build, in the cache
 // outside the repository) and where a test finds its kubeconfig.
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Lab } from './lab.js';
 import { K8S_CACHE, REPO_ROOT } from './paths.js';
+import { isExecutable } from './preflight.js';
 
 export const K8S_BUILD_GO = join(REPO_ROOT, 'test', 'k8s', 'build-go.sh');
 /** Inside the node running service kube-apiserver. */
@@ -35,12 +36,12 @@ export function kubeApiserverPath(): string {
  */
 export async function ensureKubeApiserver(opts: { timeoutMs?: number } = {}): Promise<string> {
   const path = kubeApiserverPath();
-  if (!executable(path)) {
+  if (!isExecutable(path)) {
     const nice = String(Number(process.env.POOLCSI_K8S_BUILD_NICE ?? 15) || 0);
     const r = await execa('nice', ['-n', nice, 'bash', K8S_BUILD_GO, 'kubernetes'], {
       reject: false, all: true, timeout: opts.timeoutMs ?? 180 * 60_000, env: { POOLCSI_K8S_CACHE: K8S_CACHE },
     });
-    if (r.exitCode !== 0 || !executable(path)) {
+    if (r.exitCode !== 0 || !isExecutable(path)) {
       throw new Error(`build-go.sh kubernetes ${r.timedOut ? 'timed out' : `failed (${r.exitCode ?? r.signal})`}; no ${path}\n${(r.all ?? '').split('\n').slice(-30).join('\n')}`);
     }
   }
@@ -59,13 +60,4 @@ export function labKubeconfig(lab: Lab, apiNode: string): string {
  * made). */
 export function kubeEnv(lab: Lab, apiNode: string): { KUBECONFIG: string; POD_NAMESPACE: string } {
   return { KUBECONFIG: labKubeconfig(lab, apiNode), POD_NAMESPACE: KUBE_NAMESPACE };
-}
-
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }

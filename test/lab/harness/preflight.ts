@@ -23,7 +23,7 @@ export function findProgram(program: string): string | undefined {
   return undefined;
 }
 
-function isExecutable(path: string): boolean {
+export function isExecutable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
     return true;
