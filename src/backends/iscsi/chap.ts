@@ -1,14 +1,14 @@
-// CHAP credentials of a publish in a pool with `chap`: the call's CSI secrets (the StorageClass's
-// controller-publish secret) first, then the pool's secretRef. Kept in memory for one publish
-// and written to the ACL from stdin; never in argv or a log line.
+// CHAP credentials of a publish in a pool with `chap` (and of an iscsi-luns controller's own login):
+// the call's CSI secrets (the StorageClass's controller-publish or provisioner secret) first, then
+// the pool's secretRef. Kept in memory for one call (written to an ACL from stdin); never in argv
+// or a log line.
 import { hasChap, parseChap, type Chap } from '../../node/transports/iscsi-chap.js';
-import type { IscsiExportPool } from '../../pools/schema.js';
 import { StorageError } from '../errors.js';
-import { secretSource, type SecretSource } from '../secrets.js';
+import { secretSource, type SecretRef, type SecretSource } from '../secrets.js';
 import type { CallOptions } from '../types.js';
 
 /** The pool's CHAP credentials for this call, or undefined when the pool has no `chap`. */
-export async function resolveChap(pool: IscsiExportPool, call: CallOptions | undefined, source: SecretSource = secretSource()): Promise<Chap | undefined> {
+export async function resolveChap(pool: { id: string; chap?: { secretRef?: SecretRef | undefined } | undefined }, call: CallOptions | undefined, source: SecretSource = secretSource()): Promise<Chap | undefined> {
   if (!pool.chap) return undefined;
   const checked = (data: Readonly<Record<string, string>>, origin: string): Chap => {
     const c = parseChap(data, origin);

@@ -4,7 +4,8 @@
 // (claims.ts): CreateVolume claims the smallest unclaimed LUN that fits, DeleteVolume zeroes it
 // (saferemove) and releases the claim. Nothing on the target changes but the data: its ACLs
 // and LUN map are the admin's, so publishing only records the node.
-import { hasChap, parseChap, type Chap } from '../../node/transports/iscsi-chap.js';
+import type { Chap } from '../../node/transports/iscsi-chap.js';
+import { resolveChap } from '../iscsi/chap.js';
 import { initiatorIqnFor } from '../../node/transports/iscsi-names.js';
 import { portalOf } from '../../node/transports/iscsi.js';
 import type { IscsiLunsPool } from '../../pools/schema.js';
@@ -68,19 +69,9 @@ export class IscsiLunsBackend implements Backend {
     private readonly secrets: SecretSource = secretSource(),
   ) {}
 
-  /** The controller's CHAP: the call's CSI secrets, else the pool's secretRef. */
-  private async chap(call?: CallOptions): Promise<Chap | undefined> {
-    const check = (data: Readonly<Record<string, string>>, origin: string): Chap => {
-      const c = parseChap(data, origin);
-      if (typeof c === 'string') throw new StorageError('invalid', c);
-      return c;
-    };
-    if (hasChap(call?.secrets)) return check(call!.secrets!, 'CSI secrets');
-    const ref = this.pool.chap?.secretRef;
-    if (!ref) return undefined;
-    const data = await this.secrets.get(ref);
-    if (!data) throw precondition(`pool "${this.pool.id}": Secret ${ref.namespace}/${ref.name} does not exist (looked up in ${this.secrets.description})`);
-    return check(data, `Secret ${ref.namespace}/${ref.name}`);
+  /** The controller's CHAP: the call's CSI secrets, else the pool's secretRef (none without `chap`). */
+  private chap(call?: CallOptions): Promise<Chap | undefined> {
+    return resolveChap(this.pool, call, this.secrets);
   }
 
   /** Runs `f` in a session at the first portal that logs in. */
