@@ -4,11 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
-import { candidates, firstClaim } from '../../src/backends/iscsiluns/backend.js';
+import { candidates, firstClaim, freeLuns } from '../../src/backends/iscsiluns/backend.js';
 import { claimName, fromLease, poolLabel, toLease, type Claim } from '../../src/backends/iscsiluns/claims.js';
 import { iscsiLunsNodeContext } from '../../src/backends/iscsiluns/context.js';
 import { inventory, wipe, wwidOf, type LunInfo } from '../../src/backends/iscsiluns/scsi.js';
-import { chapResponse, IscsiSession, IscsiSessionError, lunField, lunOf, senseOf } from '../../src/backends/iscsiluns/session.js';
+import { chapResponse, IscsiSession, IscsiSessionError, lunField, lunOf, pduLength, senseOf } from '../../src/backends/iscsiluns/session.js';
 import { PoolSchema, type IscsiLunsPool } from '../../src/pools/schema.js';
 import { fixture } from '../helpers/fixtures.js';
 
@@ -22,9 +22,8 @@ async function replay(rec: Recording, opts: { cut?: number } = {}): Promise<{ po
     sock.on('data', (c: Buffer) => {
       buf = Buffer.concat([buf, c]);
       for (;;) {
-        if (buf.length < 48) return;
-        const total = 48 + buf[4]! * 4 + ((buf.readUIntBE(5, 3) + 3) & ~3);
-        if (buf.length < total) return;
+        const total = pduLength(buf);
+        if (total === undefined || buf.length < total) return;
         const op = buf[0]! & 0x3f;
         buf = buf.subarray(total);
         const n = seen.push(op) - 1;
@@ -105,10 +104,12 @@ const lun = (n: number, mib: number): LunInfo => ({ lun: n, sizeBytes: mib << 20
 test('LUN choice: the smallest free LUN that holds the request, within its limit; claimed ones never', () => {
   const T = 'iqn.2003-01.org.example:luns';
   const luns = [lun(0, 64), lun(1, 16), lun(2, 32), lun(3, 16)];
-  assert.deepEqual(candidates(luns, new Set(), T, 10 << 20, 0).map((l) => l.lun), [1, 3, 2, 0]);
-  assert.deepEqual(candidates(luns, new Set([claimName(T, luns[1]!.wwid)]), T, 10 << 20, 0).map((l) => l.lun), [3, 2, 0]);
-  assert.deepEqual(candidates(luns, new Set(), T, 20 << 20, 40 << 20).map((l) => l.lun), [2]);
-  assert.deepEqual(candidates(luns, new Set(), T, 100 << 20, 0), []);
+  assert.deepEqual(candidates(freeLuns(luns, [], T), 10 << 20, 0).map((l) => l.lun), [1, 3, 2, 0]);
+  assert.deepEqual(candidates(freeLuns(luns, [{ name: claimName(T, luns[1]!.wwid) }], T), 10 << 20, 0).map((l) => l.lun), [3, 2, 0]);
+  assert.deepEqual(candidates(freeLuns(luns, [], T), 20 << 20, 40 << 20).map((l) => l.lun), [2]);
+  assert.deepEqual(candidates(freeLuns(luns, [], T), 100 << 20, 0), []);
+  // A claim on the same LUN number of another target takes nothing here.
+  assert.equal(freeLuns(luns, [{ name: claimName(`${T}2`, luns[1]!.wwid) }], T).length, 4);
   // The claim is named by target and SCSI id: the same LUN number on another target is another claim.
   assert.notEqual(claimName(T, luns[0]!.wwid), claimName(`${T}2`, luns[0]!.wwid));
   assert.match(claimName(T, luns[0]!.wwid), /^poolcsi-lun-[0-9a-f]{24}$/);

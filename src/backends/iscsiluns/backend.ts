@@ -35,10 +35,16 @@ export const iscsiLunsTraits: TypeTraits = {
 /** How long one inventory serves the calls that follow (a CreateVolume burst reads the target once). */
 const INVENTORY_MS = 2000;
 
+/** The LUNs of `target` no claim holds (claims of any pool count: a LUN named by two pools is one LUN). */
+export function freeLuns(luns: readonly LunInfo[], claims: readonly Pick<Claim, 'name'>[], target: string): LunInfo[] {
+  const taken = new Set(claims.map((c) => c.name));
+  return luns.filter((l) => !taken.has(claimName(target, l.wwid)));
+}
+
 /** The free LUNs that fit a request, best first: the smallest that holds it (least waste), then the lowest number. */
-export function candidates(luns: readonly LunInfo[], taken: ReadonlySet<string>, target: string, sizeBytes: number, limitBytes: number): LunInfo[] {
-  return luns
-    .filter((l) => !taken.has(claimName(target, l.wwid)) && l.sizeBytes >= sizeBytes && (limitBytes === 0 || l.sizeBytes <= limitBytes))
+export function candidates(free: readonly LunInfo[], sizeBytes: number, limitBytes: number): LunInfo[] {
+  return free
+    .filter((l) => l.sizeBytes >= sizeBytes && (limitBytes === 0 || l.sizeBytes <= limitBytes))
     .sort((a, b) => a.sizeBytes - b.sizeBytes || a.lun - b.lun);
 }
 
@@ -113,29 +119,28 @@ export class IscsiLunsBackend implements Backend {
     return luns;
   }
 
-  private async claimsOf(volume: string): Promise<Claim[]> {
-    return (await this.claims.list()).filter((c) => c.pool === this.pool.id && c.volume === volume);
+  /** The claim that stands for `volume` among `all`. */
+  private standing(all: readonly Claim[], volume: string): Claim | undefined {
+    return firstClaim(all.filter((c) => c.pool === this.pool.id && c.volume === volume));
   }
 
   private async claimOf(volume: string): Promise<Claim | undefined> {
-    return firstClaim(await this.claimsOf(volume));
+    return this.standing(await this.claims.list(), volume);
   }
 
   async createVolume(spec: CreateSpec, call?: CallOptions): Promise<VolumeRecord> {
     if (spec.source) throw unsupported(`pool "${this.pool.id}" (iscsi-luns) has no snapshots or clones`);
-    const had = await this.claimOf(spec.name);
+    const all = await this.claims.list();
+    const had = this.standing(all, spec.name);
     if (had) {
       if (had.releasing) throw new StorageError('busy', `volume ${spec.name} is being deleted (its LUN is being zeroed); retry once the delete is done`);
       const rec = record(had);
       checkCompatible(rec, spec);
       return rec;
     }
-    const all = await this.claims.list();
-    const taken = new Set(all.map((c) => c.name));
-    const luns = await this.luns(call, true);
-    const fits = candidates(luns, taken, this.pool.target, spec.sizeBytes, spec.limitBytes);
+    const free = freeLuns(await this.luns(call, true), all, this.pool.target);
+    const fits = candidates(free, spec.sizeBytes, spec.limitBytes);
     if (!fits.length) {
-      const free = luns.filter((l) => !taken.has(claimName(this.pool.target, l.wwid)));
       const big = free.filter((l) => l.sizeBytes >= spec.sizeBytes);
       if (big.length) throw outOfRange(`pool "${this.pool.id}": no free LUN between ${spec.sizeBytes} and ${spec.limitBytes} bytes (the smallest that holds ${spec.sizeBytes} has ${Math.min(...big.map((l) => l.sizeBytes))})`);
       throw exhausted(`pool "${this.pool.id}": no free LUN of target ${this.pool.target} holds ${spec.sizeBytes} bytes (${free.length} free, the largest ${free.length ? Math.max(...free.map((l) => l.sizeBytes)) : 0} bytes)`);
@@ -212,8 +217,7 @@ export class IscsiLunsBackend implements Backend {
 
   async capacity(call?: CallOptions): Promise<Capacity> {
     const [luns, all] = await Promise.all([this.luns(call), this.claims.list()]);
-    const taken = new Set(all.map((c) => c.name));
-    const free = luns.filter((l) => !taken.has(claimName(this.pool.target, l.wwid)));
+    const free = freeLuns(luns, all, this.pool.target);
     return {
       totalBytes: luns.reduce((n, l) => n + l.sizeBytes, 0),
       availableBytes: free.reduce((n, l) => n + l.sizeBytes, 0),

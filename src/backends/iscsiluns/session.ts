@@ -91,6 +91,11 @@ function hexValue(v: string | undefined, what: string): Buffer {
 
 const pad4 = (n: number) => (n + 3) & ~3;
 
+/** The whole length of the PDU at the start of `buf` (BHS, AHS, padded data; no digests), or undefined before its header is in. */
+export function pduLength(buf: Buffer): number | undefined {
+  return buf.length < BHS ? undefined : BHS + buf[4]! * 4 + pad4(buf.readUIntBE(5, 3));
+}
+
 /** Splits a byte stream into PDUs (no digests). */
 class PduReader {
   private buf: Buffer = Buffer.alloc(0);
@@ -101,11 +106,10 @@ class PduReader {
   push(chunk: Buffer): void {
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
     for (;;) {
-      if (this.buf.length < BHS) return;
+      const total = pduLength(this.buf);
+      if (total === undefined || this.buf.length < total) return;
       const ahs = this.buf[4]! * 4;
       const dsl = this.buf.readUIntBE(5, 3);
-      const total = BHS + ahs + pad4(dsl);
-      if (this.buf.length < total) return;
       const pdu = { bhs: Buffer.from(this.buf.subarray(0, BHS)), data: Buffer.from(this.buf.subarray(BHS + ahs, BHS + ahs + dsl)) };
       this.buf = this.buf.subarray(total);
       this.deliver(pdu);

@@ -158,9 +158,11 @@ export class IscsiTransport implements Transport {
     const disks: string[] = [];
     // One portal after another: iscsiadm serializes its record changes anyway.
     for (const portal of portalsOf(d.portals!)) disks.push(await this.diskAt(target, portal, lun, initiator, chap));
-    if (d.wwid !== undefined) await this.isLun(disks, d.wwid, target, lun);
+    // Each disk's SCSI id, read once for both checks (none is needed for one disk of an iscsi pool).
+    const ids = d.wwid !== undefined || disks.length > 1 ? await this.wwids(disks) : [];
+    if (d.wwid !== undefined) isLun(disks, ids, d.wwid, target, lun);
     if (disks.length === 1) return { kind: 'device', path: `/dev/${disks[0]}`, stash: { disk: disks[0]! } };
-    await this.sameLun(disks, target, lun);
+    sameLun(disks, ids, target, lun);
     const map = await this.multipath.assemble(disks);
     return { kind: 'device', path: `/dev/${map.dm}`, stash: { disks: disks.join(','), map: map.name } };
   }
@@ -189,15 +191,8 @@ export class IscsiTransport implements Transport {
     return found.disk!;
   }
 
-  /** The disks must show the SCSI id the volume was claimed by: another LUN now at that number holds someone else's data. */
-  private async isLun(disks: string[], wwid: string, target: string, lun: number): Promise<void> {
-    const norm = (v: string) => v.trim().toLowerCase().replace(/\s+/g, ' ');
-    for (const x of disks) {
-      const id = await readFile(join(this.sysfs, 'block', x, 'device', 'wwid'), 'utf8').then((t) => t.trim(), () => '');
-      if (norm(id) !== norm(wwid)) {
-        throw new NodeError('precondition', `LUN ${lun} of ${target} (${x}) has SCSI id ${id || 'none'}, not ${wwid} as claimed: the target's LUNs were remapped; the volume is not staged`);
-      }
-    }
+  private wwids(disks: readonly string[]): Promise<string[]> {
+    return Promise.all(disks.map((x) => readFile(join(this.sysfs, 'block', x, 'device', 'wwid'), 'utf8').then((t) => t.trim(), () => '')));
   }
 
   private async scan(session: IscsiSession, lun: number | '-'): Promise<void> {
@@ -208,13 +203,6 @@ export class IscsiTransport implements Transport {
     }
   }
 
-  /** Paths of one map must be one LUN: portals of different targets' hosts would mix data. */
-  private async sameLun(disks: string[], target: string, lun: number): Promise<void> {
-    const ids = await Promise.all(disks.map((x) => readFile(join(this.sysfs, 'block', x, 'device', 'wwid'), 'utf8').then((t) => t.trim(), () => '')));
-    if (!ids[0] || ids.some((i) => i !== ids[0])) {
-      throw new NodeError('precondition', `the portals of ${target} show LUN ${lun} with different SCSI ids (${disks.map((x, i) => `${x}: ${ids[i] || 'none'}`).join(', ')}): they are not paths to one LUN`);
-    }
-  }
 
   /** Logs in through our interface unless our session to target at portal exists; says which
    * (a session found is someone's to keep; one made here is the caller's). */
@@ -417,4 +405,21 @@ export function chapOf(secrets: Readonly<Record<string, string>> | undefined): C
 function sameHost(a: string, b: string): boolean {
   const strip = (h: string) => h.replace(/^\[|\]$/g, '').toLowerCase();
   return strip(a) === strip(b);
+}
+
+/** The disks must show the SCSI id the volume was claimed by (iscsi-luns): another LUN now at that number holds someone else's data. */
+function isLun(disks: readonly string[], ids: readonly string[], wwid: string, target: string, lun: number): void {
+  const norm = (v: string) => v.trim().toLowerCase().replace(/\s+/g, ' ');
+  disks.forEach((x, i) => {
+    if (norm(ids[i]!) !== norm(wwid)) {
+      throw new NodeError('precondition', `LUN ${lun} of ${target} (${x}) has SCSI id ${ids[i] || 'none'}, not ${wwid} as claimed: the target's LUNs were remapped; the volume is not staged`);
+    }
+  });
+}
+
+/** Paths of one map must be one LUN: portals of different targets' hosts would mix data. */
+function sameLun(disks: readonly string[], ids: readonly string[], target: string, lun: number): void {
+  if (!ids[0] || ids.some((i) => i !== ids[0])) {
+    throw new NodeError('precondition', `the portals of ${target} show LUN ${lun} with different SCSI ids (${disks.map((x, i) => `${x}: ${ids[i] || 'none'}`).join(', ')}): they are not paths to one LUN`);
+  }
 }

@@ -7,7 +7,7 @@
 import { createServer, connect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { inventory, wipe } from '../../../src/backends/iscsiluns/scsi.js';
-import { IscsiSession } from '../../../src/backends/iscsiluns/session.js';
+import { IscsiSession, pduLength } from '../../../src/backends/iscsiluns/session.js';
 
 const { values } = parseArgs({ options: { target: { type: 'string' }, initiator: { type: 'string', default: 'iqn.2026-12.io.poolcsi:controller' }, 'wipe-lun': { type: 'string' }, port: { type: 'string', default: '3260' } } });
 if (!values.target) throw new Error('--target is required');
@@ -21,9 +21,8 @@ function framer(onPdu: (p: Buffer) => void): (c: Buffer) => void {
   return (c) => {
     buf = Buffer.concat([buf, c]);
     for (;;) {
-      if (buf.length < 48) return;
-      const total = 48 + buf[4]! * 4 + ((buf.readUIntBE(5, 3) + 3) & ~3);
-      if (buf.length < total) return;
+      const total = pduLength(buf);
+      if (total === undefined || buf.length < total) return;
       onPdu(Buffer.from(buf.subarray(0, total)));
       buf = buf.subarray(total);
     }
