@@ -162,6 +162,15 @@ test('iscsi-luns scenarios: two controllers never share a LUN; the claims are th
     const listed = await must(d1, 'Controller.ListVolumes', {});
     assert.deepEqual(listed.entries.map((e: any) => e.volume.volume_id).sort(), [four[1].volume.volume_id, same[0].volume.volume_id].sort());
 
+    // What the type cannot do is refused as such (csi-sanity's specs for it are skipped: test/sanity/skips.ts).
+    const v2id = four[1].volume.volume_id;
+    const refusals = [
+      await attempt(d1, 'Controller.CreateSnapshot', { source_volume_id: v2id, name: 'snap-1' }),
+      await attempt(d1, 'Controller.CreateVolume', { ...req('clone-1'), volume_content_source: { volume: { volume_id: v2id } } }),
+      await attempt(d1, 'Controller.ControllerExpandVolume', { volume_id: v2id, capacity_range: { required_bytes: String(2 * (LUN_MIB << 20)) } }),
+    ];
+    assert.deepEqual(refusals.map((r) => (r.ok ? 'OK' : r.code)), ['INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'INVALID_ARGUMENT']);
+
     // Two volumes are two LUNs of one target, so one session: unstaging one keeps the session for
     // the other (the session holds only the LUNs staged: records scan manually), the last logs out.
     const sessions = async () => (await node.exec(['sh', '-c', 'ls /sys/class/iscsi_session 2>/dev/null | wc -l'])).stdout.trim();

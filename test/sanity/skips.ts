@@ -26,8 +26,9 @@ export const SKIP_REASONS: Array<{ match: RegExp; reason: string }> = [
  * Specs skipped for one pool type only, because the driver advertises a capability (snapshots,
  * clones, expansion) that other pool types have and this one lacks: csi-sanity tests a driver,
  * not a pool, and answers INVALID_ARGUMENT/UNIMPLEMENTED from such a pool as failures. The lab
- * test passes these to --ginkgo.skip and to checkSanity; each pool type's own lanes prove the
- * refusal (e.g. test/unit/iscsi-luns.test.ts, bad-input).
+ * test passes these to --ginkgo.skip and to checkSanity; the pool type's own lab test proves the
+ * refusal (test/lab/iscsi-luns.test.ts: CreateSnapshot, a clone and ControllerExpandVolume are
+ * INVALID_ARGUMENT).
  */
 export const TYPE_SKIPS: Record<string, Array<{ match: RegExp; reason: string }>> = {
   'iscsi-luns': [
