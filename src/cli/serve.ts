@@ -243,6 +243,10 @@ async function start(o: ServeOptions, log: Logger, started: Array<() => Promise<
       retired.stop();
       agents.close?.();
       await stopServer(running);
+      // Pools on storage hosts keep an SSH connection open, which would keep this process
+      // alive past SIGTERM (until the pod's grace period ends in SIGKILL). Loaded here, not
+      // at start: a node plugin without such pools never loads the SSH client.
+      await (await import('../backends/ssh.js')).closeSshRunners();
     },
   };
 }

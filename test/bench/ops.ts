@@ -1,5 +1,6 @@
 // One pool type's benchmark, run where the storage is (the host for dir, a lab node for lvm,
-// lvmthin, rbd, iscsi and nfs): each CSI operation through the driver's gRPC socket against the bare
+// lvmthin, rbd, iscsi and nfs, the ZFS guest for zfspool, and for zfs-iscsi a lab node that
+// reaches the ZFS guest over SSH): each CSI operation through the driver's gRPC socket against the bare
 // command(s) a person would type for the same effect, interleaved round by round in one run
 // (the first of each pair alternates), so both see the same machine and the same load.
 //
@@ -8,10 +9,14 @@
 //   node dist/test/bench/ops.js --kind rbd --rbd-pool rbd --pools-file F --secrets-dir D ...
 //   node dist/test/bench/ops.js --kind iscsi --vg VG --thinpool THIN ...   (LIO and the initiator here)
 //   node dist/test/bench/ops.js --kind nfs --nfs-export /srv/nfs ...       (the server at 127.0.0.1)
+//   node dist/test/bench/ops.js --kind zfspool --zfs-parent tank/k8s ...   (in the ZFS guest)
+//   node dist/test/bench/ops.js --kind zfs-iscsi --pools-file F --zfs-parent tank/k8s --ssh-host IP
+//                               --ssh-key K --known-hosts F --portal IP:3260 ...   (the initiator)
 //
 // The driver is `poolcsi serve --mode all` as a child process, with /metrics on a free port:
 // poolcsi_exec_total tells how many programs each operation started. Prints one JSON line
 // (KindResult). suite.ts runs it for every pool type and prints the table.
+import { appendFileSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -26,7 +31,7 @@ import { iscsiSessions } from '../../src/node/transports/iscsi-sysfs.js';
 
 const DRIVER = fileURLToPath(new URL('../../src/cli/main.cjs', import.meta.url));
 const LVM_ENV = { LVM_SUPPRESS_FD_WARNINGS: '1' };
-export const KINDS = ['dir', 'lvm', 'lvmthin', 'rbd', 'iscsi', 'nfs'] as const;
+export const KINDS = ['dir', 'lvm', 'lvmthin', 'rbd', 'iscsi', 'nfs', 'zfspool', 'zfs-iscsi'] as const;
 export type Kind = typeof KINDS[number];
 export const OPS = ['CreateVolume', 'DeleteVolume', 'CreateSnapshot', 'clone', 'expand', 'NodeStage+NodePublish'] as const;
 export type OpName = typeof OPS[number];
@@ -76,6 +81,11 @@ export interface KindResult {
     volumeStatsFirstProcs: number;
   };
 }
+
+/** BENCH_TRACE=FILE: each step, and the driver's log, go to FILE as they happen (a lab node's
+ * output is only seen when it ends: this shows where a long run is). */
+const TRACE = process.env.BENCH_TRACE;
+const step = (what: string) => { if (TRACE) appendFileSync(TRACE, `${new Date().toISOString()} ${what}\n`); };
 
 /** NodeGetVolumeStats calls in a row whose programs are averaged. */
 const STATS_CALLS = 10;
@@ -130,9 +140,47 @@ interface Bare {
 }
 
 const BARE_IQN = 'iqn.2003-01.org.example.bench-bare';
-const PORTAL = '127.0.0.1:3260';
+const LOCAL_PORTAL = '127.0.0.1:3260';
+/** The bare zfs volumes' dataset, beside the driver's in the same zpool. */
+const BARE_DATASET = 'bench-bare';
+/** The bare side's export in the ZFS guest, which has rtslib (targetcli's library) but not targetcli. */
+const LIO_SCRIPT = fileURLToPath(new URL('../../../test/bench/lio.py', import.meta.url));
 
-interface BareOptions { path?: string; vg?: string; thinpool?: string; rbdPool?: string; nfsExport?: string; sizeMiB: number; initiator?: string; work?: string }
+interface BareOptions {
+  path?: string; vg?: string; thinpool?: string; rbdPool?: string; nfsExport?: string; sizeMiB: number; initiator?: string; work?: string;
+  /** zfspool, zfs-iscsi: the dataset the bare volumes are made in (beside the driver's). */
+  bareParent?: string;
+  /** zfs-iscsi: argv that runs a command on the storage host (ssh with a shared connection). */
+  remote?: string[];
+  portal?: string;
+}
+
+/** The bare commands of an iSCSI export added to a store's: a target per volume made at its
+ * first publish (untimed, as ControllerPublishVolume is), as poolcsi exports a volume from its
+ * first publish to its delete: an unpublish removes the ACL, the delete the target, the storage
+ * object and the volume. The stage is what a person types on the node: the record, the login,
+ * the wait for the disk. */
+function withIscsiExport(store: Omit<Bare, 'stage' | 'unstage'>, o: BareOptions, lio: {
+  label: string; publish(n: string, iqn: string): string[][]; unacl(iqn: string): string[][]; unexport(n: string, iqn: string): string[][];
+}, mountFs: (dev: string, s: string, t: string) => string[][], umounts: (s: string, t: string) => string[][]): Bare {
+  const portal = o.portal ?? LOCAL_PORTAL;
+  const iqn = (n: string) => `${BARE_IQN}:${n}`;
+  const exported = new Set<string>();
+  return {
+    ...store,
+    remove: (n) => [...(exported.delete(n) ? lio.unexport(n, iqn(n)) : []), ...store.remove(n)],
+    label: { ...store.label, DeleteVolume: `${lio.label} + ${store.label.DeleteVolume}`, 'NodeStage+NodePublish': 'iscsiadm login + disk wait + mkfs.ext4 + mount + mount --bind' },
+    publish: (n) => { exported.add(n); return lio.publish(n, iqn(n)); },
+    unpublish: (n) => lio.unacl(iqn(n)),
+    stage: (n, s, t) => [
+      ['iscsiadm', '-m', 'node', '-o', 'new', '-T', iqn(n), '-p', portal],
+      ['iscsiadm', '-m', 'node', '-T', iqn(n), '-p', portal, '--login'],
+      ['@iscsi-disk', iqn(n), n],
+      ...mountFs(`@dev:${n}`, s, t),
+    ],
+    unstage: (n, s, t) => [...umounts(s, t), ['iscsiadm', '-m', 'node', '-T', iqn(n), '-p', portal, '--logout'], ['iscsiadm', '-m', 'node', '-o', 'delete', '-T', iqn(n), '-p', portal]],
+  };
+}
 
 function bareFor(kind: Kind, o: BareOptions, devs: Map<string, string>): Bare {
   const size = `${o.sizeMiB}M`;
@@ -185,38 +233,48 @@ function bareFor(kind: Kind, o: BareOptions, devs: Map<string, string>): Bare {
     if (kind !== 'iscsi') {
       return { ...lvs, stage: (n, s, t) => mountFs(`/dev/${vg}/${n}`, s, t), unstage: (_n, s, t) => umounts(s, t) };
     }
-    // A target per volume made with targetcli at its first publish (untimed, as
-    // ControllerPublishVolume is), as poolcsi exports a volume from its first publish to its
-    // delete: an unpublish removes the ACL, the delete the target, the object and the LV. The
-    // stage is what a person types on the node: the record, the login, the wait for the disk.
-    const iqn = (n: string) => `${BARE_IQN}:${n}`;
-    const tpg = (n: string) => `/iscsi/${iqn(n)}/tpg1`;
-    const exported = new Set<string>();
-    return {
-      ...lvs,
-      remove: (n) => [
-        ...(exported.delete(n) ? [['targetcli', '/iscsi', 'delete', iqn(n)], ['targetcli', '/backstores/block', 'delete', n]] : []),
-        ...lvs.remove(n),
+    const tpg = (iqn: string) => `/iscsi/${iqn}/tpg1`;
+    return withIscsiExport(lvs, o, {
+      label: 'targetcli delete (target, object)',
+      publish: (n, iqn) => [
+        ['targetcli', '/backstores/block', 'create', `name=${n}`, `dev=/dev/${vg}/${n}`],
+        ['targetcli', '/iscsi', 'create', iqn],
+        ['targetcli', `${tpg(iqn)}/luns`, 'create', `/backstores/block/${n}`],
+        ['targetcli', `${tpg(iqn)}/acls`, 'create', o.initiator!],
       ],
-      label: { ...lvs.label, DeleteVolume: 'targetcli delete (target, object) + lvremove', 'NodeStage+NodePublish': 'iscsiadm login + disk wait + mkfs.ext4 + mount + mount --bind' },
-      publish: (n) => {
-        exported.add(n);
-        return [
-          ['targetcli', '/backstores/block', 'create', `name=${n}`, `dev=/dev/${vg}/${n}`],
-          ['targetcli', '/iscsi', 'create', iqn(n)],
-          ['targetcli', `${tpg(n)}/luns`, 'create', `/backstores/block/${n}`],
-          ['targetcli', `${tpg(n)}/acls`, 'create', o.initiator!],
-        ];
+      unacl: (iqn) => [['targetcli', `${tpg(iqn)}/acls`, 'delete', o.initiator!]],
+      unexport: (n, iqn) => [['targetcli', '/iscsi', 'delete', iqn], ['targetcli', '/backstores/block', 'delete', n]],
+    }, mountFs, umounts);
+  }
+  if (kind === 'zfspool' || kind === 'zfs-iscsi') {
+    // zfspool: a filesystem volume is a dataset whose size is its refquota (and refreservation),
+    // mounted by ZFS where it inherits; zfs-iscsi: a zvol on the storage host, exported.
+    const at = (argv: string[]) => [...(o.remote ?? []), ...argv];
+    const ds = (n: string) => `${o.bareParent!}/${n}`;
+    const zvol = kind === 'zfs-iscsi';
+    const store: Omit<Bare, 'stage' | 'unstage'> = {
+      label: {
+        CreateVolume: zvol ? 'zfs create -V' : 'zfs create (refquota)', DeleteVolume: 'zfs destroy', CreateSnapshot: 'zfs snapshot',
+        clone: 'zfs snapshot + zfs clone', expand: zvol ? 'zfs set volsize' : 'zfs set refquota', 'NodeStage+NodePublish': 'mount --bind',
       },
-      unpublish: (n) => [['targetcli', `${tpg(n)}/acls`, 'delete', o.initiator!]],
-      stage: (n, s, t) => [
-        ['iscsiadm', '-m', 'node', '-o', 'new', '-T', iqn(n), '-p', PORTAL],
-        ['iscsiadm', '-m', 'node', '-T', iqn(n), '-p', PORTAL, '--login'],
-        ['@iscsi-disk', iqn(n), n],
-        ...mountFs(`@dev:${n}`, s, t),
-      ],
-      unstage: (n, s, t) => [...umounts(s, t), ['iscsiadm', '-m', 'node', '-T', iqn(n), '-p', PORTAL, '--logout'], ['iscsiadm', '-m', 'node', '-o', 'delete', '-T', iqn(n), '-p', PORTAL]],
+      create: (n) => [at(zvol ? ['zfs', 'create', '-V', size, ds(n)] : ['zfs', 'create', '-o', `refquota=${size}`, '-o', `refreservation=${size}`, ds(n)])],
+      remove: (n) => [at(['zfs', 'destroy', '-r', ds(n)])],
+      snapshot: (n, s) => [at(['zfs', 'snapshot', `${ds(n)}@${s}`])],
+      removeSnapshot: (n, s) => [at(['zfs', 'destroy', `${ds(n)}@${s}`])],
+      clone: (n, c) => [at(['zfs', 'snapshot', `${ds(n)}@for-${c}`]), at(['zfs', 'clone', `${ds(n)}@for-${c}`, ds(c)])],
+      expand: (n) => [at(zvol ? ['zfs', 'set', `volsize=${big}`, ds(n)] : ['zfs', 'set', `refquota=${big}`, `refreservation=${big}`, ds(n)])],
     };
+    if (!zvol) {
+      // ZFS mounted the dataset at its create: the stage is the bind a person would make.
+      return { ...store, stage: (n, _s, t) => [['mount', '--bind', `/${ds(n)}`, t]], unstage: (_n, _s, t) => [['umount', t]] };
+    }
+    const lio = (argv: string[]) => [at(['python3', LIO_SCRIPT, ...argv])];
+    return withIscsiExport(store, o, {
+      label: 'rtslib delete (target, object)',
+      publish: (n, iqn) => lio(['export', iqn, n, `/dev/zvol/${ds(n)}`, o.initiator!]),
+      unacl: (iqn) => lio(['unacl', iqn, o.initiator!]),
+      unexport: (n, iqn) => lio(['unexport', iqn, n]),
+    }, mountFs, umounts);
   }
   const pool = o.rbdPool!;
   return {
@@ -253,6 +311,10 @@ async function runBare(cmds: string[][], devs: Map<string, string>): Promise<num
 export async function runKind(o: {
   kind: Kind; rounds: number; batch: number; restSeconds: number; sizeMiB: number;
   path?: string; vg?: string; thinpool?: string; rbdPool?: string; nfsExport?: string; poolsFile?: string; secretsDir?: string;
+  /** zfspool, zfs-iscsi: the pool's dataset (the bare volumes go in a sibling, BARE_DATASET). */
+  zfsParent?: string;
+  /** zfs-iscsi: the storage host, the key and known-hosts file to reach it, its iSCSI portal. */
+  sshHost?: string; sshKey?: string; knownHosts?: string; portal?: string;
 }): Promise<KindResult> {
   const work = await mkdtemp(join(tmpdir(), 'poolcsi-bench-'));
   const socket = join(work, 'csi.sock');
@@ -263,8 +325,9 @@ export async function runKind(o: {
     const thin = `vgname: ${o.vg}, thinpool: ${o.thinpool}, overprovision: 1000`;
     const def = o.kind === 'dir' ? `{id: ${poolId}, type: dir, path: ${join(o.path!, 'driver')}}`
       : o.kind === 'lvm' ? `{id: ${poolId}, type: lvm, vgname: ${o.vg}}`
-      : o.kind === 'iscsi' ? `{id: ${poolId}, type: iscsi, portals: ['${PORTAL}'], iqnPrefix: iqn.2003-01.org.example.bench, local: true, backing: {type: lvmthin, ${thin}}}`
+      : o.kind === 'iscsi' ? `{id: ${poolId}, type: iscsi, portals: ['${LOCAL_PORTAL}'], iqnPrefix: iqn.2003-01.org.example.bench, local: true, backing: {type: lvmthin, ${thin}}}`
       : o.kind === 'nfs' ? `{id: ${poolId}, type: nfs, server: 127.0.0.1, export: ${o.nfsExport}, options: [vers=4.2, hard]}`
+      : o.kind === 'zfspool' ? `{id: ${poolId}, type: zfspool, pool: ${o.zfsParent}}`
       : `{id: ${poolId}, type: lvmthin, ${thin}}`;
     await writeFile(poolsFile, `pools:\n  - ${def}\n`);
   }
@@ -272,16 +335,24 @@ export async function runKind(o: {
   const metrics = `127.0.0.1:${await freePort()}`;
   const driver = spawn(process.execPath, [DRIVER, 'serve', '--mode', 'all', '--endpoint', `unix://${socket}`, '--node-id', 'bench',
     '--pools-file', poolsFile, '--state-dir', join(work, 'state'), '--log-level', 'warn', '--metrics-address', metrics,
-    ...(o.secretsDir ? ['--secrets-dir', o.secretsDir] : [])], { stdio: ['ignore', 'inherit', 'inherit'] });
+    ...(o.secretsDir ? ['--secrets-dir', o.secretsDir] : [])], { stdio: ['ignore', TRACE ? openSync(TRACE, 'a') : 'inherit', TRACE ? openSync(TRACE, 'a') : 'inherit'] });
   const exited = new Promise<void>((r) => driver.once('exit', () => r()));
   const csi = loadCsi();
   const ctl = new csi.Controller(`unix://${socket}`, grpc.credentials.createInsecure());
   const node = new csi.Node(`unix://${socket}`, grpc.credentials.createInsecure());
   const devs = new Map<string, string>();
-  // iscsi: the bare target admits this host's own initiator (its default interface).
-  const initiator = o.kind === 'iscsi'
+  // iscsi, zfs-iscsi: the bare target admits this host's own initiator (its default interface).
+  const initiator = o.kind === 'iscsi' || o.kind === 'zfs-iscsi'
     ? /^InitiatorName=(.+)$/m.exec(await readFile('/etc/iscsi/initiatorname.iscsi', 'utf8'))?.[1]?.trim() : undefined;
-  const bare = bareFor(o.kind, { ...o, work, ...(initiator ? { initiator } : {}) }, devs);
+  // zfs-iscsi: the bare commands reach the storage host as a person would, with ssh, over one
+  // connection kept open (as the driver keeps its own), so neither side pays a handshake per command.
+  const sshOpts = ['-i', o.sshKey!, '-o', `UserKnownHostsFile=${o.knownHosts!}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes',
+    '-o', `ControlPath=${join(work, 'ssh.ctl')}`];
+  const remote = o.kind === 'zfs-iscsi' ? ['ssh', ...sshOpts, '-o', 'ControlMaster=no', `root@${o.sshHost!}`] : undefined;
+  const bareParent = o.zfsParent ? `${o.zfsParent.split('/')[0]}/${BARE_DATASET}` : undefined;
+  const bare = bareFor(o.kind, {
+    ...o, work, ...(initiator ? { initiator } : {}), ...(remote ? { remote } : {}), ...(bareParent ? { bareParent } : {}),
+  }, devs);
   if (o.kind === 'nfs') {
     await mkdir(join(work, 'export'), { recursive: true });
     await runBare([['mount', '-t', 'nfs', '-o', 'vers=4.2,hard', `127.0.0.1:${o.nfsExport}`, join(work, 'export')], ['mkdir', '-p', join(work, 'export', 'bare')]], devs);
@@ -294,7 +365,8 @@ export async function runKind(o: {
     userKey: (await readFile(join(o.secretsDir, 'poolcsi', 'ceph-client', 'userKey'), 'utf8')).trim(),
   } : undefined;
   const bytes = (mib: number) => String(mib * 1024 * 1024);
-  const cap = { mount: { fs_type: o.kind === 'dir' || o.kind === 'nfs' ? '' : 'ext4' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
+  // zfspool: a filesystem volume is a dataset (ZFS is the filesystem).
+  const cap = { mount: { fs_type: o.kind === 'dir' || o.kind === 'nfs' || o.kind === 'zfspool' ? '' : 'ext4' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
   const topo = { requisite: [{ segments: { 'topology.poolcsi.io/node': 'bench' } }], preferred: [{ segments: { 'topology.poolcsi.io/node': 'bench' } }] };
   const create = (name: string, source?: object) => call(ctl, 'CreateVolume', {
     name, capacity_range: { required_bytes: bytes(o.sizeMiB) }, parameters: { pool: poolId }, volume_capabilities: [cap],
@@ -308,6 +380,15 @@ export async function runKind(o: {
     return [r, ms, (await execCount(metrics)) - before];
   };
   try {
+    if (remote) {
+      // The shared connection, made once (untimed): -f leaves it in the background once logged
+      // in, with no pipe of ours open (a master started by a captured command would hold its
+      // stderr, and that command would never end).
+      const master = spawn('ssh', [...sshOpts, '-M', '-N', '-f', '-o', 'ControlPersist=yes', `root@${o.sshHost!}`], { stdio: 'ignore' });
+      const code = await new Promise<number | null>((r) => master.once('exit', r));
+      if (code !== 0) throw new Error(`ssh to ${o.sshHost} failed (exit ${code})`);
+    }
+    if (bareParent) await runBare([[...(remote ?? []), 'zfs', 'create', '-p', bareParent]], devs);
     await waitFor(async () => { await call(ctl, 'ControllerGetCapabilities', {}); return true; }, { timeoutMs: 30_000, what: 'the driver socket' });
     const ms: Record<OpName, { d: number[]; b: number[]; dp: number[]; bp: number }> = Object.fromEntries(OPS.map((k) => [k, { d: [], b: [], dp: [], bp: 0 }])) as never;
     let statsProcs = 0;
@@ -321,6 +402,7 @@ export async function runKind(o: {
       const bn = `bare-${tag}`;
       const driverFirst = i % 2 === 0;
       const pair = async (op: OpName, d: () => Promise<unknown>, b: (() => string[][]) | undefined) => {
+        step(`${o.kind} round ${tag}: ${op}`);
         const runD = async () => { const [, t, p] = await procs(d); if (i >= 0) { ms[op].d.push(t); ms[op].dp.push(p); } };
         const runB = async () => {
           if (!b) return;
@@ -371,6 +453,7 @@ export async function runKind(o: {
 
     // Many at once: n CreateVolume calls in flight together against n bare creates in a row.
     const n = o.batch;
+    step(`${o.kind}: ${n} at once`);
     const names = Array.from({ length: n }, (_, k) => `many-${k}`);
     let t0 = performance.now();
     const made = await Promise.all(names.map((x) => create(x)));
@@ -379,6 +462,7 @@ export async function runKind(o: {
     for (const x of names) await runBare(bare.create(`bare-${x}`), devs);
     const serialBareMs = performance.now() - t0;
     // At rest with 2n volumes: what the driver runs on its own, no calls.
+    step(`${o.kind}: at rest`);
     const more = await Promise.all(names.map((x) => create(`${x}-rest`)));
     const before = await execCount(metrics);
     await new Promise((r) => setTimeout(r, o.restSeconds * 1000));
@@ -387,6 +471,7 @@ export async function runKind(o: {
     t0 = performance.now();
     await Promise.all(made.map((v) => call(ctl, 'DeleteVolume', { volume_id: v.volume_id })));
     const concurrentDeleteMs = performance.now() - t0;
+    step(`${o.kind}: ${n} bare deletes`);
     t0 = performance.now();
     for (const x of names) await runBare(bare.remove(`bare-${x}`), devs);
     const serialBareDeleteMs = performance.now() - t0;
@@ -409,14 +494,20 @@ export async function runKind(o: {
       rest: { volumes: 2 * n, seconds: o.restSeconds, procsPerMinute: r2(restProcs * 60 / o.restSeconds), getCapacityProcs, volumeStatsProcs: statsProcs, volumeStatsFirstProcs: statsFirstProcs },
     };
   } finally {
+    step(`${o.kind}: done, cleaning up`);
     ctl.close();
     node.close();
     driver.kill('SIGTERM');
+    // A driver that outlives SIGTERM is a bug to see, not to wait on forever.
+    const killer = setTimeout(() => { step(`${o.kind}: the driver outlived SIGTERM by 20 s: SIGKILL`); driver.kill('SIGKILL'); }, 20_000);
     await exited;
+    clearTimeout(killer);
     if (o.kind === 'nfs') {
       await rm(join(work, 'export', 'bare'), { recursive: true, force: true }).catch(() => undefined);
       await local.run('umount', [join(work, 'export')], { okCodes: [0, 32] }).catch(() => undefined);
     }
+    if (bareParent) await runBare([[...(remote ?? []), 'zfs', 'destroy', '-r', bareParent]], devs).catch(() => undefined);
+    if (remote) await local.run(remote[0]!, [...remote.slice(1, -1), '-O', 'exit', remote.at(-1)!], { okCodes: [0, 255] }).catch(() => undefined);
     await rm(work, { recursive: true, force: true });
     if (o.kind === 'dir') await rm(o.path!, { recursive: true, force: true });
   }
@@ -426,7 +517,8 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       kind: { type: 'string' }, path: { type: 'string' }, vg: { type: 'string' }, thinpool: { type: 'string' }, 'rbd-pool': { type: 'string' }, 'nfs-export': { type: 'string' },
-      'pools-file': { type: 'string' }, 'secrets-dir': { type: 'string' },
+      'pools-file': { type: 'string' }, 'secrets-dir': { type: 'string' }, 'zfs-parent': { type: 'string' },
+      'ssh-host': { type: 'string' }, 'ssh-key': { type: 'string' }, 'known-hosts': { type: 'string' }, portal: { type: 'string' },
       rounds: { type: 'string', default: '10' }, batch: { type: 'string', default: '50' }, 'rest-seconds': { type: 'string', default: '60' },
       'size-mib': { type: 'string', default: '64' },
     },
@@ -438,7 +530,9 @@ async function main(): Promise<void> {
     kind, rounds: Number(values.rounds), batch: Number(values.batch), restSeconds: Number(values['rest-seconds']), sizeMiB: Number(values['size-mib']),
     ...(values.path ? { path: values.path } : {}), ...(values.vg ? { vg: values.vg } : {}), ...(values.thinpool ? { thinpool: values.thinpool } : {}),
     ...(values['rbd-pool'] ? { rbdPool: values['rbd-pool'] } : {}), ...(values['nfs-export'] ? { nfsExport: values['nfs-export'] } : {}), ...(values['pools-file'] ? { poolsFile: values['pools-file'] } : {}),
-    ...(values['secrets-dir'] ? { secretsDir: values['secrets-dir'] } : {}),
+    ...(values['secrets-dir'] ? { secretsDir: values['secrets-dir'] } : {}), ...(values['zfs-parent'] ? { zfsParent: values['zfs-parent'] } : {}),
+    ...(values['ssh-host'] ? { sshHost: values['ssh-host'] } : {}), ...(values['ssh-key'] ? { sshKey: values['ssh-key'] } : {}),
+    ...(values['known-hosts'] ? { knownHosts: values['known-hosts'] } : {}), ...(values.portal ? { portal: values.portal } : {}),
   });
   process.stdout.write(`${JSON.stringify(r)}\n`);
 }

@@ -1,5 +1,5 @@
 // The short benchmark for CI (the full one is `npm run bench`, docs/performance.md): the dir
-// pool on this machine and (BENCH_LAB=1) the lvmthin pool in one lab node, each CSI operation
+// pool on this machine, and the lvmthin and nfs pools in one lab node, each CSI operation
 // against its bare command in the same run, interleaved. These machines are shared and noisy,
 // so it fails only when an operation is far off: more than 2× its bare command (or the bound
 // of a known gap, KNOWN) and more than 100 ms slower (a few milliseconds of gRPC on a 5 ms
@@ -45,8 +45,10 @@ test('dir on this machine: no operation far off its bare command; memory reporte
   for (const m of r.memory) assert.ok(m.idleMiB < 76, `serve --mode ${m.mode}: idle RSS ${m.idleMiB} MiB`);
 });
 
-// Behind BENCH_LAB=1 until it has run green in CI (its ratios are known from `npm run bench`).
-test('lvmthin in a lab node: no operation far off its bare command', { timeout: 30 * 60_000, skip: process.env.BENCH_LAB !== '1' && 'set BENCH_LAB=1' }, async (t) => {
-  const r = await runSuite({ kinds: ['lvmthin'], rounds: 2, batch: 20, restSeconds: 5, requests: 0, sizeMiB: 32 }, 'node --test dist/test/lab/bench.test.js (lvmthin)');
+// Block storage through LVM's commands and a network file system through the kernel's NFS
+// server, in one node (BENCH_LAB=0 leaves it out).
+test('lvmthin and nfs in a lab node: no operation far off its bare command', { timeout: 30 * 60_000, skip: process.env.BENCH_LAB === '0' && 'BENCH_LAB=0' }, async (t) => {
+  const r = await runSuite({ kinds: ['lvmthin', 'nfs'], rounds: 3, batch: 10, restSeconds: 5, requests: 0, sizeMiB: 32 }, 'node --test dist/test/lab/bench.test.js (lvmthin, nfs)');
   check(t, r);
+  for (const k of r.kinds) process.stdout.write(`BENCH ${k.kind}: ${k.ops.map((o) => `${o.op} ${o.ratio ?? '–'}×`).join(', ')}; ${k.batch.n} creates at once ${k.batch.ratio}×\n`);
 });

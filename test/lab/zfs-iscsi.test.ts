@@ -140,6 +140,8 @@ test('a zvol over iSCSI: snapshot in use, a thin larger restore with the data, a
     assert.deepEqual(await targets(), [], 'no target is left');
     const sessions = (await node.exec(['iscsiadm', '-m', 'session'])).stdout.trim();
     assert.equal(sessions, '', 'no session is left on the initiator');
+    // Its SSH connection to the storage host is open: SIGTERM must still end it.
+    assert.equal(await driver.stop(), 'SIGTERM', 'the driver exits on SIGTERM');
   } finally {
     await driver.stop();
   }

@@ -138,6 +138,20 @@ export class ZfsPoolBackend implements Backend {
   async createVolume(spec: CreateSpec): Promise<VolumeRecord> {
     const native = nativeProps(spec.params);
     const ds = this.ds(spec.name);
+    const state: VolumeState = {
+      pool: this.pool.id, volume: spec.name, request: spec.requestName, mode: spec.mode, params: { ...spec.params },
+      ...(spec.source ? { source: spec.source } : {}), ...(spec.pvc ? { pvc: spec.pvc } : {}),
+    };
+    // An empty volume is made in one `zfs create` of a new name, complete at once: try it
+    // first, and look at what holds the name only when ZFS refuses it as existing. A clone
+    // looks first: a retry must find the clone it made even if its source is gone since.
+    if (!spec.source) {
+      try {
+        return this.made(spec, await this.createEmpty(spec, ds, state, native));
+      } catch (e) {
+        if (!isKind(e, 'exists')) throw e;
+      }
+    }
     const existing = await this.zfs.dataset(ds);
     if (existing) {
       const rec = this.record(existing);
@@ -152,13 +166,8 @@ export class ZfsPoolBackend implements Backend {
       // A create that a crash interrupted (a clone not yet grown): nobody has used it; start over.
       await this.zfs.run(destroyCmd(ds), `removing the unfinished volume ${this.where(ds)}`);
     }
-    const state: VolumeState = {
-      pool: this.pool.id, volume: spec.name, request: spec.requestName, mode: spec.mode, params: { ...spec.params },
-      ...(spec.source ? { source: spec.source } : {}), ...(spec.pvc ? { pvc: spec.pvc } : {}),
-    };
     try {
-      if (spec.source) await this.createFrom(spec, ds, state, native);
-      else await this.createEmpty(spec, ds, state, native);
+      return this.made(spec, spec.source ? await this.createFrom(spec, ds, state, native) : await this.createEmpty(spec, ds, state, native));
     } catch (e) {
       // A concurrent retry of the same request created it meanwhile.
       if (isKind(e, 'exists')) {
@@ -167,9 +176,15 @@ export class ZfsPoolBackend implements Backend {
       }
       throw e;
     }
-    const rec = await this.getVolume(spec.name);
-    if (!rec) throw new StorageError('internal', `volume ${spec.name} was created as ${this.where(ds)} but cannot be read back`);
-    return rec;
+  }
+
+  /** The record of a volume just made complete, as a read of it would give (no read: a zfs run). */
+  private made(spec: CreateSpec, sizeBytes: number): VolumeRecord {
+    return {
+      name: spec.name, requestName: spec.requestName, sizeBytes, mode: spec.mode, params: { ...spec.params }, complete: true,
+      ...(this.exported ? {} : { node: this.nodeId }), createdAt: new Date().toISOString(),
+      ...(spec.source ? { source: spec.source } : {}), ...(spec.pvc ? { pvc: spec.pvc } : {}),
+    };
   }
 
   private zvolSize(bytes: number, native: NativeProps): number {
@@ -191,7 +206,8 @@ export class ZfsPoolBackend implements Backend {
     return { ...props, ...volumeProps(state, complete) };
   }
 
-  private async createEmpty(spec: CreateSpec, ds: string, state: VolumeState, native: NativeProps): Promise<void> {
+  /** Makes the volume; its size in bytes. */
+  private async createEmpty(spec: CreateSpec, ds: string, state: VolumeState, native: NativeProps): Promise<number> {
     const zvol = this.zvol(spec.mode);
     const size = zvol ? this.zvolSize(spec.sizeBytes, native) : Math.max(spec.sizeBytes, 1);
     checkGrowLimit(spec.name, size, spec.limitBytes);
@@ -200,10 +216,11 @@ export class ZfsPoolBackend implements Backend {
       ? createZvolCmd(ds, size, native.sparse, this.createProps(spec, native, state, true))
       : createDatasetCmd(ds, this.createProps(spec, native, state, true, size));
     await this.zfs.run(cmd, `creating ${zvol ? 'zvol' : 'dataset'} ${this.where(ds)}`);
+    return size;
   }
 
   /** A clone of a snapshot (restore) or of a volume (through a snapshot of the driver's own). */
-  private async createFrom(spec: CreateSpec, ds: string, state: VolumeState, native: NativeProps): Promise<void> {
+  private async createFrom(spec: CreateSpec, ds: string, state: VolumeState, native: NativeProps): Promise<number> {
     const src = spec.source!;
     let origin: string;
     let sourceSize: number;
@@ -246,20 +263,22 @@ export class ZfsPoolBackend implements Backend {
       const sizeProps: Record<string, string> = zvol ? { volsize: String(want) } : {};
       await this.zfs.run(setCmd(ds, { ...sizeProps, [P.complete]: enc(true) }), `growing ${this.where(ds)} to ${want} bytes`);
     }
+    return want;
   }
 
   async expandVolume(name: string, sizeBytes: number, limitBytes: number): Promise<VolumeRecord> {
     const ds = this.ds(name);
     const rec = this.record(await this.zfs.dataset(ds));
     if (!rec?.complete || rec.name !== name) throw notFound(`volume ${name} does not exist in pool "${this.pool.id}" on node ${this.nodeId}`);
-    if (rec.sizeBytes >= sizeBytes) return (await this.getVolume(name))!;
+    const { row: _row, ...out } = rec;
+    if (rec.sizeBytes >= sizeBytes) return out;
     const native = nativeProps(rec.params);
     const zvol = rec.row.type === 'volume';
     const size = zvol ? roundUp(sizeBytes, Math.max(rec.row.volblocksize, 512)) : sizeBytes;
     checkGrowLimit(name, size, limitBytes);
     const props: Record<string, string> = zvol ? { volsize: String(size) } : { refquota: String(size), ...(native.sparse ? {} : { refreservation: String(size) }) };
     await this.zfs.run(setCmd(ds, props), `growing ${this.where(ds)} to ${size} bytes`);
-    return (await this.getVolume(name))!;
+    return { ...out, sizeBytes: size };
   }
 
   async deleteVolume(name: string): Promise<void> {
@@ -267,6 +286,18 @@ export class ZfsPoolBackend implements Backend {
     const row = await this.zfs.dataset(ds);
     const rec = this.record(row);
     if (!row || !rec || rec.name !== name) return;
+    // Most volumes have no snapshot: ZFS destroys such a dataset at once and refuses ("has
+    // children") one with snapshots, which the careful way below then sorts out.
+    try {
+      await this.zfs.run(destroyCmd(ds), `destroying ${this.where(ds)}`);
+      // Only a clone's delete can free something deferred: its origin snapshot, and the trash
+      // that snapshot kept.
+      if (row.origin) await this.collect(row.origin);
+      return;
+    } catch (e) {
+      if (isKind(e, 'not-found')) return;
+      if (!isKind(e, 'precondition')) throw e;
+    }
     const snaps = (await this.zfs.snapshots()).filter((s) => s.dataset === ds);
     // Snapshots nothing needs: internal clone sources without clones, CSI-deleted ones without clones.
     const live = snaps.filter((s) => s.clones.length > 0 || this.snapRecord(s) !== undefined);
@@ -336,7 +367,10 @@ export class ZfsPoolBackend implements Backend {
     if (!rec?.complete || rec.name !== volume) throw notFound(`source volume ${volume} does not exist in pool "${this.pool.id}" on node ${this.nodeId}`);
     const snap = snapshotName(ds, volume, name);
     await this.zfs.run(snapshotCmd(snap, { ...snapshotProps(this.pool.id, volume, name, requestName), 'poolcsi.io:size': enc(rec.sizeBytes) }), `taking snapshot ${this.where(snap)}`);
-    return (await this.getSnapshot(volume, name)) ?? { volume, name, requestName, sizeBytes: rec.sizeBytes, createdAt: new Date().toISOString(), ready: true };
+    // As a read of it would say (no read: a zfs run): ZFS keeps the creation time in seconds.
+    const now = new Date();
+    now.setUTCMilliseconds(0);
+    return { volume, name, requestName, sizeBytes: rec.sizeBytes, createdAt: now.toISOString(), ready: true };
   }
 
   async deleteSnapshot(volume: string, name: string): Promise<void> {

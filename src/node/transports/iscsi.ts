@@ -86,6 +86,10 @@ export class IscsiTransport implements Transport {
   private readonly nodesDir: string;
   private readonly multipath: Multipath;
   private lockSwept?: Promise<void>;
+  /** The initiator name this process last found or set on our interface: a stage with the
+   * same name reads the interface no more (one iscsiadm less). A failed record or login
+   * forgets it, so the next stage reads the interface again. */
+  private ifaceInitiator?: string;
 
   constructor(private readonly runner: Runner, opts: IscsiTransportOptions = {}) {
     this.sysfs = opts.sysfs ?? '/sys';
@@ -210,8 +214,13 @@ export class IscsiTransport implements Transport {
     const existing = await this.session(target, portal);
     if (existing) return { existing };
     await this.ensureIface(initiator);
-    await this.iscsiadm(nodeNewArgs(target, portal.arg), `recording target ${target} at ${portal.arg}`);
-    await this.login(target, portal, chap);
+    try {
+      await this.iscsiadm(nodeNewArgs(target, portal.arg), `recording target ${target} at ${portal.arg}`);
+      await this.login(target, portal, chap);
+    } catch (e) {
+      this.ifaceInitiator = undefined;
+      throw e;
+    }
     return {};
   }
 
@@ -221,6 +230,7 @@ export class IscsiTransport implements Transport {
    * its name differs: another LUN's session on it must not fail this stage.
    */
   private async ensureIface(initiator: string): Promise<void> {
+    if (this.ifaceInitiator === initiator) return;
     let shown: string;
     try {
       const r = await this.run(ifaceShowArgs(), [0, ISCSI_ERR.IDBM]);
@@ -231,6 +241,7 @@ export class IscsiTransport implements Transport {
     const current = /^iface\.initiatorname = (.*)$/m.exec(shown)?.[1]?.trim();
     if (!shown) await this.iscsiadm(ifaceNewArgs(), `creating iscsiadm interface ${IFACE}`, [0, ISCSI_ERR.SESS_EXISTS]);
     if (current !== initiator) await this.iscsiadm(ifaceInitiatorArgs(initiator), `setting the initiator name of interface ${IFACE}`);
+    this.ifaceInitiator = initiator;
   }
 
   /** Logs in with CHAP set in the node record (never in argv); a failed login leaves no record. */

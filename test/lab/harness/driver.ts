@@ -32,7 +32,9 @@ export interface NodeDriver {
   down(): LabError | undefined;
   /** One CSI call through test/lab/tools/csi-call.js inside the node. */
   call(method: string, request: object): Promise<{ ok: true; response: any } | { ok: false; code: number; details: string }>;
-  stop(): Promise<void>;
+  /** Stops it as Kubernetes does: SIGTERM, then SIGKILL after 15 s. Says which signal ended it
+   * (a driver that outlives SIGTERM would hold a pod's termination for its grace period). */
+  stop(): Promise<'SIGTERM' | 'SIGKILL'>;
 }
 
 export async function startDriver(node: LabNode, o: DriverOptions): Promise<NodeDriver> {
@@ -60,6 +62,7 @@ export async function startDriver(node: LabNode, o: DriverOptions): Promise<Node
     },
     { timeoutMs: o.readyTimeoutMs ?? 30_000, what: `the driver's socket ${socket} (log: ${proc.logFile})`, intervalMs: 100 },
   );
+  let stopped: Promise<'SIGTERM' | 'SIGKILL'> | undefined;
   return {
     pid: proc.pid,
     socket,
@@ -73,13 +76,18 @@ export async function startDriver(node: LabNode, o: DriverOptions): Promise<Node
       if (out.error) return { ok: false, ...out.error };
       throw new LabError(`csi-call ${method} failed: ${r.stderr}`);
     },
-    async stop() {
-      await node.signal(proc.pid, 'SIGTERM');
-      try {
-        await pollUntil(() => (node.exited(proc.pid) ? true : undefined), { timeoutMs: 15_000, what: 'the driver to stop' });
-      } catch {
-        await node.signal(proc.pid, 'SIGKILL');
-      }
+    stop() {
+      stopped ??= (async () => {
+        await node.signal(proc.pid, 'SIGTERM');
+        try {
+          await pollUntil(() => (node.exited(proc.pid) ? true : undefined), { timeoutMs: 15_000, what: 'the driver to stop' });
+          return 'SIGTERM' as const;
+        } catch {
+          await node.signal(proc.pid, 'SIGKILL');
+          return 'SIGKILL' as const;
+        }
+      })();
+      return stopped;
     },
   };
 }
