@@ -389,7 +389,7 @@ export async function runKind(o: {
       if (code !== 0) throw new Error(`ssh to ${o.sshHost} failed (exit ${code})`);
     }
     if (bareParent) await runBare([[...(remote ?? []), 'zfs', 'create', '-p', bareParent]], devs);
-    await waitFor(async () => { await call(ctl, 'ControllerGetCapabilities', {}); return true; }, { timeoutMs: 30_000, what: 'the driver socket' });
+    await waitFor(async () => { await call(ctl, 'ControllerGetCapabilities', {}); return true; }, { timeoutMs: 180_000, what: 'the driver socket (a driver in the emulated ZFS guest starts in tens of seconds)' });
     const ms: Record<OpName, { d: number[]; b: number[]; dp: number[]; bp: number }> = Object.fromEntries(OPS.map((k) => [k, { d: [], b: [], dp: [], bp: 0 }])) as never;
     let statsProcs = 0;
     let statsFirstProcs = 0;

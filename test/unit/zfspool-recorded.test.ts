@@ -10,7 +10,8 @@ import { zfsErrorKind } from '../../src/backends/zfspool/errors.js';
 import { isTrash } from '../../src/backends/zfspool/names.js';
 import { dec, P } from '../../src/backends/zfspool/props.js';
 import { parseDatasets, parseSnapshots, parseSpace, parseZpools } from '../../src/backends/zfspool/report.js';
-import { parseZfsInfo, zfsInfoArgs } from '../../src/node/transports/zfs.js';
+import { parseZfsInfo, parseZfsInfos, ZfsTransport, zfsChildrenArgs, zfsInfoArgs } from '../../src/node/transports/zfs.js';
+import type { Runner } from '../../src/exec/index.js';
 
 interface Recorded { argv: string[]; code: number | null; stdout: string; stderr: string }
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(`../../../test/fixtures/zfs/${name}`, import.meta.url), 'utf8')) as
@@ -91,6 +92,30 @@ test('space, pools, node info', () => {
   assert.equal(pools[0]?.health, 'ONLINE');
   assert.deepEqual(parseZfsInfo(outputs.nodeInfoZvol!.stdout), { name: 'tank/k8s/pvc-restore', type: 'volume', mounted: false, mountpoint: '' });
   assert.deepEqual(parseZfsInfo(outputs.nodeInfoDataset!.stdout), { name: 'tank/k8s/pvc-fs', type: 'filesystem', mounted: true, mountpoint: '/tank/k8s/pvc-fs' });
+});
+
+test('node conditions: one listing of the parent answers every volume under it for HEALTH_TTL_MS; a volume missing from it is read again', async () => {
+  // The listing has the recorded single-dataset reads' columns, one level below the parent (-r -d 1).
+  assert.deepEqual(zfsChildrenArgs('tank/k8s'), [...zfsInfoArgs('tank/k8s').slice(0, -1).flatMap((a) => (a === '-p' ? ['-p', '-r', '-d', '1'] : [a])), 'tank/k8s']);
+  const listing = outputs.nodeInfoZvol!.stdout + outputs.nodeInfoDataset!.stdout;
+  assert.deepEqual(parseZfsInfos(listing).map((r) => r.name), ['tank/k8s/pvc-restore', 'tank/k8s/pvc-fs']);
+  // Replays the recorded lines for the listing; counts the runs.
+  const runs: string[][] = [];
+  const replay: Runner = {
+    host: 'local',
+    run: async (program, args) => {
+      runs.push([program, ...args]);
+      return { stdout: listing, stderr: '', exitCode: 0, durationMs: 1 } as Awaited<ReturnType<Runner['run']>>;
+    },
+  };
+  const t = new ZfsTransport(replay);
+  const stashed = (dataset: string) => ({ descriptor: { dataset }, stash: {}, path: '' });
+  assert.deepEqual(await t.condition(stashed('tank/k8s/pvc-fs')), { abnormal: false, message: 'dataset tank/k8s/pvc-fs present' });
+  assert.deepEqual(await t.condition(stashed('tank/k8s/pvc-restore')), { abnormal: false, message: 'zvol tank/k8s/pvc-restore present' });
+  assert.equal(runs.length, 1, 'two volumes, one listing');
+  assert.deepEqual(runs[0], ['zfs', ...zfsChildrenArgs('tank/k8s')]);
+  assert.equal((await t.condition(stashed('tank/k8s/pvc-gone'))).abnormal, true);
+  assert.equal(runs.length, 2, 'a volume missing from the shared listing is looked for in a fresh one');
 });
 
 test('zfs error messages map to storage error kinds', () => {

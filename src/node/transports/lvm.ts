@@ -12,7 +12,7 @@ import { NodeError } from '../errors.js';
 import { SysError } from '../../sys/errors.js';
 import { checkKeys, checkValue, isValidLvName, isValidVgName } from './grammar.js';
 import { lvCondition, type LvHealth } from './lvm-health.js';
-import type { Attached, Condition, Descriptor, Stashed, Transport } from './types.js';
+import { HEALTH_TTL_MS, type Attached, type Condition, type Descriptor, type Stashed, type Transport } from './types.js';
 
 const ENV = { LVM_SUPPRESS_FD_WARNINGS: '1' };
 const TIMEOUT_MS = 120_000;
@@ -22,14 +22,7 @@ export const NODE_LV_FIELDS = [
 
 export interface NodeLvRow extends LvHealth { dmPath: string; minor: number }
 
-/**
- * How long one report of a whole VG answers VolumeCondition (NodeGetVolumeStats): the kubelet
- * asks for every mounted volume's stats once a minute, so one `lvs` serves the volumes asked
- * within this window instead of one per volume (100 volumes: at most 6 programs a minute, not
- * 100). A condition is at most this old; an attach on this node drops its VG's report, so an
- * activation shows at once.
- */
-export const HEALTH_TTL_MS = 10_000;
+export { HEALTH_TTL_MS };
 
 /** `lvs` of the named LVs, reporting only what the node needs. */
 export function nodeLvsArgs(vg: string, lvs: readonly string[]): string[] {

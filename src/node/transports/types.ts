@@ -3,6 +3,15 @@
 // put into volume_context, never a pool definition, and later only the stash it returned.
 export interface Condition { abnormal: boolean; message: string }
 
+/**
+ * How long one report of a whole VG or ZFS parent answers VolumeCondition (NodeGetVolumeStats):
+ * the kubelet asks for every mounted volume's stats once a minute, so one report serves the
+ * volumes asked within this window instead of one program per volume (100 volumes: at most 6
+ * programs a minute, not 100). A condition is at most this old; an attach on this node drops
+ * the report, so a new volume shows at once.
+ */
+export const HEALTH_TTL_MS = 10_000;
+
 /** A descriptor: the flat `<transport>.<key>` values of volume_context, prefix removed. */
 export type Descriptor = Readonly<Record<string, string>>;
 

@@ -7,7 +7,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { ExecError, waitFor, type Runner } from '../../exec/index.js';
 import { NodeError } from '../errors.js';
 import { checkKeys, checkValue } from './grammar.js';
-import type { Attached, Condition, Descriptor, Stashed, Transport } from './types.js';
+import { HEALTH_TTL_MS, type Attached, type Condition, type Descriptor, type Stashed, type Transport } from './types.js';
 
 const TIMEOUT_MS = 120_000;
 /** udev makes the /dev/zvol link shortly after the zvol appears (or this node boots). */
@@ -25,15 +25,30 @@ export function zfsInfoArgs(dataset: string): string[] {
 
 export interface ZfsInfo { name: string; type: 'filesystem' | 'volume'; mounted: boolean; mountpoint: string }
 
+/** The parent's datasets and zvols, one level down: the conditions of all its volumes at once. */
+export function zfsChildrenArgs(parent: string): string[] {
+  return ['list', '-H', '-p', '-r', '-d', '1', '-t', 'filesystem,volume', '-o', COLUMNS.join(','), parent];
+}
+
+/** Every well-formed line (zfsInfoArgs or zfsChildrenArgs output). */
+export function parseZfsInfos(out: string): ZfsInfo[] {
+  const rows: ZfsInfo[] = [];
+  for (const line of out.split('\n')) {
+    const f = line.split('\t');
+    if (f.length !== COLUMNS.length || (f[1] !== 'filesystem' && f[1] !== 'volume')) continue;
+    rows.push({ name: f[0]!, type: f[1], mounted: f[2] === 'yes', mountpoint: f[3] === '-' ? '' : f[3]! });
+  }
+  return rows;
+}
+
 export function parseZfsInfo(out: string): ZfsInfo | undefined {
-  const f = out.split('\n').find((l) => l !== '')?.split('\t');
-  if (!f || f.length !== COLUMNS.length) return undefined;
-  if (f[1] !== 'filesystem' && f[1] !== 'volume') return undefined;
-  return { name: f[0]!, type: f[1], mounted: f[2] === 'yes', mountpoint: f[3] === '-' ? '' : f[3]! };
+  return parseZfsInfos(out)[0];
 }
 
 export class ZfsTransport implements Transport {
   readonly kind = 'zfs';
+  /** Per parent dataset: one listing answers every volume's condition for HEALTH_TTL_MS. */
+  private readonly reports = new Map<string, { at: number; rows: Promise<ZfsInfo[]> }>();
 
   constructor(private readonly runner: Runner) {}
 
@@ -53,6 +68,7 @@ export class ZfsTransport implements Transport {
 
   async attach(raw: Descriptor): Promise<Attached> {
     const dataset = this.parse(raw).dataset!;
+    this.reports.delete(parentOf(dataset));
     const info = await this.info(dataset);
     if (!info) throw new NodeError('not-found', `dataset ${dataset} does not exist on this node`);
     if (info.type === 'volume') {
@@ -83,14 +99,32 @@ export class ZfsTransport implements Transport {
   /** Datasets stay mounted and zvols stay present after unstage: ZFS owns both. */
   async detach(): Promise<void> { /* nothing */ }
 
+  /** The parent's children, one listing shared for HEALTH_TTL_MS (and by the callers meanwhile);
+   * `fresh` reads again. A missing parent lists nothing; a failed listing is not kept. */
+  private report(parent: string, fresh = false): Promise<ZfsInfo[]> {
+    const c = this.reports.get(parent);
+    if (c && !fresh && Date.now() - c.at < HEALTH_TTL_MS) return c.rows;
+    const rows = this.runner.run('zfs', zfsChildrenArgs(parent), { timeoutMs: TIMEOUT_MS }).then((r) => parseZfsInfos(r.stdout), (e: unknown) => {
+      if (e instanceof ExecError && e.reason === 'exit' && /dataset does not exist/i.test(e.stderr)) return [];
+      throw zfsFailure(e, `listing the datasets under ${parent}`);
+    });
+    this.reports.set(parent, { at: Date.now(), rows });
+    rows.catch(() => { if (this.reports.get(parent)?.rows === rows) this.reports.delete(parent); });
+    return rows;
+  }
+
   async condition(s: Stashed): Promise<Condition> {
     const dataset = s.descriptor.dataset!;
-    const info = await this.info(dataset);
+    const find = async (fresh: boolean) => (await this.report(parentOf(dataset), fresh)).find((r) => r.name === dataset);
+    // Missing from a shared listing: read again before saying so (it may predate the volume).
+    const info = (await find(false)) ?? (await find(true));
     if (!info) return { abnormal: true, message: `dataset ${dataset} is missing` };
     if (info.type === 'filesystem' && !info.mounted) return { abnormal: true, message: `dataset ${dataset} is not mounted` };
     return { abnormal: false, message: `${info.type === 'volume' ? 'zvol' : 'dataset'} ${dataset} present` };
   }
 }
+
+const parentOf = (dataset: string) => dataset.slice(0, dataset.lastIndexOf('/'));
 
 function zfsFailure(e: unknown, doing: string): NodeError {
   if (e instanceof NodeError) return e;
