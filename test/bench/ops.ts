@@ -333,9 +333,10 @@ export async function runKind(o: {
   }
   if (o.kind === 'dir') for (const d of ['bare', 'driver']) await mkdir(join(o.path!, d), { recursive: true });
   const metrics = `127.0.0.1:${await freePort()}`;
+  const driverLog = TRACE ? openSync(TRACE, 'a') : 'inherit';
   const driver = spawn(process.execPath, [DRIVER, 'serve', '--mode', 'all', '--endpoint', `unix://${socket}`, '--node-id', 'bench',
     '--pools-file', poolsFile, '--state-dir', join(work, 'state'), '--log-level', 'warn', '--metrics-address', metrics,
-    ...(o.secretsDir ? ['--secrets-dir', o.secretsDir] : [])], { stdio: ['ignore', TRACE ? openSync(TRACE, 'a') : 'inherit', TRACE ? openSync(TRACE, 'a') : 'inherit'] });
+    ...(o.secretsDir ? ['--secrets-dir', o.secretsDir] : [])], { stdio: ['ignore', driverLog, driverLog] });
   const exited = new Promise<void>((r) => driver.once('exit', () => r()));
   const csi = loadCsi();
   const ctl = new csi.Controller(`unix://${socket}`, grpc.credentials.createInsecure());
@@ -346,9 +347,9 @@ export async function runKind(o: {
     ? /^InitiatorName=(.+)$/m.exec(await readFile('/etc/iscsi/initiatorname.iscsi', 'utf8'))?.[1]?.trim() : undefined;
   // zfs-iscsi: the bare commands reach the storage host as a person would, with ssh, over one
   // connection kept open (as the driver keeps its own), so neither side pays a handshake per command.
-  const sshOpts = ['-i', o.sshKey!, '-o', `UserKnownHostsFile=${o.knownHosts!}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes',
-    '-o', `ControlPath=${join(work, 'ssh.ctl')}`];
-  const remote = o.kind === 'zfs-iscsi' ? ['ssh', ...sshOpts, '-o', 'ControlMaster=no', `root@${o.sshHost!}`] : undefined;
+  const sshOpts = o.kind === 'zfs-iscsi' ? ['-i', o.sshKey!, '-o', `UserKnownHostsFile=${o.knownHosts!}`, '-o', 'StrictHostKeyChecking=yes',
+    '-o', 'BatchMode=yes', '-o', `ControlPath=${join(work, 'ssh.ctl')}`] : undefined;
+  const remote = sshOpts ? ['ssh', ...sshOpts, '-o', 'ControlMaster=no', `root@${o.sshHost!}`] : undefined;
   const bareParent = o.zfsParent ? `${o.zfsParent.split('/')[0]}/${BARE_DATASET}` : undefined;
   const bare = bareFor(o.kind, {
     ...o, work, ...(initiator ? { initiator } : {}), ...(remote ? { remote } : {}), ...(bareParent ? { bareParent } : {}),
@@ -380,7 +381,7 @@ export async function runKind(o: {
     return [r, ms, (await execCount(metrics)) - before];
   };
   try {
-    if (remote) {
+    if (sshOpts) {
       // The shared connection, made once (untimed): -f leaves it in the background once logged
       // in, with no pipe of ours open (a master started by a captured command would hold its
       // stderr, and that command would never end).
